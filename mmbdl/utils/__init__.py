@@ -1,0 +1,13 @@
+from .checkpoint import register_checkpoint_safe_globals
+from .config_utils import ConfigCheckError, load_config, run_cli
+from .model_utils import (get_inference_segmentor, get_translator,
+                          unwrap_model)
+from .set_env import register_all_modules
+from .typing_utils import ConfigType, OptConfigType, OptMultiConfig
+
+__all__ = [
+    'register_all_modules', 'register_checkpoint_safe_globals',
+    'ConfigType', 'OptConfigType', 'OptMultiConfig',
+    'get_inference_segmentor', 'get_translator', 'unwrap_model',
+    'ConfigCheckError', 'load_config', 'run_cli'
+]

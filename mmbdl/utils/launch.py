@@ -1,0 +1,111 @@
+"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+import datetime
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+
+def set_work_dir(cfg: Config, config_path: str,
+                 work_dir: Optional[str]) -> None:
+    """Use ``work_dir`` if given, else the config's, else ``work_dirs/<name>``.
+
+    Args:
+        cfg (Config): The config to update in place.
+        config_path (str): Path of the config file (names the default dir).
+        work_dir (str, optional): The ``--work-dir`` argument.
+    """
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
+
+
+def _amp_wrapper(wrapper: dict) -> None:
+    """Turn one optim wrapper config into an ``AmpOptimWrapper`` config."""
+    wrapper_type = wrapper.get('type', 'OptimWrapper')
+    if wrapper_type in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
+        return
+    if wrapper_type not in ('OptimWrapper', 'mmengine.OptimWrapper'):
+        raise ValueError(
+            f'--amp supports OptimWrapper configs, but found {wrapper_type}; '
+            'set the AMP wrapper in the config instead')
+    wrapper['type'] = 'AmpOptimWrapper'
+    if torch.cuda.is_available():
+        wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        # CPU autocast supports bfloat16 only; no loss scaling is needed.
+        wrapper.setdefault('dtype', 'bfloat16')
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch every optim wrapper of the config to mixed precision.
+
+    Handles a single ``optim_wrapper`` and a multi-optimizer config whose
+    values are optim wrapper configs (keyed by sub-module), also nested one
+    level deeper by phase (``{'segmentation': {'segmentor': {...}}}``).
+
+    Args:
+        cfg (Config): The config to update in place.
+    """
+    def visit(node) -> bool:
+        if not isinstance(node, (dict, ConfigDict)):
+            return False
+        if 'optimizer' in node:
+            _amp_wrapper(node)
+            return True
+        found = False
+        for value in node.values():
+            found = visit(value) or found
+        return found
+
+    wrappers = [cfg.get('optim_wrapper')]
+    # Loops with per-phase optimizers keep them under train_cfg.
+    wrappers.append(cfg.get('train_cfg', {}).get('optim_wrappers'))
+    if not any(visit(w) for w in wrappers if w is not None):
+        raise ValueError('--amp was given but the config defines no '
+                         'optim_wrapper with an optimizer')
+    print_log('AMP enabled for every optimizer wrapper', logger='current')
+
+
+def prepare_distributed(cfg: Config) -> None:
+    """Make a distributed launch work on machines without GPUs.
+
+    MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` and its default
+    DDP wrapper passes the local rank as a CUDA device id, both of which fail
+    on a CPU-only machine. There the process group is created here with gloo
+    (before the Runner, which then skips its own initialisation) and DDP is
+    built without ``device_ids``. With GPUs nothing changes.
+
+    Args:
+        cfg (Config): The config to update in place.
+
+    Raises:
+        ValueError: For a non-torchrun launcher on a machine without GPUs.
+    """
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise ValueError(
+            f'--launcher {launcher} needs GPUs; on CPU-only machines launch '
+            'with tools/dist_train.sh (torchrun, --launcher pytorch)')
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if not torch.distributed.is_initialized():
+        dist_cfg = dict(cfg.env_cfg.dist_cfg)
+        timeout = dist_cfg.pop('timeout', None)
+        kwargs = {}
+        if timeout is not None:
+            kwargs['timeout'] = datetime.timedelta(seconds=timeout)
+        torch.distributed.init_process_group(backend='gloo', **kwargs)
+    wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper.setdefault('device_ids', None)
+    cfg.model_wrapper_cfg = wrapper

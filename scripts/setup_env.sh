@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment with the pinned stack.
+#
+# Idempotent: a stamp file records a hash of this script and the requirement
+# files; when it matches and the imports succeed, nothing is done.
+# mmcv is compiled from source with its ops. The built wheel is kept in a
+# cache directory keyed by the torch version and the Python version, so a
+# wheel built against another torch is never reused (its compiled ops would
+# fail to import with undefined symbols).
+#
+# Environment variables:
+#   VENV         virtual environment path (default: .venv in the repo)
+#   PYTHON       interpreter used to create it (default: python3.11 or python3)
+#   MMBDL_CACHE  wheel cache root (default: ~/.cache/mmbdl)
+#   MAX_JOBS     parallel compile jobs for mmcv (default: nproc)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+VENV=${VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+CACHE=${MMBDL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmbdl}
+export MAX_JOBS=${MAX_JOBS:-$(nproc)}
+CONSTRAINTS=$ROOT/requirements/constraints.txt
+TORCH_VERSION=$(sed -n 's/^torch==//p' "$CONSTRAINTS")
+
+stamp_hash() {
+  cat scripts/setup_env.sh requirements/*.txt setup.py | sha256sum | cut -c1-16
+}
+STAMP=$VENV/.mmbdl-env-$(stamp_hash)
+
+check_imports() {
+  "$VENV/bin/python" - <<'PY' >/dev/null 2>&1
+import mmcv.ops, mmseg, mmengine, mmagic.models, mmbdl  # noqa
+PY
+}
+
+if [[ -f $STAMP ]] && check_imports; then
+  echo "[setup_env] environment $VENV is up to date"
+  exit 0
+fi
+
+t0=$SECONDS
+step() { echo "[setup_env] $(date +%T) $*"; }
+timing() { echo "[setup_env] step '$1' took $((SECONDS - $2)) s"; }
+
+if [[ ! -x $VENV/bin/python ]]; then
+  step "creating virtual environment $VENV with $PYTHON"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -c "$CONSTRAINTS")
+
+s=$SECONDS
+step "1/4 torch $TORCH_VERSION and build tools"
+"${PIP[@]}" "torch==$TORCH_VERSION" torchvision 'numpy<2' 'setuptools<70' wheel ninja
+timing torch $s
+
+PYTAG=$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info.major}{sys.version_info.minor}")')
+WHEELS=$CACHE/wheels/torch-$TORCH_VERSION-$PYTAG
+s=$SECONDS
+if "$VENV/bin/python" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' >/dev/null 2>&1; then
+  step "2/4 mmcv 2.1.0 with ops already importable"
+else
+  if ! ls "$WHEELS"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+    step "2/4 building mmcv 2.1.0 with ops against torch $TORCH_VERSION (about 6 min on 2 cores)"
+    mkdir -p "$WHEELS"
+    "$VENV/bin/python" -m pip wheel --disable-pip-version-check --no-deps --no-cache-dir \
+      --no-build-isolation -c "$CONSTRAINTS" -w "$WHEELS.tmp" mmcv==2.1.0
+    mv "$WHEELS".tmp/mmcv-2.1.0-*.whl "$WHEELS"/ && rm -rf "$WHEELS.tmp"
+  else
+    step "2/4 reusing mmcv wheel built for torch $TORCH_VERSION from $WHEELS"
+  fi
+  "${PIP[@]}" --no-deps --force-reinstall "$WHEELS"/mmcv-2.1.0-*.whl
+  "${PIP[@]}" addict packaging pyyaml yapf opencv-python pillow
+fi
+timing mmcv $s
+
+s=$SECONDS
+step "3/4 mmengine, mmsegmentation, mmagic (no deps) and the packages its modules import"
+"${PIP[@]}" mmengine==0.10.7 mmsegmentation==1.2.2 ftfy regex
+"${PIP[@]}" --no-deps mmagic==1.2.0
+"${PIP[@]}" -r requirements/mmagic_deps.txt
+"${PIP[@]}" -r requirements/tests.txt
+timing deps $s
+
+s=$SECONDS
+step "4/4 mmbdl in editable mode"
+"${PIP[@]}" --no-deps --no-build-isolation -e .
+timing mmbdl $s
+
+if ! "$VENV/bin/python" -c 'import mmcv.ops, mmseg, mmagic.models, mmbdl'; then
+  echo "[setup_env] the environment was built but does not import; see the error above" >&2
+  exit 1
+fi
+rm -f "$VENV"/.mmbdl-env-*
+touch "$STAMP"
+echo "[setup_env] done in $((SECONDS - t0)) s"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Distributed training with torchrun: tools/dist_train.sh CONFIG GPUS [args]
+# On machines without GPUs the processes use gloo on the CPU.
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+DIR=$(cd "$(dirname "$0")" && pwd)
+# The interpreter: $PYTHON if set, else the project venv, else python.
+if [[ -z ${PYTHON:-} ]]; then
+  PYTHON=python
+  [[ -x $DIR/../.venv/bin/python ]] && PYTHON=$DIR/../.venv/bin/python
+fi
+
+PYTHONPATH="$DIR/..":${PYTHONPATH:-} \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$DIR/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"

@@ -1,0 +1,115 @@
+"""Test (evaluate) a checkpoint of an mmbdl config.
+
+Example:
+    python tools/test.py configs/bdl/bdl_demo.py work_dirs/bdl_demo/final.pth
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) an mmbdl checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='the directory to save the file containing evaluation metrics')
+    parser.add_argument(
+        '--out',
+        type=str,
+        help='the directory to save the predicted segmentation maps')
+    parser.add_argument(
+        '--show', action='store_true', help='show prediction results')
+    parser.add_argument(
+        '--show-dir',
+        help='directory where every painted test image is saved (under '
+        'vis_data/vis_image)')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs in xxx=yyy '
+        'format')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument(
+        '--tta', action='store_true', help='test time augmentation')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def trigger_visualization_hook(cfg, args) -> None:
+    """Switch on MMSegmentation's visualization hook for --show/--show-dir."""
+    default_hooks = cfg.setdefault('default_hooks', {})
+    if 'visualization' not in default_hooks:
+        raise ValueError(
+            f'{args.config}: --show/--show-dir need a `visualization` entry '
+            "in default_hooks, e.g. dict(type='SegVisualizationHook')")
+    hook = default_hooks['visualization']
+    hook['draw'] = True
+    # paint every test image, not every 50th (the hook's training default)
+    hook['interval'] = 1
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        cfg.visualizer['save_dir'] = args.show_dir
+
+
+def main() -> None:
+    args = parse_args()
+    from mmengine.runner import Runner
+
+    from mmbdl.utils import load_config, register_all_modules
+    from mmbdl.utils.launch import prepare_distributed, set_work_dir
+
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(
+            f'checkpoint {args.checkpoint} does not exist; pass a .pth file '
+            'written by tools/train.py')
+    register_all_modules(init_default_scope=False)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    set_work_dir(cfg, args.config, args.work_dir)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        trigger_visualization_hook(cfg, args)
+    if args.tta:
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out is not None:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    prepare_distributed(cfg)
+
+    if 'runner_type' in cfg:
+        from mmbdl.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    try:
+        import mmbdl  # noqa: F401  (checks the installed dependency versions)
+    except ImportError as err:
+        sys.exit(f'error: {err}')
+    from mmengine.config import DictAction
+
+    from mmbdl.utils import run_cli
+    run_cli(main)
