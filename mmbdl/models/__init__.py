@@ -6,3 +6,4 @@ from .decode_heads import *  # noqa: F401,F403
 from .discriminators import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .translators import *  # noqa: F401,F403
+from .wrappers import *  # noqa: F401,F403

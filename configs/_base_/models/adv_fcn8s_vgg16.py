@@ -1,0 +1,27 @@
+# BDL's segmentation model M with FCN-8s VGG-16 (see adv_deeplabv2_r101.py);
+# lambda_adv = 1e-4 for VGG-16.
+_base_ = ['./fcn8s_vgg16.py']
+model = dict(
+    _delete_=True,
+    type='AdvSelfTrainingSegmentor',
+    segmentor=_base_.model,
+    discriminator=dict(
+        type='FCDiscriminator',
+        num_classes=19,
+        base_channels=64,
+        channel_mults=(1, 2, 4, 8),
+        negative_slope=0.2),
+    data_preprocessor=dict(
+        type='UDADataPreProcessor',
+        source=_base_.data_preprocessor,
+        target=_base_.data_preprocessor),
+    uda_cfg=dict(
+        adversarial=True,
+        lambda_adv=1e-4,
+        source_label=0.0,
+        target_label=1.0,
+        disc_loss_weight=0.5,
+        use_pseudo_labels=True,
+        pseudo_loss_weight=1.0,
+        ignore_index=255,
+        check_finite=True))

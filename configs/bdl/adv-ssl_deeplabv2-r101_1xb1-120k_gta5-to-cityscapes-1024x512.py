@@ -1,0 +1,18 @@
+# BDL segmentation model, DeepLab-v2 ResNet-101, GTA5 (1280x720) -> Cityscapes (1024x512).
+# M with Eq. 3: Eq. 1 + cross-entropy on pseudo-labelled target pixels
+# (255 = ignored), stopped at 120k iterations.
+# lambda_adv 1e-3; SGD 2.5e-4 (head 10x), poly 0.9 over 250k; batch 1 (REFERENCE.md).
+# Translated source S' (Algorithm 1): set
+#   train_dataloader.dataset.translated_source_dir.
+_base_ = [
+    '../_base_/models/adv_deeplabv2_r101.py',
+    '../_base_/datasets/uda_gta5-to-cityscapes-1280x720-1024x512.py',
+    '../_base_/schedules/deeplabv2_sgd-poly-250k_80k.py',
+    '../_base_/default_runtime.py',
+]
+# Pseudo-labels of the target train set made by the adapted model, e.g.
+#   python tools/pseudo_label.py CONFIG_OF_M CHECKPOINT --out-dir PSEUDO_DIR
+# (inside the BDL loop PseudoLabelHook writes them and the loop sets the path).
+pseudo_label_dir = 'data/pseudo_labels/gta5-to-cityscapes_deeplabv2-r101'
+train_dataloader = dict(dataset=dict(pseudo_label_dir=pseudo_label_dir))
+train_cfg = dict(max_iters=120000, val_interval=120000)

@@ -1,0 +1,120 @@
+"""Hook that writes the translated source set S' = F(S) after a translation
+phase of the BDL loop."""
+import os.path as osp
+from typing import Optional, Sequence
+
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from mmbdl.engine.translation import list_images, translate_directory
+from mmbdl.registry import HOOKS
+from mmbdl.utils.model_utils import get_translator
+
+
+@HOOKS.register_module()
+class SourceTranslationHook(Hook):
+    """Translate every source image after each translation phase.
+
+    On ``after_phase`` with ``phase.kind == 'translation'`` the trained
+    source-to-target generator of the model's translator
+    (``get_translator(runner.model)``) is applied to every image below
+    ``img_dir`` at full training resolution (``scale``; the generator is fully
+    convolutional, nothing is cropped). PNGs with the same relative names go
+    to ``runner.work_dir/translated/k{phase.k}/``, written atomically, a rerun
+    skips finished files, and ``.complete.json`` is written last. The folder
+    is published with ``runner.message_hub.update_info('translated_source_dir',
+    path)`` for the next phase's ``UDADataset``. In distributed runs the files
+    are split among ranks.
+
+    The image folder is checked in ``before_run``, so a missing or empty
+    folder stops the run before any training.
+
+    Args:
+        img_dir (str): Source image root: the source dataset's ``data_root``
+            joined with its ``data_prefix['img_path']``.
+        img_suffix (str): Ending of the source images. Defaults to '.png'.
+        scale (Sequence[int], optional): ``(width, height)`` of the source
+            images during segmentation training (GTA5 ``(1280, 720)``,
+            SYNTHIA ``(1280, 760)``). Defaults to None (original size).
+        interpolation (str): Resize interpolation. Defaults to 'bicubic'.
+        batch_size (int): Images per generator call. Defaults to 1.
+        num_workers (int): Threads reading and writing images. Defaults to 4.
+        out_root (str, optional): Folder holding the ``k{k}`` folders.
+            Defaults to None (``runner.work_dir/translated``).
+        target_domain (str): Output domain of the generator. Defaults to
+            'target'.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 img_dir: str,
+                 img_suffix: str = '.png',
+                 scale: Optional[Sequence[int]] = None,
+                 interpolation: str = 'bicubic',
+                 batch_size: int = 1,
+                 num_workers: int = 4,
+                 out_root: Optional[str] = None,
+                 target_domain: str = 'target') -> None:
+        if scale is not None and len(scale) != 2:
+            raise ValueError(f'scale must be (width, height), got {scale}')
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+        self.img_dir = img_dir
+        self.img_suffix = img_suffix
+        self.scale = tuple(scale) if scale is not None else None
+        self.interpolation = interpolation
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.out_root = out_root
+        self.target_domain = target_domain
+
+    def before_run(self, runner: Runner) -> None:
+        """Fail early when the source image folder is missing or empty.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        images = list_images(self.img_dir, self.img_suffix)
+        runner.logger.info(f'SourceTranslationHook: {len(images)} source '
+                           f'images in {self.img_dir}')
+
+    def out_dir(self, runner: Runner, k: int) -> str:
+        """Output folder of outer round ``k``.
+
+        Args:
+            runner (Runner): The runner.
+            k (int): Outer round.
+
+        Returns:
+            str: ``<out_root>/k{k}``.
+        """
+        root = self.out_root or osp.join(runner.work_dir, 'translated')
+        return osp.join(root, f'k{k}')
+
+    def after_phase(self, runner: Runner, phase) -> None:
+        """Translate the source set after a translation phase.
+
+        Args:
+            runner (Runner): The runner.
+            phase: Phase descriptor with ``k``, ``i``, ``kind`` and ``name``.
+        """
+        if phase.kind != 'translation':
+            return
+        out_dir = self.out_dir(runner, phase.k)
+        translator = get_translator(runner.model)
+        meta = translate_directory(
+            translator,
+            self.img_dir,
+            out_dir,
+            img_suffix=self.img_suffix,
+            scale=self.scale,
+            interpolation=self.interpolation,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            target_domain=self.target_domain,
+            extra_meta=dict(phase=phase.name, k=phase.k, iter=runner.iter))
+        runner.logger.info(
+            f'translated source set of round k={phase.k}: {out_dir} '
+            f"({meta['num_images']} images)")
+        runner.message_hub.update_info('translated_source_dir', out_dir)

@@ -1,0 +1,3 @@
+from .bdl_iou_metric import BDLIoUMetric
+
+__all__ = ['BDLIoUMetric']

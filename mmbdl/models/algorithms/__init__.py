@@ -1,0 +1,3 @@
+from .bdl import BDL
+
+__all__ = ['BDL']

@@ -1,0 +1,261 @@
+"""BDL: the segmentation model M and the translation model F in one model."""
+import copy
+from typing import Dict, List, Optional, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from torch import Tensor
+
+from mmbdl.registry import MODELS
+from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
+
+PHASE_KINDS = ('source_only', 'translation', 'adaptation', 'self_training')
+SEGMENTATION_KINDS = ('source_only', 'adaptation', 'self_training')
+
+
+@MODELS.register_module()
+class BDL(BaseModel):
+    """Bidirectional learning: a segmentor M and a translator F.
+
+    The model owns both halves of Algorithm 1 of the paper; the
+    :class:`~mmbdl.engine.runner.BidirectionalTrainLoop` switches
+    :attr:`phase` between them::
+
+        BDL
+        |- segmentor   AdvSelfTrainingSegmentor (M: Eq. 1 / Eq. 3, + D)
+        |   `- segmentor   a plain MMSegmentation segmentor (inference)
+        `- translator  PerceptualCycleGAN (F: Eq. 2)
+            `- perceptual_model   frozen copy of M's inference segmentor
+
+    ``train_step`` hands the batch and the optimizer wrappers to the model of
+    the current phase, which runs its own data preprocessor:
+
+    - ``'translation'``: ``translator.train_step`` (unpaired
+      ``img_source``/``img_target`` batches, ``OptimWrapperDict`` with keys
+      ``'generators'``/``'discriminators'``);
+    - ``'adaptation'`` / ``'self_training'``: ``segmentor.train_step`` (UDA
+      branch batches, keys ``'segmentor'``/``'discriminator'``);
+    - ``'source_only'``: cross-entropy on the source branch only (M(0)):
+      the segmentor's ``adversarial`` switch is turned off for the phase (a
+      segmentor without that switch is trained through its inner
+      segmentor's ``loss``); only the ``'segmentor'`` optimizer steps.
+
+    ``val_step``/``test_step``/``forward`` always use the segmentor, so
+    ``tools/test.py`` evaluates any checkpoint of a BDL run as M.
+
+    Args:
+        segmentor (dict): Config of the adaptation segmentor
+            (``AdvSelfTrainingSegmentor``).
+        translator (dict, optional): Config of the translator
+            (``PerceptualCycleGAN``). Defaults to None (no translation phase
+            possible).
+        data_preprocessor (dict, optional): Pre-processor of the BDL model
+            itself. The sub-models use their own; this one only moves data to
+            the device. Defaults to None (``BaseDataPreprocessor``).
+        phase (str): Initial phase kind, one of
+            ``('source_only', 'translation', 'adaptation', 'self_training')``.
+            Defaults to 'adaptation'.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 segmentor: ConfigType,
+                 translator: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 phase: str = 'adaptation',
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if segmentor is None:
+            raise ValueError('BDL needs a `segmentor` config (an '
+                             'AdvSelfTrainingSegmentor); got None')
+        self.segmentor = MODELS.build(copy.deepcopy(segmentor))
+        self.translator = (MODELS.build(copy.deepcopy(translator))
+                           if translator is not None else None)
+        # the segmentor's own adversarial switch (AdvSelfTrainingSegmentor),
+        # turned off for the source-only phase and back on afterwards
+        self._adversarial = getattr(self.segmentor, 'adversarial', None)
+        self._phase = 'adaptation'
+        self.phase = phase
+
+    # ------------------------------------------------------------------
+    @property
+    def phase(self) -> str:
+        """str: The phase kind that ``train_step`` serves."""
+        return self._phase
+
+    @phase.setter
+    def phase(self, kind: str) -> None:
+        if kind not in PHASE_KINDS:
+            raise ValueError(
+                f'BDL.phase must be one of {PHASE_KINDS}, got {kind!r}')
+        if kind == 'translation' and self.translator is None:
+            raise ValueError(
+                "BDL.phase='translation' needs a translator; set "
+                '`translator=dict(type=\'PerceptualCycleGAN\', ...)` in the '
+                'BDL model config')
+        self._phase = kind
+        if self._adversarial is not None:
+            self.segmentor.adversarial = (
+                False if kind == 'source_only' else self._adversarial)
+
+    @property
+    def active_model(self) -> BaseModel:
+        """BaseModel: The sub-model trained in the current phase."""
+        if self._phase == 'translation':
+            return self.translator
+        return self.segmentor
+
+    @property
+    def inference_segmentor(self) -> BaseModel:
+        """BaseModel: The plain MMSegmentation segmentor inside M."""
+        from mmbdl.utils import get_inference_segmentor
+        return get_inference_segmentor(self.segmentor)
+
+    def init_weights(self) -> None:
+        """Initialise both sub-models (each with its own ``init_cfg``)."""
+        super().init_weights()
+
+    # ------------------------------------------------------------------
+    def load_perceptual_weights(self) -> None:
+        """Copy the inference segmentor's weights into the translator's M.
+
+        Algorithm 1 trains F(k) with the perceptual loss of the latest
+        segmentation model; the loop calls this before every translation
+        phase. The copy is detached: later segmentor updates leave the
+        translator's perceptual model unchanged.
+
+        Raises:
+            RuntimeError: If there is no translator or it has no perceptual
+                model.
+        """
+        if self.translator is None or getattr(
+                self.translator, 'perceptual_model', None) is None:
+            raise RuntimeError(
+                'BDL.load_perceptual_weights: the translator has no '
+                'perceptual_model; set translator.perceptual_model to the '
+                'segmentor config (or remove the call)')
+        state = {
+            key: value.detach().clone()
+            for key, value in self.inference_segmentor.state_dict().items()
+        }
+        self.translator.load_perceptual_weights(
+            state, source='the current BDL segmentor')
+
+    # ------------------------------------------------------------------
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        """One training step of the sub-model of the current phase.
+
+        Args:
+            data (dict | tuple | list): A batch from the phase's dataloader.
+            optim_wrapper (OptimWrapper): The phase's optimizer wrappers
+                (usually an ``OptimWrapperDict``).
+
+        Returns:
+            dict[str, Tensor]: Log variables of the sub-model.
+        """
+        if self._phase == 'source_only' and self._adversarial is None:
+            return self._source_only_step(data, optim_wrapper)
+        return self.active_model.train_step(data, optim_wrapper)
+
+    def _source_only_step(self, data: dict,
+                          optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        """Cross-entropy on the source branch only (M(0)).
+
+        Args:
+            data (dict): A UDA branch batch (the target branch is ignored) or
+                a plain segmentation batch.
+            optim_wrapper (OptimWrapper): An ``OptimWrapperDict`` with a
+                ``'segmentor'`` key, or a single wrapper for the segmentor.
+
+        Returns:
+            dict[str, Tensor]: Log variables with ``src.``-prefixed losses.
+        """
+        seg_wrapper = optim_wrapper
+        if isinstance(optim_wrapper, OptimWrapperDict):
+            if 'segmentor' not in optim_wrapper.optim_wrappers:
+                raise KeyError(
+                    'the source_only phase needs an optimizer keyed '
+                    f"'segmentor', got {list(optim_wrapper.keys())}; fix "
+                    "optim_wrapper['source_only'] (or ['segmentation'])")
+            seg_wrapper = optim_wrapper['segmentor']
+        uda = self.segmentor
+        seg = self.inference_segmentor
+        with seg_wrapper.optim_context(seg):
+            batch = uda.data_preprocessor(data, True)
+            inputs, samples = batch['inputs'], batch['data_samples']
+            if isinstance(inputs, dict):
+                inputs, samples = inputs['source'], samples['source']
+            losses = seg.loss(inputs, samples)
+            losses = {f'src.{k}': v for k, v in losses.items()}
+            loss, log_vars = seg.parse_losses(losses)
+        seg_wrapper.update_params(loss)
+        return log_vars
+
+    def val_step(self, data: Union[dict, tuple, list]) -> list:
+        """Validation step of the segmentor.
+
+        Args:
+            data (dict | tuple | list): A validation batch.
+
+        Returns:
+            list: Predictions (``SegDataSample``).
+        """
+        return self.segmentor.val_step(data)
+
+    def test_step(self, data: Union[dict, tuple, list]) -> list:
+        """Test step of the segmentor.
+
+        Args:
+            data (dict | tuple | list): A test batch.
+
+        Returns:
+            list: Predictions (``SegDataSample``).
+        """
+        return self.segmentor.test_step(data)
+
+    def forward(self,
+                inputs: Union[Tensor, Dict[str, Tensor]],
+                data_samples: Optional[List] = None,
+                mode: str = 'tensor'):
+        """Forward of the segmentor M (inference and losses of M).
+
+        Args:
+            inputs (Tensor | dict): Pre-processed inputs of the segmentor.
+            data_samples (list, optional): Data samples. Defaults to None.
+            mode (str): 'tensor', 'predict' or 'loss'. Defaults to 'tensor'.
+
+        Returns:
+            The segmentor's output for ``mode``.
+        """
+        return self.segmentor(inputs, data_samples, mode=mode)
+
+    def predict(self, inputs: Tensor, data_samples: Optional[List] = None):
+        """Predict with the segmentor.
+
+        Args:
+            inputs (Tensor): Pre-processed images.
+            data_samples (list, optional): Data samples. Defaults to None.
+
+        Returns:
+            list: ``SegDataSample`` predictions.
+        """
+        return self.segmentor(inputs, data_samples, mode='predict')
+
+    @torch.no_grad()
+    def state_dict_of(self, prefix: str) -> Dict[str, Tensor]:
+        """Weights of one sub-module as CPU copies.
+
+        Args:
+            prefix (str): 'segmentor' or 'translator'.
+
+        Returns:
+            dict[str, Tensor]: Keys relative to the sub-module.
+        """
+        module = getattr(self, prefix)
+        return {
+            k: v.detach().cpu().clone()
+            for k, v in module.state_dict().items()
+        }

@@ -1,0 +1,5 @@
+"""Decode heads of mmbdl."""
+from .deeplabv2_head import DeepLabV2Head
+from .fcn8s_head import FCN8sHead
+
+__all__ = ['DeepLabV2Head', 'FCN8sHead']

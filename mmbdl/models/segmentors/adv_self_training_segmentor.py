@@ -1,0 +1,441 @@
+"""Segmentation model M of BDL: Eq. 1 (adversarial) and Eq. 3 (self-training).
+"""
+import copy
+import math
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmseg.models.utils import resize
+from torch import Tensor
+
+from mmbdl.registry import MODELS
+from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
+
+DEFAULT_UDA_CFG = dict(
+    adversarial=True,
+    lambda_adv=1e-3,
+    source_label=0.0,
+    target_label=1.0,
+    disc_loss_weight=0.5,
+    use_pseudo_labels=True,
+    pseudo_loss_weight=1.0,
+    ignore_index=255,
+    check_finite=True,
+)
+
+
+@MODELS.register_module()
+class AdvSelfTrainingSegmentor(BaseModel):
+    """Output-space adversarial and self-training segmentor (BDL's M).
+
+    Wraps a plain MMSegmentation segmentor (any ``EncoderDecoder``: backbone
+    and head are swapped by config) and an output-space discriminator D,
+    and trains them on UDA batches (``{'inputs': {'source', 'target'},
+    'data_samples': {'source', 'target'}}``)::
+
+        train_step(data, optim_wrapper)      # keys 'segmentor', 'discriminator'
+        |- data_preprocessor(data, True)     # one pre-processor per branch
+        |- segmentor step (D frozen)
+        |   |- src.*        CE on the (translated) source      (always)
+        |   |- tgt.loss_adv lambda_adv * BCE(D(softmax(up(M(T)))), source)
+        |   |                                   (uda_cfg.adversarial)
+        |   `- pseudo.loss_ce CE on pseudo-labelled target pixels
+        |                    (when target samples carry gt_sem_seg)
+        `- discriminator step (segmentor outputs detached)
+            |- disc.loss_src  disc_loss_weight * BCE(D(softmax(up(M(S)))), 0)
+            `- disc.loss_tgt  disc_loss_weight * BCE(D(softmax(up(M(T)))), 1)
+
+    ``up`` resizes the logits bilinearly to the branch's input size (with
+    the decode head's ``align_corners``), so D sees full-resolution
+    probabilities, as in the release. ``val_step``, ``test_step`` and
+    ``forward`` use the wrapped segmentor alone (its own pre-processor), so
+    ``tools/test.py`` evaluates a checkpoint of this model as M.
+
+    Loss keys: ``src.loss_ce`` / ``src.acc_seg`` (decode head; auxiliary
+    heads as ``src.aux.loss_ce``), ``tgt.loss_adv``, ``pseudo.loss_ce``,
+    ``disc.loss_src``, ``disc.loss_tgt``.
+
+    Phases of Algorithm 1 with one model object:
+
+    - source only (M(0)): ``model.adversarial = False`` and batches without
+      target labels (or ``uda_cfg=dict(adversarial=False)``): only
+      ``src.*``; the target branch is not run, D does not step and the
+      ``'discriminator'`` optimizer may be absent.
+    - adaptation (Eq. 1): ``adversarial=True``, target without labels.
+    - self-training (Eq. 3): ``adversarial=True``, target samples carrying
+      ``gt_sem_seg`` (255 = ignore) and optionally ``gt_seg_weight``; the
+      pseudo-label term is added automatically
+      (``uda_cfg.use_pseudo_labels``).
+
+    The pseudo-label term is ``pseudo_loss_weight * sum_p w_p CE_p / #{p:
+    y_p != 255}`` with ``w_p`` from ``gt_seg_weight`` (1 without it): the
+    usual mean over labelled pixels when there are no soft weights.
+
+    Args:
+        segmentor (dict): Config of the MMSegmentation segmentor.
+        discriminator (dict, optional): Config of D (``FCDiscriminator``);
+            its ``num_classes`` defaults to the segmentor's. Required when
+            ``uda_cfg.adversarial`` is True. Defaults to None.
+        data_preprocessor (dict, optional): The UDA pre-processor (e.g.
+            ``UDADataPreProcessor`` with ``source``/``target`` configs).
+            Defaults to ``UDADataPreProcessor`` built from the segmentor's
+            own ``data_preprocessor`` for both branches.
+        uda_cfg (dict, optional): Knobs, merged into the defaults:
+            ``adversarial`` (True), ``lambda_adv`` (1e-3), ``source_label``
+            (0.0), ``target_label`` (1.0), ``disc_loss_weight`` (0.5),
+            ``use_pseudo_labels`` (True), ``pseudo_loss_weight`` (1.0),
+            ``ignore_index`` (255), ``check_finite`` (True: a NaN/inf loss
+            stops training with the iteration and the loss name).
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 segmentor: ConfigType,
+                 discriminator: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 uda_cfg: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        segmentor = copy.deepcopy(segmentor)
+        if data_preprocessor is None:
+            seg_pre = segmentor.get('data_preprocessor')
+            data_preprocessor = dict(
+                type='UDADataPreProcessor', source=seg_pre,
+                target=seg_pre) if seg_pre is not None else None
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.uda_cfg = self._merge_uda_cfg(uda_cfg)
+        self.segmentor = MODELS.build(segmentor)
+        head = getattr(self.segmentor, 'decode_head', None)
+        if head is None or not hasattr(head, 'loss_by_feat'):
+            raise TypeError(
+                'AdvSelfTrainingSegmentor wraps an EncoderDecoder-like '
+                'segmentor with one decode head; got '
+                f'{type(self.segmentor).__name__}')
+        self.num_classes = head.out_channels
+        self.discriminator = None
+        if discriminator is not None:
+            discriminator = copy.deepcopy(discriminator)
+            d_classes = discriminator.setdefault('num_classes',
+                                                 self.num_classes)
+            if d_classes != self.num_classes:
+                raise ValueError(
+                    f'discriminator.num_classes={d_classes} but the '
+                    f'segmentor predicts {self.num_classes} classes; D '
+                    'reads the class probabilities, so set them equal')
+            self.discriminator = MODELS.build(discriminator)
+        if self.uda_cfg['adversarial'] and self.discriminator is None:
+            raise ValueError(
+                'uda_cfg.adversarial=True needs a discriminator config, e.g. '
+                "discriminator=dict(type='FCDiscriminator')")
+
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _merge_uda_cfg(uda_cfg: Optional[dict]) -> dict:
+        cfg = dict(DEFAULT_UDA_CFG)
+        unknown = sorted(set(uda_cfg or {}) - set(cfg))
+        if unknown:
+            raise KeyError(f'unknown uda_cfg keys {unknown}; valid keys: '
+                           f'{sorted(cfg)}')
+        cfg.update(uda_cfg or {})
+        return cfg
+
+    @property
+    def adversarial(self) -> bool:
+        """bool: Whether the adversarial term and the D step are active."""
+        return bool(self.uda_cfg['adversarial'])
+
+    @adversarial.setter
+    def adversarial(self, value: bool) -> None:
+        if value and self.discriminator is None:
+            raise ValueError('cannot enable the adversarial loss: the model '
+                             'was built without a discriminator')
+        self.uda_cfg['adversarial'] = bool(value)
+
+    @property
+    def align_corners(self) -> bool:
+        """bool: ``align_corners`` used to resize logits (the head's)."""
+        return bool(getattr(self.segmentor.decode_head, 'align_corners',
+                            False))
+
+    # ------------------------------------------------------------------
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
+        """One segmentor step and, when adversarial, one D step.
+
+        Args:
+            data (dict): A UDA batch (before pre-processing).
+            optim_wrapper (OptimWrapperDict): Wrappers keyed 'segmentor' and
+                (when adversarial) 'discriminator'. A single
+                ``OptimWrapper`` is accepted as the segmentor's when the
+                step is not adversarial.
+
+        Returns:
+            dict[str, Tensor]: Log variables (prefixed loss keys).
+        """
+        seg_wrapper, disc_wrapper = self._get_wrappers(optim_wrapper)
+        data = self.data_preprocessor(data, True)
+        inputs, samples = self._split_branches(data)
+        src_in, src_samples = inputs['source'], samples['source']
+        tgt_in = inputs.get('target')
+        tgt_samples = samples.get('target')
+        adversarial = self.adversarial
+        use_pseudo = bool(self.uda_cfg['use_pseudo_labels']) and \
+            tgt_samples is not None and len(tgt_samples) > 0 and \
+            all('gt_sem_seg' in s for s in tgt_samples)
+        if (adversarial or use_pseudo) and tgt_in is None:
+            raise ValueError('the batch has no target branch; the '
+                             'adversarial / pseudo-label losses need one')
+        self._check_labels(src_samples, 'source')
+        if use_pseudo:
+            self._check_labels(tgt_samples, 'target (pseudo-label)',
+                               tgt_in.shape[-2:])
+
+        # ---- segmentor step, D frozen --------------------------------
+        if self.discriminator is not None:
+            self.discriminator.requires_grad_(False)
+        try:
+            with seg_wrapper.optim_context(self.segmentor):
+                losses, src_logits = self._supervised_losses(
+                    src_in, src_samples)
+                tgt_logits = None
+                if adversarial or use_pseudo:
+                    seg = self.segmentor
+                    tgt_logits = seg.decode_head.forward(
+                        seg.extract_feat(tgt_in))
+                if adversarial:
+                    d_out = self.discriminator(
+                        self._probs(tgt_logits, tgt_in.shape[2:]))
+                    losses['tgt.loss_adv'] = self.uda_cfg['lambda_adv'] * \
+                        self._bce(d_out, self.uda_cfg['source_label'])
+                if use_pseudo:
+                    losses['pseudo.loss_ce'] = self.uda_cfg[
+                        'pseudo_loss_weight'] * self.pseudo_label_loss(
+                            tgt_logits, tgt_samples)
+                loss, log_vars = self.parse_losses(losses)
+        finally:
+            if self.discriminator is not None:
+                self.discriminator.requires_grad_(True)
+        self._check_finite(losses)
+        seg_wrapper.update_params(loss)
+
+        # ---- discriminator step, segmentor outputs detached ----------
+        if adversarial:
+            with disc_wrapper.optim_context(self.discriminator):
+                weight = self.uda_cfg['disc_loss_weight']
+                d_src = self.discriminator(
+                    self._probs(src_logits.detach(), src_in.shape[2:]))
+                d_tgt = self.discriminator(
+                    self._probs(tgt_logits.detach(), tgt_in.shape[2:]))
+                d_losses = {
+                    'disc.loss_src':
+                    weight * self._bce(d_src, self.uda_cfg['source_label']),
+                    'disc.loss_tgt':
+                    weight * self._bce(d_tgt, self.uda_cfg['target_label']),
+                }
+                d_loss, d_log = self.parse_losses(d_losses)
+            self._check_finite(d_losses)
+            disc_wrapper.update_params(d_loss)
+            d_log.pop('loss', None)
+            log_vars.update(d_log)
+        return log_vars
+
+    # ------------------------------------------------------------------
+    def _get_wrappers(
+        self, optim_wrapper: Union[OptimWrapper, OptimWrapperDict]
+    ) -> Tuple[OptimWrapper, Optional[OptimWrapper]]:
+        if isinstance(optim_wrapper, OptimWrapperDict):
+            keys = list(optim_wrapper.keys())
+            if 'segmentor' not in keys:
+                raise KeyError(
+                    "AdvSelfTrainingSegmentor needs an optim wrapper keyed "
+                    f"'segmentor', got {keys}; write optim_wrapper = "
+                    "dict(constructor='MultiSubmoduleOptimWrapperConstructor'"
+                    ', segmentor=dict(...), discriminator=dict(...))')
+            disc = optim_wrapper['discriminator'] \
+                if 'discriminator' in keys else None
+            if self.adversarial and disc is None:
+                raise KeyError(
+                    "the adversarial step needs an optim wrapper keyed "
+                    f"'discriminator', got {keys}")
+            return optim_wrapper['segmentor'], disc
+        if self.adversarial:
+            raise TypeError(
+                'the adversarial step needs an OptimWrapperDict with keys '
+                "'segmentor' and 'discriminator'; got a single "
+                f'{type(optim_wrapper).__name__}')
+        return optim_wrapper, None
+
+    @staticmethod
+    def _split_branches(data: dict) -> Tuple[dict, dict]:
+        inputs, samples = data.get('inputs'), data.get('data_samples')
+        if not isinstance(inputs, dict) or 'source' not in inputs:
+            raise TypeError(
+                'AdvSelfTrainingSegmentor.train_step expects a UDA batch '
+                "{'inputs': {'source': ..., 'target': ...}, 'data_samples': "
+                "{...}} (UDADataset + UDADataPreProcessor); got inputs of "
+                f'type {type(inputs).__name__}')
+        return inputs, samples or {}
+
+    def _check_labels(self, samples: Sequence, branch: str,
+                      size: Optional[torch.Size] = None) -> None:
+        """Fail early on labels the loss cannot use."""
+        ignore = self.uda_cfg['ignore_index']
+        for s in samples:
+            path = s.metainfo.get('seg_map_path') or s.metainfo.get(
+                'img_path', '<unknown file>')
+            if 'gt_sem_seg' not in s:
+                raise ValueError(f'{branch} sample {path} has no gt_sem_seg')
+            label = s.gt_sem_seg.data
+            if size is not None:
+                shapes = [('label', tuple(label.shape[-2:]))]
+                if 'gt_seg_weight' in s:
+                    shapes.append(('weight',
+                                   tuple(s.gt_seg_weight.data.shape[-2:])))
+                for what, shape in shapes:
+                    if shape != tuple(size):
+                        raise ValueError(
+                            f'{branch} {what} map of {path} is {shape[1]}x'
+                            f'{shape[0]} (w x h) but the image is '
+                            f'{size[1]}x{size[0]}; the pseudo-labels were '
+                            'made at another resolution: regenerate them '
+                            'with the current target pipeline')
+            valid = label[label != ignore]
+            if valid.numel() and (int(valid.max()) >= self.num_classes
+                                  or int(valid.min()) < 0):
+                raise ValueError(
+                    f'{branch} label {path} holds class id '
+                    f'{int(valid.max())} (min {int(valid.min())}) but the '
+                    f'segmentor has {self.num_classes} classes; source and '
+                    'target must use the same train-id map (0..'
+                    f'{self.num_classes - 1}, {ignore} = ignore)')
+
+    def _supervised_losses(self, inputs: Tensor,
+                           samples: List) -> Tuple[dict, Tensor]:
+        """Source losses of the decode (and auxiliary) heads + logits."""
+        seg = self.segmentor
+        feats = seg.extract_feat(inputs)
+        logits = seg.decode_head.forward(feats)
+        losses = {
+            f'src.{k}': v
+            for k, v in seg.decode_head.loss_by_feat(logits, samples).items()
+        }
+        if getattr(seg, 'with_auxiliary_head', False):
+            aux = seg._auxiliary_head_forward_train(feats, samples)
+            losses.update({f'src.{k}': v for k, v in aux.items()})
+        return losses, logits
+
+    def _probs(self, logits: Tensor, size) -> Tensor:
+        """Softmax of the logits resized to ``size`` (what D sees)."""
+        up = resize(logits.float(), size=tuple(size), mode='bilinear',
+                    align_corners=self.align_corners, warning=False)
+        return F.softmax(up, dim=1)
+
+    @staticmethod
+    def _bce(d_out: Tensor, label: float) -> Tensor:
+        d_out = d_out.float()
+        return F.binary_cross_entropy_with_logits(
+            d_out, torch.full_like(d_out, float(label)))
+
+    def pseudo_label_loss(self, logits: Tensor, samples: List) -> Tensor:
+        """Cross-entropy on pseudo-labelled target pixels.
+
+        Args:
+            logits (Tensor): Target logits (N, C, h, w), any resolution.
+            samples (list[SegDataSample]): With ``gt_sem_seg`` (255 =
+                ignore) and optionally ``gt_seg_weight`` (weights in [0, 1]).
+
+        Returns:
+            Tensor: ``sum(w * CE over labelled pixels) / #labelled`` (0 when
+            no pixel is labelled).
+        """
+        ignore = self.uda_cfg['ignore_index']
+        labels = torch.stack([s.gt_sem_seg.data for s in samples])
+        labels = labels.squeeze(1).long()
+        up = resize(logits.float(), size=labels.shape[-2:], mode='bilinear',
+                    align_corners=self.align_corners, warning=False)
+        ce = F.cross_entropy(up, labels, ignore_index=ignore,
+                             reduction='none')
+        if any('gt_seg_weight' in s for s in samples):
+            weights = torch.stack([
+                s.gt_seg_weight.data.float() if 'gt_seg_weight' in s else
+                torch.ones_like(s.gt_sem_seg.data, dtype=torch.float)
+                for s in samples
+            ]).squeeze(1).to(ce.device)
+            ce = ce * weights
+        valid = labels != ignore
+        return ce[valid].sum() / valid.sum().clamp(min=1)
+
+    def _check_finite(self, losses: Dict[str, Tensor]) -> None:
+        if not self.uda_cfg['check_finite']:
+            return
+        for name, value in losses.items():
+            if 'loss' not in name:
+                continue
+            total = value.detach().float().sum() if isinstance(
+                value, Tensor) else torch.tensor(
+                    [float(v.detach().sum()) for v in value]).sum()
+            if not math.isfinite(float(total)):
+                hub = MessageHub.get_current_instance()
+                it = hub.get_info('iter')
+                where = f'iteration {it}' if it is not None else \
+                    'an unknown iteration (no runner)'
+                raise FloatingPointError(
+                    f'AdvSelfTrainingSegmentor: loss {name} = {float(total)}'
+                    f' at {where}; training stopped before the update. '
+                    'Lower the learning rate, check the input data, or '
+                    'disable --amp')
+
+    # ------------------------------------------------------------------
+    def val_step(self, data: Union[dict, tuple, list]) -> list:
+        """Validation with the wrapped segmentor alone.
+
+        Args:
+            data (dict): A plain segmentation batch.
+
+        Returns:
+            list[SegDataSample]: Predictions.
+        """
+        return self.segmentor.val_step(data)
+
+    def test_step(self, data: Union[dict, tuple, list]) -> list:
+        """Test with the wrapped segmentor alone.
+
+        Args:
+            data (dict): A plain segmentation batch.
+
+        Returns:
+            list[SegDataSample]: Predictions.
+        """
+        return self.segmentor.test_step(data)
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        """The wrapped segmentor's forward (pre-processed inputs).
+
+        Args:
+            inputs (Tensor): Images (N, C, H, W).
+            data_samples (list, optional): Samples. Defaults to None.
+            mode (str): 'tensor', 'predict' or 'loss'. Defaults to 'tensor'.
+
+        Returns:
+            The segmentor's output for ``mode``.
+        """
+        return self.segmentor(inputs, data_samples, mode=mode)
+
+    def predict(self, inputs: Tensor, data_samples: Optional[list] = None):
+        """Predict with the wrapped segmentor.
+
+        Args:
+            inputs (Tensor): Pre-processed images.
+            data_samples (list, optional): Samples. Defaults to None.
+
+        Returns:
+            list[SegDataSample]: Predictions.
+        """
+        return self.segmentor(inputs, data_samples, mode='predict')

@@ -1,0 +1,425 @@
+"""CycleGAN with BDL's segmentation perceptual loss (Eq. 2 of the paper)."""
+import copy
+import os.path as osp
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmagic.models.editors.cyclegan import CycleGAN
+from mmengine.dist import all_reduce_params, get_world_size
+from mmengine.logging import MMLogger
+from mmengine.optim import OptimWrapperDict
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch import Tensor
+
+from mmbdl.registry import MODELS
+from mmbdl.utils.typing_utils import OptConfigType
+from .utils import (generator_to_segmentor_input, get_generator_normalization,
+                    get_segmentor_normalization)
+
+PERCEPTUAL_LOSS_TYPES = ('mse_in', 'l1')
+
+
+@MODELS.register_module()
+class PerceptualCycleGAN(CycleGAN):
+    """MMagic's CycleGAN plus a perceptual loss from a frozen segmentor M.
+
+    The domains are ``'source'`` and ``'target'``: ``generators['target']``
+    is F (source -> target), ``generators['source']`` is F^-1, and batches
+    carry ``img_source`` / ``img_target``. On top of CycleGAN's generator loss
+    (LSGAN, cycle, identity) every direction ``a`` (with ``b`` the other
+    domain) adds::
+
+        lambda_per       * d(M(G_b(a)),        M(a))    # translation
+        lambda_per_recon * d(M(G_a(G_b(a))),   M(a))    # reconstruction
+
+    where M gives the segmentor's raw class logits (``mode='tensor'``, 1/8
+    resolution for DeepLab) of images converted by
+    :func:`generator_to_segmentor_input`. ``d`` is ``'mse_in'`` (the released
+    code: ``mean((IN(x) - IN(y)) ** 2)`` with a non-affine instance norm over
+    the class channels) or ``'l1'`` (the paper: ``mean(|x - y|)`` on the raw
+    logits). M is frozen (``requires_grad=False``) and always in eval mode,
+    but gradients flow through it into the generators. ``M(a)`` of the real
+    image is computed without gradient (it does not depend on the
+    generators).
+
+    Without ``perceptual_model``, or with both weights 0, the model is exactly
+    MMagic's CycleGAN.
+
+    Training needs an ``OptimWrapperDict`` with keys ``'generators'`` and
+    ``'discriminators'`` (MMagic's convention). Before a translation phase the
+    BDL loop copies the current segmentor into M with
+    :meth:`load_perceptual_weights`.
+
+    Distributed training: MMagic's CycleGAN calls the generators and
+    discriminators through ``.module``, bypassing DDP's forward, so DDP never
+    reduces their gradients and the ranks drift apart. In a distributed run
+    :meth:`train_step` therefore averages every optimizer's gradients over
+    the ranks right before its step (idempotent if something else already
+    synchronised them). Wrap the model with
+    ``MMSeparateDistributedDataParallel`` (which broadcasts rank 0's initial
+    weights) or use it unwrapped inside a parent model.
+
+    Args:
+        *args: Positional arguments of ``mmagic.CycleGAN``.
+        perceptual_model (dict, optional): Config of any MMSegmentation
+            segmentor (with a ``SegDataPreProcessor`` data_preprocessor).
+            Defaults to None (plain CycleGAN).
+        perceptual_checkpoint (str, optional): Checkpoint for M (a plain
+            segmentor's, or one whose keys carry a prefix such as
+            ``segmentor.segmentor.``; the prefix is found automatically).
+            Defaults to None.
+        perceptual_loss_cfg (dict, optional): ``loss_type`` ('mse_in' or
+            'l1', default 'mse_in'), ``lambda_per`` (default 0.1) and
+            ``lambda_per_recon`` (default 10.0). Defaults to None.
+        num_classes (int, optional): Class count of the data; M must predict
+            exactly this many classes. Defaults to None (not checked).
+        **kwargs: Keyword arguments of ``mmagic.CycleGAN`` (``generator``,
+            ``discriminator``, ``data_preprocessor``, domains, ``buffer_size``,
+            ``loss_config``...).
+    """
+
+    def __init__(self,
+                 *args,
+                 perceptual_model: OptConfigType = None,
+                 perceptual_checkpoint: Optional[str] = None,
+                 perceptual_loss_cfg: OptConfigType = None,
+                 num_classes: Optional[int] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        loss_cfg = dict(loss_type='mse_in', lambda_per=0.1,
+                        lambda_per_recon=10.0)
+        unknown = set(perceptual_loss_cfg or {}) - set(loss_cfg)
+        if unknown:
+            raise ValueError(
+                f'perceptual_loss_cfg has unknown keys {sorted(unknown)}; '
+                f'allowed: {sorted(loss_cfg)}')
+        loss_cfg.update(perceptual_loss_cfg or {})
+        if loss_cfg['loss_type'] not in PERCEPTUAL_LOSS_TYPES:
+            raise ValueError(
+                f"perceptual_loss_cfg.loss_type={loss_cfg['loss_type']!r} is "
+                f'not supported; use one of {PERCEPTUAL_LOSS_TYPES}')
+        self.perceptual_loss_cfg = loss_cfg
+        self.num_classes = num_classes
+        # 1 once M holds real weights (checkpoint, load_perceptual_weights or
+        # a resumed translator checkpoint): training refuses a random M.
+        # uint8 rather than bool: every backend can broadcast it.
+        self.register_buffer('perceptual_loaded',
+                             torch.tensor(0, dtype=torch.uint8))
+
+        if perceptual_model is None:
+            self.perceptual_model = None
+            return
+        self.perceptual_model = MODELS.build(copy.deepcopy(perceptual_model))
+        self._seg_norm = get_segmentor_normalization(
+            self.perceptual_model.data_preprocessor)
+        self._gen_norm = get_generator_normalization(self.data_preprocessor)
+        self._check_num_classes()
+        self.perceptual_model.requires_grad_(False)
+        self.perceptual_model.eval()
+        if perceptual_checkpoint is not None:
+            self._load_perceptual_checkpoint(perceptual_checkpoint)
+
+    def init_weights(self) -> None:
+        """Initialise generators and discriminators (not M).
+
+        MMagic 1.2.0's ``BaseTranslationModel.init_weights`` crashes with an
+        ``UnboundLocalError`` in ``generation_init_weights`` whenever a
+        module carries MMEngine's ``_params_init_info`` (open-mmlab/mmagic
+        issue 2109), which MMEngine sets on every sub-module when a parent
+        model initialises. The bookkeeping attribute is hidden while each
+        network initialises and restored afterwards. M keeps its weights: it
+        is loaded from ``perceptual_checkpoint`` or by
+        :meth:`load_perceptual_weights`.
+        """
+        networks = list(self.get_module(self.generators).values())
+        if self.discriminators is not None:
+            networks += list(self.get_module(self.discriminators).values())
+        for net in networks:
+            hidden = {}
+            for module in net.modules():
+                if '_params_init_info' in module.__dict__:
+                    hidden[module] = module.__dict__.pop('_params_init_info')
+            try:
+                net.init_weights()
+            finally:
+                for module, info in hidden.items():
+                    module._params_init_info = info
+
+    # ------------------------------------------------------------------
+    # perceptual model management
+    @property
+    def with_perceptual(self) -> bool:
+        """Whether the perceptual loss is active (model and a weight > 0)."""
+        cfg = self.perceptual_loss_cfg
+        return self.perceptual_model is not None and (
+            cfg['lambda_per'] != 0 or cfg['lambda_per_recon'] != 0)
+
+    def _perceptual_num_classes(self) -> Optional[int]:
+        model = self.perceptual_model
+        num = getattr(model, 'num_classes', None)
+        if num is None and hasattr(model, 'decode_head'):
+            num = getattr(model.decode_head, 'num_classes', None)
+        return num
+
+    def _check_num_classes(self) -> None:
+        if self.num_classes is None:
+            return
+        found = self._perceptual_num_classes()
+        if found is not None and found != self.num_classes:
+            raise ValueError(
+                f'the perceptual model predicts {found} classes but the data '
+                f'has {self.num_classes}; set num_classes={self.num_classes} '
+                'in the decode head of perceptual_model (the segmentor M '
+                'must be the one trained on this data)')
+
+    def train(self, mode: bool = True) -> 'PerceptualCycleGAN':
+        """Set train/eval mode; the perceptual model always stays in eval.
+
+        Args:
+            mode (bool): Train mode for generators and discriminators.
+                Defaults to True.
+
+        Returns:
+            PerceptualCycleGAN: self.
+        """
+        super().train(mode)
+        if getattr(self, 'perceptual_model', None) is not None:
+            self.perceptual_model.eval()
+        return self
+
+    def _load_perceptual_checkpoint(self, filename: str) -> None:
+        if not osp.isfile(filename):
+            raise FileNotFoundError(
+                f'perceptual_checkpoint {filename} does not exist; set '
+                'perceptual_checkpoint to a checkpoint of the segmentor M '
+                '(e.g. the source-only model) or to None')
+        checkpoint = CheckpointLoader.load_checkpoint(
+            filename, map_location='cpu')
+        state_dict = checkpoint.get('state_dict', checkpoint) \
+            if isinstance(checkpoint, dict) else checkpoint
+        self.load_perceptual_weights(state_dict, source=filename)
+        MMLogger.get_current_instance().info(
+            f'perceptual model loaded from {filename}')
+
+    def load_perceptual_weights(self, state_dict: Mapping[str, Tensor],
+                                source: str = 'the given state dict') -> None:
+        """Copy a segmentor's weights into the frozen perceptual model.
+
+        Keys may carry a prefix (``module.``, ``segmentor.segmentor.``...):
+        the shortest prefix under which every key of M is found is used
+        (so in a whole BDL checkpoint the segmentor wins over the
+        translator's own copy of M). Values are
+        copied, so later training of the segmentor does not change M.
+
+        Args:
+            state_dict (Mapping[str, Tensor]): Weights of a segmentor with the
+                architecture of ``perceptual_model``, e.g.
+                ``get_inference_segmentor(model).state_dict()``.
+            source (str): Name used in error messages. Defaults to
+                'the given state dict'.
+
+        Raises:
+            RuntimeError: If no perceptual model is configured.
+            ValueError: If keys or shapes do not match M's config.
+        """
+        if self.perceptual_model is None:
+            raise RuntimeError(
+                'load_perceptual_weights called but this PerceptualCycleGAN '
+                'has no perceptual_model configured')
+        own = self.perceptual_model.state_dict()
+        weights = _select_prefixed(state_dict, own.keys())
+        if weights is None:
+            missing = sorted(set(own) - set(state_dict))
+            unexpected = sorted(set(state_dict) - set(own))
+            raise ValueError(
+                f'{source} does not match the perceptual_model config: '
+                f'{len(missing)} keys missing (e.g. {missing[:3]}), '
+                f'{len(unexpected)} unexpected (e.g. {unexpected[:3]}). Use a '
+                'checkpoint of the segmentor architecture given in '
+                'perceptual_model, or change perceptual_model to match it.')
+        bad = [(k, tuple(weights[k].shape), tuple(v.shape))
+               for k, v in own.items() if weights[k].shape != v.shape]
+        if bad:
+            raise ValueError(
+                f'{source} does not match the perceptual_model config: '
+                f'{len(bad)} tensors differ in shape, e.g. '
+                + ', '.join(f'{k}: {a} in checkpoint vs {b} in model'
+                            for k, a, b in bad[:3])
+                + ' (a different class count or depth?). Use a checkpoint of '
+                'the configured segmentor or fix perceptual_model.')
+        self.perceptual_model.load_state_dict(weights, strict=True)
+        self.perceptual_model.requires_grad_(False)
+        self.perceptual_model.eval()
+        self.perceptual_loaded.fill_(1)
+
+    # ------------------------------------------------------------------
+    # training
+    def train_step(self, data: dict,
+                   optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
+        """MMagic's CycleGAN step, with gradients averaged across ranks.
+
+        Args:
+            data (dict): Unpaired batch (``img_source`` / ``img_target``).
+            optim_wrapper (OptimWrapperDict): Wrappers ``'generators'`` and
+                ``'discriminators'``.
+
+        Returns:
+            dict: Log variables.
+        """
+        if get_world_size() == 1:
+            return super().train_step(data, optim_wrapper)
+        wrappers = [optim_wrapper[k] for k in ('generators', 'discriminators')]
+        # an instance-level `step` installed by someone else (e.g. a
+        # distributed wrapper's own hook) is bypassed here, then restored
+        saved = [wrapper.__dict__.get('step') for wrapper in wrappers]
+        for wrapper in wrappers:
+            wrapper.step = _step_with_grad_sync(wrapper)
+        try:
+            return super().train_step(data, optim_wrapper)
+        finally:
+            for wrapper, step in zip(wrappers, saved):
+                if step is None:
+                    del wrapper.step  # back to the class's method
+                else:
+                    wrapper.step = step
+
+    # ------------------------------------------------------------------
+    # perceptual loss
+    def perceptual_logits(self, img: Tensor) -> Tensor:
+        """Class logits of M for generator-space images.
+
+        Args:
+            img (Tensor): ``(N, 3, H, W)`` images in the generator's space.
+
+        Returns:
+            Tensor: M's raw logits (``mode='tensor'``).
+        """
+        seg_input = generator_to_segmentor_input(img, self._seg_norm,
+                                                 self._gen_norm)
+        logits = self.perceptual_model(seg_input, None, mode='tensor')
+        if isinstance(logits, (list, tuple)):
+            logits = logits[-1]
+        return logits
+
+    def perceptual_distance(self, pred: Tensor, ref: Tensor) -> Tensor:
+        """The distance ``d`` of the perceptual loss (mean reduced).
+
+        Args:
+            pred (Tensor): Logits of generated images ``(N, C, h, w)``.
+            ref (Tensor): Logits of the real images ``(N, C, h, w)``.
+
+        Returns:
+            Tensor: Scalar distance.
+        """
+        if self.perceptual_loss_cfg['loss_type'] == 'mse_in':
+            return F.mse_loss(F.instance_norm(pred), F.instance_norm(ref))
+        return F.l1_loss(pred, ref)
+
+    def _get_perceptual_losses(self, outputs: Dict[str, Tensor]
+                               ) -> Dict[str, Tensor]:
+        """Perceptual terms for every direction (empty when inactive).
+
+        Args:
+            outputs (dict): ``real_{d}``, ``fake_{d}``, ``cycle_{d}`` images
+                of CycleGAN's forward pass.
+
+        Returns:
+            dict: ``loss_per_{d}`` and ``loss_per_recon_{d}`` (``d`` the
+            domain of the real image), weighted.
+        """
+        if not self.with_perceptual:
+            return {}
+        if not bool(self.perceptual_loaded):
+            raise RuntimeError(
+                'the perceptual model M still has its random initial weights: '
+                'set perceptual_checkpoint in the translator config, or call '
+                'load_perceptual_weights() before training (the BDL loop does '
+                'this before every translation phase), or set '
+                'perceptual_model=None to train a plain CycleGAN')
+        cfg = self.perceptual_loss_cfg
+        losses = {}
+        for domain in self._reachable_domains:
+            other = self._get_opposite_domain(domain)
+            with torch.no_grad():
+                ref = self.perceptual_logits(outputs[f'real_{domain}'])
+            terms: List[Tuple[str, float, Tensor]] = []
+            if cfg['lambda_per'] != 0:
+                terms.append((f'loss_per_{domain}', cfg['lambda_per'],
+                              outputs[f'fake_{other}']))
+            if cfg['lambda_per_recon'] != 0:
+                terms.append((f'loss_per_recon_{domain}',
+                              cfg['lambda_per_recon'],
+                              outputs[f'cycle_{domain}']))
+            # one pass of M for both generated images (M is in eval mode,
+            # so batching does not change the logits)
+            logits = self.perceptual_logits(
+                torch.cat([img for _, _, img in terms])).split(
+                    ref.shape[0])
+            for (name, weight, _), pred in zip(terms, logits):
+                losses[name] = weight * self.perceptual_distance(pred, ref)
+        return losses
+
+    def _get_gen_loss(self, outputs: Dict[str, Tensor]
+                      ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """CycleGAN's generator loss plus the perceptual terms.
+
+        Args:
+            outputs (dict): Forward results of ``train_step``.
+
+        Returns:
+            tuple: Total generator loss and the log variables.
+        """
+        loss_g, log_vars_g = super()._get_gen_loss(outputs)
+        per_losses = self._get_perceptual_losses(outputs)
+        if per_losses:
+            loss_per, log_vars_per = self.parse_losses(per_losses)
+            log_vars_per.pop('loss')
+            loss_g = loss_g + loss_per
+            log_vars_g.update(log_vars_per)
+            log_vars_g['loss_per'] = loss_per
+            log_vars_g['loss'] = loss_g
+        return loss_g, log_vars_g
+
+
+def _step_with_grad_sync(wrapper):
+    """``wrapper.step`` preceded by a mean all-reduce of its gradients."""
+    step = type(wrapper).step.__get__(wrapper)
+
+    def synced_step(**kwargs):
+        grads = [
+            p.grad for group in wrapper.optimizer.param_groups
+            for p in group['params'] if p.grad is not None
+        ]
+        if grads:
+            all_reduce_params(grads, coalesce=True, op='mean')
+        return step(**kwargs)
+
+    return synced_step
+
+
+def _select_prefixed(state_dict: Mapping[str, Tensor],
+                     keys: Iterable[str]) -> Optional[Dict[str, Tensor]]:
+    """Find the prefix under which all ``keys`` exist in ``state_dict``.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): Possibly prefixed weights.
+        keys (Iterable[str]): Keys the target module needs.
+
+    Returns:
+        dict | None: ``{key: tensor}`` for every key, or None if no prefix
+        gives all of them.
+    """
+    keys = list(keys)
+    if not keys:
+        return {}
+    first = keys[0]
+    prefixes = sorted({k[:-len(first)] for k in state_dict
+                       if k.endswith(first)}, key=len)
+    for prefix in prefixes:
+        if prefix and not prefix.endswith('.'):
+            continue
+        if all(prefix + k in state_dict for k in keys):
+            return {k: state_dict[prefix + k] for k in keys}
+    return None
+

@@ -1,0 +1,250 @@
+"""The BDL loop through a real MMEngine Runner (K=2, N=1, 32x32 images)."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+from bdl_tiny import toy_bdl_cfg, write_bdl_data
+from mmengine.runner import Runner
+
+from mmbdl.engine.runner import plan_phases
+from mmbdl.engine.runner.round_table import (find_pixel_ratio,
+                                             format_round_table)
+
+EXPECTED_PHASES = [
+    'k0_source_only', 'k1_translation', 'k1_adaptation',
+    'k1_self_training_i1', 'k2_translation', 'k2_adaptation',
+    'k2_self_training_i1'
+]
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    return write_bdl_data(str(tmp_path_factory.mktemp('bdl') / 'data'))
+
+
+def _run(data_root, work_dir, kill=None, resume=False, **overrides):
+    cfg = toy_bdl_cfg(data_root, work_dir,
+                      extra_hooks=[kill] if kill else [], **overrides)
+    runner = Runner(**cfg, resume=resume)
+    runner.train()
+    return runner
+
+
+def _hook(runner, name):
+    return next(h for h in runner.hooks if type(h).__name__ == name)
+
+
+@pytest.fixture(scope='module')
+def reference(data_root, tmp_path_factory):
+    """One uninterrupted run; its weights and files are shared by tests."""
+    work = str(tmp_path_factory.mktemp('ref') / 'work')
+    runner = _run(data_root, work)
+    weights = {k: v.clone() for k, v in runner.model.state_dict().items()}
+    return runner, work, weights
+
+
+def test_plan_names_and_boundaries():
+    phases = plan_phases(2, 2, True, dict(source_only=5, translation=3,
+                                          adaptation=4, self_training=6))
+    assert [p.name for p in phases] == [
+        'k0_source_only', 'k1_translation', 'k1_adaptation',
+        'k1_self_training_i1', 'k1_self_training_i2', 'k2_translation',
+        'k2_adaptation', 'k2_self_training_i1', 'k2_self_training_i2'
+    ]
+    assert [p.begin for p in phases] == [0, 5, 8, 12, 18, 24, 27, 31, 37]
+    assert phases[-1].end == 43
+    assert phases[3].model_name == 'M_1^(1)(F^(1))'
+    assert phases[0].model_name == 'M^(0)'
+    assert (phases[3].k, phases[3].i, phases[3].kind) == (1, 1,
+                                                          'self_training')
+
+
+def test_phase_order_events_outputs_and_table(reference):
+    runner, work, _ = reference
+    loop = runner.train_loop
+    assert [p.name for p in loop.phases] == EXPECTED_PHASES
+    assert runner.iter == loop.max_iters == 2 + 2 * (3 + 2 + 2)
+    # before/after_phase alternate in plan order, at the phase boundaries
+    events = _hook(runner, 'EventRecorderHook').events
+    expected = []
+    for phase in loop.phases:
+        expected.append(('before_phase', phase.name, phase.begin))
+        expected.append(('after_phase', phase.name, phase.end))
+    assert events == expected
+    # phase outputs, each marked complete
+    for sub in ('translated/k1', 'translated/k2', 'pseudo_labels/k1_i1',
+                'pseudo_labels/k2_i1'):
+        assert osp.isfile(osp.join(work, sub, '.complete.json')), sub
+    assert len([n for n in __import__('os').listdir(
+        osp.join(work, 'translated/k1')) if n.endswith('.png')]) == 4
+    # checkpoints named by phase, each with the phase-end iteration
+    for phase in loop.phases:
+        ckpt = torch.load(osp.join(work, f'{phase.name}.pth'),
+                          weights_only=False)
+        assert ckpt['meta']['iter'] == phase.end
+        assert ckpt['meta']['bdl']['finalised'] == phase.index
+    # the table: one row per segmentation phase, in order, with mIoU
+    with open(osp.join(work, 'bdl_rounds.json')) as f:
+        table = json.load(f)
+    models = [r['model'] for r in table['rows']]
+    assert models == ['M^(0)', 'M_0^(1)(F^(1))', 'M_1^(1)(F^(1))',
+                      'M_0^(2)(F^(2))', 'M_1^(2)(F^(2))']
+    for row in table['rows']:
+        assert 0 <= row['mIoU'] <= 100
+    ratios = [r['ssl_pixel_ratio'] for r in table['rows']]
+    assert ratios[0] is None and ratios[1] is None
+    assert 0 < ratios[2] <= 1 and 0 < ratios[4] <= 1
+    with open(osp.join(work, 'bdl_rounds.md')) as f:
+        md = f.read()
+    assert md.startswith('| model |') and 'M_1^(2)(F^(2))' in md
+    assert len(md.strip().splitlines()) == 2 + 5
+
+
+def test_perceptual_model_gets_segmentor_weights(reference):
+    """F(2) was trained with M_1(1): the end-of-phase checkpoint weights."""
+    runner, work, weights = reference
+    before = torch.load(osp.join(work, 'k1_self_training_i1.pth'),
+                        weights_only=False)['state_dict']
+    seg_keys = [k for k in before if k.startswith('segmentor.segmentor.')]
+    assert seg_keys
+    for key in seg_keys:
+        per_key = 'translator.perceptual_model.' + key[len(
+            'segmentor.segmentor.'):]
+        assert torch.equal(weights[per_key], before[key]), key
+    # and the copy is frozen: the segmentor moved on, M did not
+    moved = [k for k in seg_keys if not torch.equal(weights[k], before[k])]
+    assert moved
+    assert not any(p.requires_grad for p in
+                   runner.model.translator.perceptual_model.parameters())
+
+
+def test_init_policies(reference):
+    """self_training restarts from the initial weights, adaptation goes on."""
+    runner, work, _ = reference
+    init = torch.load(osp.join(work, 'bdl_initial_weights.pth'))
+    w0 = init['segmentor']['segmentor.decode_head.conv_seg.weight']
+    seen = _hook(runner, 'EventRecorderHook').head_weights
+    key = 'segmentor.segmentor.decode_head.conv_seg.weight'
+
+    def at_end(name):
+        return torch.load(osp.join(work, f'{name}.pth'),
+                          weights_only=False)['state_dict'][key]
+
+    assert torch.equal(seen[0], w0)
+    # init='continue': M_0(1) starts where M(0) ended (F(1) left M alone)
+    assert torch.equal(seen[5], at_end('k0_source_only'))
+    assert torch.equal(seen[5], at_end('k1_translation'))
+    assert not torch.equal(seen[5], w0)
+    # init='initial': each M_i(k) restarts from the initial weights
+    assert torch.equal(seen[7], w0)
+    assert torch.equal(seen[14], w0)
+    assert not torch.equal(at_end('k1_adaptation'), w0)
+
+
+@pytest.mark.parametrize('kill', [
+    dict(type='RaiseAtHook', event='iter', value=4),  # mid translation
+    dict(type='RaiseAtHook', event='after_phase', value='k1_translation'),
+    dict(type='RaiseAtHook', event='before_phase',
+         value='k1_self_training_i1'),  # while pseudo-labelling
+    dict(type='RaiseAtHook', event='iter', value=9),  # at a phase boundary
+])
+def test_kill_and_resume_gives_same_weights(kill, data_root, reference,
+                                            tmp_path):
+    _, ref_work, ref_weights = reference
+    work = str(tmp_path / 'work')
+    with pytest.raises(KeyboardInterrupt):
+        _run(data_root, work, kill=kill)
+    runner = _run(data_root, work, resume=True)
+    assert runner.iter == runner.train_loop.max_iters
+    state = runner.model.state_dict()
+    different = [k for k in ref_weights if not torch.equal(ref_weights[k],
+                                                           state[k])]
+    assert different == []
+    with open(osp.join(ref_work, 'bdl_rounds.json')) as f:
+        ref_rows = json.load(f)['rows']
+    with open(osp.join(work, 'bdl_rounds.json')) as f:
+        rows = json.load(f)['rows']
+    assert [r['model'] for r in rows] == [r['model'] for r in ref_rows]
+    assert [r['mIoU'] for r in rows] == [r['mIoU'] for r in ref_rows]
+
+
+def test_incomplete_output_is_redone_on_resume(data_root, tmp_path):
+    """A pseudo-label round without .complete.json is written again."""
+    work = str(tmp_path / 'work')
+    kill = dict(type='RaiseAtHook', event='iter', value=7)
+    with pytest.raises(KeyboardInterrupt):
+        _run(data_root, work, kill=kill, num_rounds=1)
+    # fake a half-written round from the killed run
+    import os
+    half = osp.join(work, 'pseudo_labels', 'k1_i1')
+    os.makedirs(half)
+    open(osp.join(half, '00.png'), 'w').close()
+    runner = _run(data_root, work, resume=True, num_rounds=1)
+    assert osp.isfile(osp.join(half, '.complete.json'))
+    assert osp.getsize(osp.join(half, '00.png')) > 0
+    assert runner.iter == runner.train_loop.max_iters
+
+
+# ----------------------------------------------------------------------
+# bad input: clear errors before any training
+@pytest.mark.parametrize('overrides, message', [
+    (dict(num_rounds=0), 'num_rounds (K) must be an int >= 1'),
+    (dict(num_ssl_rounds=0), "phase_iters['self_training'] is set but"),
+    (dict(max_iters=100), 'the phases add up to 16'),
+    (dict(phase_iters=dict(translation=2, adaptation=2)),
+     "no iterations for the 'source_only'"),
+    (dict(phase_iters=dict(source_only=2, translation=0, adaptation=2,
+                           self_training=2)),
+     "phase_iters['translation'] must be an int >= 1"),
+    (dict(init=dict(adaptation='fresh')), "must be one of ('continue'"),
+])
+def test_bad_loop_config(overrides, message, data_root, tmp_path):
+    cfg = toy_bdl_cfg(data_root, str(tmp_path / 'work'), **overrides)
+    runner = Runner(**cfg)
+    with pytest.raises(ValueError, match=__import__('re').escape(message)):
+        runner.train()
+    assert not osp.exists(osp.join(str(tmp_path / 'work'), 'iter_1.pth'))
+
+
+def test_n_zero_with_pseudo_label_hook_is_refused(data_root, tmp_path):
+    cfg = toy_bdl_cfg(data_root, str(tmp_path / 'work'), num_ssl_rounds=0,
+                      phase_iters=dict(source_only=1, translation=1,
+                                       adaptation=1))
+    cfg['custom_hooks'].append(dict(type='PseudoLabelHook'))
+    from mmbdl.registry import HOOKS
+    if HOOKS.get('PseudoLabelHook') is None:
+        pytest.skip('PseudoLabelHook not available')
+    with pytest.raises(Exception, match='num_ssl_rounds'):
+        Runner(**cfg).train()
+
+
+def test_resume_with_another_config_is_refused(data_root, reference,
+                                               tmp_path):
+    _, ref_work, _ = reference
+    import shutil
+    work = str(tmp_path / 'work')
+    shutil.copytree(ref_work, work)
+    cfg = toy_bdl_cfg(data_root, work,
+                      phase_iters=dict(source_only=2, translation=4,
+                                       adaptation=2, self_training=2))
+    runner = Runner(**cfg, resume=True)
+    with pytest.raises(ValueError, match='belongs to another BDL config'):
+        runner.train()
+
+
+def test_round_table_formatting():
+    rows = [
+        dict(model='M^(0)', mIoU=30.0, per_class=dict(road=50.0, car=10.0),
+             ssl_pixel_ratio=None),
+        dict(model='M_1^(1)(F^(1))', mIoU=42.5,
+             per_class=dict(road=70.0, car=15.0), ssl_pixel_ratio=0.79),
+    ]
+    table = format_round_table(rows, ['road', 'sidewalk', 'car'])
+    lines = table.splitlines()
+    assert lines[0] == '| model | road | car | mIoU | gain | SSL pixel ratio |'
+    assert lines[2] == '| M^(0) | 50.0 | 10.0 | 30.0 | - | - |'
+    assert lines[3] == '| M_1^(1)(F^(1)) | 70.0 | 15.0 | 42.5 | +12.5 | 79% |'
+    assert find_pixel_ratio(dict(pixel_ratio=0.5)) == 0.5
+    assert find_pixel_ratio(dict(kept_ratio=dict(overall=0.25))) == 0.25
+    assert find_pixel_ratio(None) is None

@@ -1,0 +1,90 @@
+"""Two CPU processes (gloo) train the tiny BDL model through every phase kind
+with ``BDLDistributedDataParallel``; both ranks must end with the same
+weights although they see different batches."""
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+TESTS = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(TESTS)
+
+SCRIPT = textwrap.dedent('''
+    import os, sys
+    sys.path.insert(0, {tests!r})
+    sys.path.insert(0, {repo!r})
+    import torch
+    import torch.distributed as dist
+    dist.init_process_group('gloo')
+    from mmbdl.utils import register_all_modules
+    register_all_modules()
+    from mmengine.runner import Runner
+    from bdl_tiny import toy_bdl_cfg
+    cfg = toy_bdl_cfg({data!r}, {work!r}, num_rounds=1, num_ssl_rounds=1,
+                      iters=dict(source_only=2, translation=2, adaptation=2,
+                                 self_training=2))
+    cfg['default_hooks']['checkpoint']['interval'] = 100
+    cfg['custom_hooks'] = [h for h in cfg['custom_hooks']
+                           if h['type'] != 'EventRecorderHook']
+    cfg['custom_hooks'].append(dict(type='LossRecorderHook'))
+    runner = Runner(**cfg, launcher='pytorch',
+                    cfg=dict(model_wrapper_cfg=dict(
+                        type='BDLDistributedDataParallel')))
+    runner.train()
+    rank = dist.get_rank()
+    losses = [h.losses for h in runner.hooks
+              if type(h).__name__ == 'LossRecorderHook'][0]
+    torch.save(dict(state=runner.model.module.state_dict(), losses=losses,
+                    wrapper=type(runner.model).__name__),
+               os.path.join({out!r}, f'rank{{rank}}.pth'))
+    dist.destroy_process_group()
+''')
+
+
+def test_two_ranks_end_with_identical_weights(tmp_path):
+    from bdl_tiny import write_bdl_data
+    data = write_bdl_data(str(tmp_path / 'data'), num_src=4, num_tgt=4)
+    script = tmp_path / 'run.py'
+    script.write_text(SCRIPT.format(tests=TESTS, repo=REPO, data=data,
+                                    work=str(tmp_path / 'work'),
+                                    out=str(tmp_path)))
+    env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_ADDR='127.0.0.1')
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
+           '2', '--master_port', str(29500 + os.getpid() % 1000),
+           str(script)]
+    proc = subprocess.run(cmd, env=env, cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r0 = torch.load(tmp_path / 'rank0.pth', weights_only=False)
+    r1 = torch.load(tmp_path / 'rank1.pth', weights_only=False)
+    assert r0['wrapper'] == 'BDLDistributedDataParallel'
+    # the ranks trained on different batches ...
+    assert r0['losses'] != r1['losses']
+    # ... yet every trained parameter group is identical on both ranks
+    groups = ['segmentor.segmentor.', 'segmentor.discriminator.',
+              'translator.generators.source.', 'translator.generators.target.',
+              'translator.discriminators.source.',
+              'translator.discriminators.target.']
+    init = torch.load(tmp_path / 'work' / 'bdl_initial_weights.pth')
+    for group in groups:
+        keys = [k for k in r0['state'] if k.startswith(group)
+                and 'running_' not in k and 'num_batches' not in k]
+        assert keys, group
+        for key in keys:
+            assert torch.equal(r0['state'][key], r1['state'][key]), key
+    # and training did change each group
+    moved = {g: False for g in groups}
+    flat_init = {'segmentor.' + k: v for k, v in init['segmentor'].items()}
+    flat_init.update(
+        {'translator.' + k: v for k, v in init['translator'].items()})
+    for key, value in r0['state'].items():
+        for g in groups:
+            if key.startswith(g) and key in flat_init and \
+                    value.is_floating_point() and \
+                    not torch.equal(value, flat_init[key]):
+                moved[g] = True
+    assert all(moved.values()), moved

@@ -1,0 +1,188 @@
+"""Translate a source image folder with a trained translator (F).
+
+Writes ``<out-dir>/<rel>.png`` for every ``<img-dir>/<rel>.<ext>`` (same
+size as the input at ``--scale``), skips files a previous run finished and
+writes ``<out-dir>/.complete.json`` last. The result plugs into the
+translated-source data set (``UDADataset(translated_source_dir=...)``) with
+the original labels.
+
+Examples:
+    python tools/translate.py \
+        configs/bdl/cyclegan-perceptual_resnet9-patchgan_1xb4-20e_gta5-to-cityscapes-452x452.py \
+        work_dirs/translator/iter_124840.pth --out-dir data/gta5_translated \
+        --show 8
+    # 4 GPUs, the files split among them
+    torchrun --nproc_per_node 4 tools/translate.py CONFIG CKPT \
+        --out-dir OUT --launcher pytorch
+
+The image folder, suffix and resolution default to the config's
+``translate_cfg`` (``img_dir``, ``img_suffix``, ``scale``); the checkpoint
+may be a translator checkpoint or one of a whole BDL run (its
+``translator`` is used).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(
+        description='Translate a source image folder with a trained '
+        'translator')
+    parser.add_argument('config', help='translator or BDL config file')
+    parser.add_argument('checkpoint', help='checkpoint holding the translator')
+    parser.add_argument('--out-dir', required=True,
+                        help='output folder of the translated images')
+    parser.add_argument('--img-dir', help='source image folder (default: '
+                        "the config's translate_cfg.img_dir)")
+    parser.add_argument('--img-suffix', help='ending of the images to '
+                        "translate (default: translate_cfg.img_suffix or "
+                        "'.png')")
+    parser.add_argument('--scale', type=int, nargs=2, metavar=('W', 'H'),
+                        help='resize every image to W x H before '
+                        'translating (default: translate_cfg.scale, else '
+                        'keep sizes)')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='images per generator call (default: '
+                        'translate_cfg.batch_size or 1)')
+    parser.add_argument('--num-workers', type=int, default=4,
+                        help='threads reading and writing images')
+    parser.add_argument('--target-domain', default='target',
+                        help='output domain of the generator')
+    parser.add_argument('--device', default=None,
+                        help='e.g. cuda:0 or cpu (default: cuda if '
+                        'available)')
+    parser.add_argument('--show', type=int, default=0, metavar='N',
+                        help='also write a side-by-side sheet of N samples')
+    parser.add_argument('--show-path', help='where to write the sheet '
+                        '(default: <out-dir>_samples.png)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm',
+                                               'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def _drop_perceptual_checkpoint(node) -> None:
+    """M is not needed to translate: do not load its checkpoint."""
+    if isinstance(node, dict):
+        if 'perceptual_checkpoint' in node:
+            node['perceptual_checkpoint'] = None
+        for value in node.values():
+            _drop_perceptual_checkpoint(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _drop_perceptual_checkpoint(value)
+
+
+def load_translator(cfg, checkpoint: str, device: str):
+    """Build the config's model, load the checkpoint, return its translator.
+
+    Args:
+        cfg (Config): Translator or BDL config.
+        checkpoint (str): Checkpoint path.
+        device (str): Device to move the model to.
+
+    Returns:
+        nn.Module: The translator (``PerceptualCycleGAN``).
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from mmbdl.registry import MODELS
+    from mmbdl.utils import get_translator
+
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') \
+        else dict(cfg.model)
+    _drop_perceptual_checkpoint(model_cfg)
+    model = MODELS.build(model_cfg)
+    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt)
+    state = {k[7:] if k.startswith('module.') else k: v
+             for k, v in state.items()}
+    missing, _ = model.load_state_dict(state, strict=False)
+    gen_missing = [k for k in missing if 'generators.' in k]
+    translator = get_translator(model)
+    if not hasattr(translator, 'generators'):
+        raise ValueError(f'{cfg.filename}: the model has no translator '
+                         '(no `generators`); use a translator or BDL config')
+    if gen_missing:
+        raise ValueError(
+            f'{checkpoint} holds no weights for {len(gen_missing)} generator '
+            f'tensors of the config\'s model (e.g. {gen_missing[:2]}); pass '
+            'a checkpoint of a translator (or BDL) run made with this config')
+    translator.to(device)
+    translator.eval()
+    return translator
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = parse_args(argv)
+    import torch
+    from mmengine.dist import get_dist_info, init_dist
+    from mmengine.logging import MMLogger
+
+    from mmbdl.engine.translation import (list_images, make_sample_sheet,
+                                          translate_directory,
+                                          write_png_atomic)
+    from mmbdl.utils import load_config, register_all_modules
+    from mmbdl.utils.launch import prepare_distributed
+
+    register_all_modules(init_default_scope=True)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg.launcher = args.launcher
+    prepare_distributed(cfg)  # gloo process group on CPU-only machines
+    if args.launcher != 'none' and not torch.distributed.is_initialized():
+        init_dist(args.launcher, backend='nccl')
+    rank, _ = get_dist_info()
+    device = args.device
+    if device is None:
+        device = (f'cuda:{torch.cuda.current_device()}'
+                  if torch.cuda.is_available() else 'cpu')
+    if not MMLogger.check_instance_created('mmbdl-translate'):
+        MMLogger.get_instance('mmbdl-translate', log_level='INFO')
+
+    tcfg = dict(cfg.get('translate_cfg', None) or {})
+    img_dir = args.img_dir or tcfg.get('img_dir')
+    if img_dir is None:
+        raise ValueError(f'{args.config} has no translate_cfg.img_dir; pass '
+                         '--img-dir')
+    img_suffix = args.img_suffix or tcfg.get('img_suffix', '.png')
+    scale = args.scale or tcfg.get('scale')
+    batch_size = args.batch_size or tcfg.get('batch_size', 1)
+    list_images(img_dir, img_suffix)  # clear error before loading the model
+
+    translator = load_translator(cfg, args.checkpoint, device)
+    translate_directory(
+        translator, img_dir, args.out_dir, img_suffix=img_suffix,
+        scale=scale, batch_size=batch_size, num_workers=args.num_workers,
+        target_domain=args.target_domain,
+        extra_meta=dict(checkpoint=osp.abspath(args.checkpoint),
+                        config=osp.abspath(args.config)))
+
+    if args.show > 0 and rank == 0:
+        rels = list_images(img_dir, img_suffix)
+        count = min(args.show, len(rels))
+        picks = [rels[round(i * (len(rels) - 1) / max(count - 1, 1))]
+                 for i in range(count)]
+        sheet = make_sample_sheet(img_dir, args.out_dir, picks, scale)
+        show_path = args.show_path or args.out_dir.rstrip('/') + \
+            '_samples.png'
+        write_png_atomic(sheet, show_path)
+        print(f'sample sheet: {show_path}')
+
+
+if __name__ == '__main__':
+    from mmbdl.utils import run_cli
+    run_cli(main)
