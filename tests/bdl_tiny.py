@@ -405,7 +405,7 @@ def toy_bdl_cfg(data_root: str, work_dir: str, num_rounds: int = 2,
         sampler=dict(type='DefaultSampler', shuffle=False),
         dataset=dict(type='BaseSegDataset', data_root=data_root,
                      metainfo=dict(classes=CLASSES), img_suffix='.png',
-                     seg_map_suffix='.png',
+                     seg_map_suffix='.png', serialize_data=False,
                      data_prefix=dict(img_path='tgt/img/val',
                                       seg_map_path='tgt/ann/val'),
                      pipeline=val_pipeline))
@@ -501,7 +501,7 @@ def real_bdl_cfg(data_root: str, work_dir: str, num_rounds: int = 2,
         return dict(type='BaseSegDataset', data_root=data_root,
                     metainfo=metainfo, img_suffix='.png',
                     seg_map_suffix='.png', data_prefix=prefix,
-                    pipeline=pipeline)
+                    pipeline=pipeline, serialize_data=False)
 
     load = dict(type='LoadImageFromFile')
     source = seg_set('src/img', 'src/ann',

@@ -1,4 +1,4 @@
-"""Translate a source image folder with a trained translator (F).
+r"""Translate a source image folder with a trained translator (F).
 
 Writes ``<out-dir>/<rel>.png`` for every ``<img-dir>/<rel>.<ext>`` (same
 size as the input at ``--scale``), skips files a previous run finished and
@@ -7,10 +7,10 @@ translated-source data set (``UDADataset(translated_source_dir=...)``) with
 the original labels.
 
 Examples:
-    python tools/translate.py \
-        configs/bdl/cyclegan-perceptual_resnet9-patchgan_1xb4-20e_gta5-to-cityscapes-452x452.py \
-        work_dirs/translator/iter_124840.pth --out-dir data/gta5_translated \
-        --show 8
+    CFG=configs/bdl/cyclegan-perceptual_deeplabv2-r101_1xb4-20e_\
+gta5-to-cityscapes-452x452.py
+    python tools/translate.py $CFG work_dirs/translator/iter_124840.pth \
+        --out-dir data/gta5_translated --show 8
     # 4 GPUs, the files split among them
     torchrun --nproc_per_node 4 tools/translate.py CONFIG CKPT \
         --out-dir OUT --launcher pytorch

@@ -1,7 +1,9 @@
-# BDL segmentation model, DeepLab-v2 ResNet-101, GTA5 (1280x720) -> Cityscapes (1024x512).
+# BDL segmentation model, DeepLab-v2 ResNet-101, GTA5 (1280x720) ->
+# Cityscapes (1024x512).
 # M with Eq. 3: Eq. 1 + cross-entropy on pseudo-labelled target pixels
 # (255 = ignored), stopped at 120k iterations.
-# lambda_adv 1e-3; SGD 2.5e-4 (head 10x), poly 0.9 over 250k; batch 1 (REFERENCE.md).
+# lambda_adv 1e-3; SGD 2.5e-4 (head 10x), poly 0.9 over 250k; batch 1
+# (REFERENCE.md).
 # Translated source S' (Algorithm 1): set
 #   train_dataloader.dataset.translated_source_dir.
 _base_ = [

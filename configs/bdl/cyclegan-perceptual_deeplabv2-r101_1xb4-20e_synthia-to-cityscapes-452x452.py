@@ -12,7 +12,8 @@
 # first round may). Inside the BDL loop the current segmentor's weights are
 # copied into M before every translation phase instead.
 # Translate the source set afterwards with
-#   python tools/translate.py CONFIG CHECKPOINT --out-dir data/synthia_translated
+#   python tools/translate.py CONFIG CHECKPOINT \
+#       --out-dir data/synthia_translated
 _base_ = [
     '../_base_/models/deeplabv2_r101.py',  # the segmentor M (`model`)
     '../_base_/models/cyclegan_perceptual.py',  # the translator (`translator`)

@@ -1,7 +1,9 @@
-# BDL segmentation model, FCN-8s VGG-16, GTA5 (1280x720) -> Cityscapes (1024x512).
+# BDL segmentation model, FCN-8s VGG-16, GTA5 (1280x720) -> Cityscapes
+# (1024x512).
 # M(0): source only (cross-entropy on the source; the target branch is not
 # run and D never steps).
-# lambda_adv 1e-4; Adam 1e-5 (biases 2x), x0.1 every 50k; batch 1 (REFERENCE.md).
+# lambda_adv 1e-4; Adam 1e-5 (biases 2x), x0.1 every 50k; batch 1
+# (REFERENCE.md).
 # Translated source S' (Algorithm 1): set
 #   train_dataloader.dataset.translated_source_dir.
 _base_ = [

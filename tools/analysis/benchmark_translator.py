@@ -1,4 +1,4 @@
-"""Benchmark the translator F: train-step time with and without the
+r"""Benchmark the translator F: train-step time with and without the
 perceptual loss (same model, same run) and translation throughput.
 
 By default it builds the paper's generator/discriminator (9-block ResNet,

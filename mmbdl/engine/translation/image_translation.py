@@ -91,6 +91,10 @@ def load_image(path: str, scale: Optional[Sequence[int]] = None,
                interpolation: str = 'bicubic') -> np.ndarray:
     """Read a colour image (BGR uint8) and resize it to ``scale``.
 
+    The resize uses Pillow, like the segmentation pipelines' fixed resize
+    (``Resize(..., backend='pillow')``), so a translated image has the same
+    geometry as the source image the segmentor would have seen.
+
     Args:
         path (str): Image file.
         scale (Sequence[int], optional): ``(width, height)`` to resize to.
@@ -105,7 +109,8 @@ def load_image(path: str, scale: Optional[Sequence[int]] = None,
         raise ValueError(f'cannot read image {path}; the file is missing or '
                          'not an image (delete or replace it)')
     if scale is not None and (img.shape[1], img.shape[0]) != tuple(scale):
-        img = mmcv.imresize(img, tuple(scale), interpolation=interpolation)
+        img = mmcv.imresize(img, tuple(scale), interpolation=interpolation,
+                            backend='pillow')
     return img
 
 

@@ -37,7 +37,7 @@ class AdvSelfTrainingSegmentor(BaseModel):
     and trains them on UDA batches (``{'inputs': {'source', 'target'},
     'data_samples': {'source', 'target'}}``)::
 
-        train_step(data, optim_wrapper)      # keys 'segmentor', 'discriminator'
+        train_step(data, optim_wrapper)   # 'segmentor', 'discriminator'
         |- data_preprocessor(data, True)     # one pre-processor per branch
         |- segmentor step (D frozen)
         |   |- src.*        CE on the (translated) source      (always)

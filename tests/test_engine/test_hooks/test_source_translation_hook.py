@@ -48,7 +48,8 @@ def _expected(translator, path, scale=None):
     """Reference translation of one image, straight through the model."""
     img = mmcv.imread(path)  # BGR
     if scale is not None:
-        img = mmcv.imresize(img, scale, interpolation='bicubic')
+        img = mmcv.imresize(img, scale, interpolation='bicubic',
+                            backend='pillow')
     x = torch.from_numpy(img[..., ::-1].copy()).permute(2, 0, 1)[None]
     x = (x.float() - 127.5) / 127.5
     h, w = x.shape[-2:]

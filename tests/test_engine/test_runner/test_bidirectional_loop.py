@@ -1,10 +1,11 @@
 """The BDL loop through a real MMEngine Runner (K=2, N=1, 32x32 images)."""
 import json
+import os
 import os.path as osp
 
 import pytest
 import torch
-from bdl_tiny import toy_bdl_cfg, write_bdl_data
+from bdl_tiny import real_bdl_cfg, toy_bdl_cfg, write_bdl_data
 from mmengine.runner import Runner
 
 from mmbdl.engine.runner import plan_phases
@@ -24,8 +25,8 @@ def data_root(tmp_path_factory):
 
 
 def _run(data_root, work_dir, kill=None, resume=False, **overrides):
-    cfg = toy_bdl_cfg(data_root, work_dir,
-                      extra_hooks=[kill] if kill else [], **overrides)
+    cfg = real_bdl_cfg(data_root, work_dir,
+                       extra_hooks=[kill] if kill else [], **overrides)
     runner = Runner(**cfg, resume=resume)
     runner.train()
     return runner
@@ -142,24 +143,47 @@ def test_init_policies(reference):
     assert not torch.equal(at_end('k1_adaptation'), w0)
 
 
-@pytest.mark.parametrize('kill', [
-    dict(type='RaiseAtHook', event='iter', value=4),  # mid translation
-    dict(type='RaiseAtHook', event='after_phase', value='k1_translation'),
-    dict(type='RaiseAtHook', event='before_phase',
-         value='k1_self_training_i1'),  # while pseudo-labelling
-    dict(type='RaiseAtHook', event='iter', value=9),  # at a phase boundary
-])
-def test_kill_and_resume_gives_same_weights(kill, data_root, reference,
-                                            tmp_path):
+def test_killed_and_resumed_run_matches_uninterrupted(data_root, reference,
+                                                     tmp_path):
+    """One run killed four times, resumed after each kill, ends with the
+    weights and table of the uninterrupted run (same seed). Kill points:
+    mid-phase (translation), between training F(1) and writing S'(1), while
+    pseudo-labelling (with the round folder then left half-written), and
+    in the last iteration of a self-training phase."""
     _, ref_work, ref_weights = reference
     work = str(tmp_path / 'work')
-    with pytest.raises(KeyboardInterrupt):
-        _run(data_root, work, kill=kill)
+    kills = [
+        dict(type='RaiseAtHook', event='iter', value=4),
+        dict(type='RaiseAtHook', event='after_phase', value='k1_translation'),
+        dict(type='RaiseAtHook', event='before_phase',
+             value='k1_self_training_i1'),
+        dict(type='RaiseAtHook', event='iter', value=9),
+    ]
+    resumed_at = []
+    for n, kill in enumerate(kills):
+        with pytest.raises(KeyboardInterrupt):
+            _run(data_root, work, kill=kill, resume=n > 0)
+        with open(osp.join(work, 'last_checkpoint')) as f:
+            resumed_at.append(osp.basename(f.read().strip()))
+        if kill['event'] == 'before_phase':
+            # leave the pseudo-label round half-written: it must be redone
+            half = osp.join(work, 'pseudo_labels', 'k1_i1')
+            os.remove(osp.join(half, '.complete.json'))
+            with open(osp.join(half, '.in_progress.json'), 'w') as f:
+                json.dump(dict(format='mmbdl-pseudo-labels'), f)
+            for name in os.listdir(half):
+                if name.endswith('.png'):
+                    open(osp.join(half, name), 'w').close()
+                    break
+    # where each resume starts: mid-phase, a boundary whose after_phase did
+    # not finish, a finished boundary (phase checkpoint), mid-phase
+    assert resumed_at == ['iter_3.pth', 'iter_5.pth', 'k1_adaptation.pth',
+                          'iter_8.pth']
     runner = _run(data_root, work, resume=True)
     assert runner.iter == runner.train_loop.max_iters
     state = runner.model.state_dict()
-    different = [k for k in ref_weights if not torch.equal(ref_weights[k],
-                                                           state[k])]
+    different = [k for k in ref_weights
+                 if not torch.equal(ref_weights[k], state[k])]
     assert different == []
     with open(osp.join(ref_work, 'bdl_rounds.json')) as f:
         ref_rows = json.load(f)['rows']
@@ -167,23 +191,12 @@ def test_kill_and_resume_gives_same_weights(kill, data_root, reference,
         rows = json.load(f)['rows']
     assert [r['model'] for r in rows] == [r['model'] for r in ref_rows]
     assert [r['mIoU'] for r in rows] == [r['mIoU'] for r in ref_rows]
-
-
-def test_incomplete_output_is_redone_on_resume(data_root, tmp_path):
-    """A pseudo-label round without .complete.json is written again."""
-    work = str(tmp_path / 'work')
-    kill = dict(type='RaiseAtHook', event='iter', value=7)
-    with pytest.raises(KeyboardInterrupt):
-        _run(data_root, work, kill=kill, num_rounds=1)
-    # fake a half-written round from the killed run
-    import os
-    half = osp.join(work, 'pseudo_labels', 'k1_i1')
-    os.makedirs(half)
-    open(osp.join(half, '00.png'), 'w').close()
-    runner = _run(data_root, work, resume=True, num_rounds=1)
-    assert osp.isfile(osp.join(half, '.complete.json'))
-    assert osp.getsize(osp.join(half, '00.png')) > 0
-    assert runner.iter == runner.train_loop.max_iters
+    assert [r['ssl_pixel_ratio'] for r in rows] == \
+        [r['ssl_pixel_ratio'] for r in ref_rows]
+    for name in os.listdir(osp.join(work, 'pseudo_labels', 'k1_i1')):
+        if name.endswith('.png'):
+            assert osp.getsize(osp.join(work, 'pseudo_labels', 'k1_i1',
+                                        name)) > 0
 
 
 # ----------------------------------------------------------------------

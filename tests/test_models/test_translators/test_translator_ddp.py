@@ -11,7 +11,8 @@ import socket
 import subprocess
 
 import torch
-from tiny_translator import tiny_segmentor_cfg, tiny_translator_cfg, write_images
+from tiny_translator import (tiny_segmentor_cfg, tiny_translator_cfg,
+                             write_images)
 
 from mmbdl.registry import MODELS
 
