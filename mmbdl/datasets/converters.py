@@ -190,7 +190,8 @@ def convert_one(task: Tuple[str, str, str, str, str]) -> dict:
     ids_in = np.where(outside, 0, ids)
     unknown_mask = outside | ~known[ids_in]
     if unknown_mask.any():
-        result['unknown'] = sorted(int(v) for v in np.unique(ids[unknown_mask]))
+        result['unknown'] = sorted(
+            int(v) for v in np.unique(ids[unknown_mask]))
         if on_unknown == 'error':
             return result
     train_ids = lut[ids_in]
@@ -366,7 +367,7 @@ def convert_cityscapes(data_root: str,
                        nproc: int = 1,
                        on_unknown: str = 'error',
                        progress: bool = True) -> dict:
-    """Convert ``gtFine/*_gtFine_labelIds.png`` to ``*_gtFine_labelTrainIds.png``.
+    """Convert ``*_gtFine_labelIds.png`` to ``*_gtFine_labelTrainIds.png``.
 
     Args:
         data_root (str): Folder holding ``leftImg8bit/`` and ``gtFine/``.

@@ -15,7 +15,8 @@ the same arguments give byte-identical files.
 Layout under ``out_dir`` (default ``data/demo``)::
 
     gta5/images/00000.png             gta5/labels/00000.png (+ _labelTrainIds)
-    cityscapes/leftImg8bit/{train,val}/{city}/{city}_000000_NNNNNN_leftImg8bit.png
+    cityscapes/leftImg8bit/{train,val}/{city}/
+        {city}_000000_NNNNNN_leftImg8bit.png
     cityscapes/gtFine/{train,val}/{city}/..._gtFine_labelIds.png (+ TrainIds)
     .complete                         JSON summary, written last
 """

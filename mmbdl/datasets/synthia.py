@@ -7,7 +7,7 @@ from .label_maps import (CITYSCAPES_CLASSES, CITYSCAPES_PALETTE,
 
 @DATASETS.register_module()
 class SynthiaDataset(CheckedSegDataset):
-    """SYNTHIA: ``RGB/NNNNNNN.png`` with ``GT/LABELS/NNNNNNN_labelTrainIds.png``.
+    """SYNTHIA: ``RGB/N.png`` with ``GT/LABELS/N_labelTrainIds.png``.
 
     The labels use the 19 Cityscapes train ids (written by
     ``tools/dataset_converters/synthia.py`` from the 16-bit ``GT/LABELS``);

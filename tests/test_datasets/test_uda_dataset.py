@@ -36,10 +36,11 @@ def cfg(roots, **kwargs):
     src, tgt = roots
     return dict(
         type='UDADataset',
-        source=dict(type='GTA5Dataset', data_root=src, pipeline=SRC_PIPE),
+        source=dict(type='GTA5Dataset', data_root=src, pipeline=SRC_PIPE,
+                    serialize_data=False),
         target=dict(type='CityscapesDataset', data_root=tgt,
                     data_prefix=dict(img_path='leftImg8bit/train'),
-                    pipeline=TGT_PIPE),
+                    pipeline=TGT_PIPE, serialize_data=False),
         **kwargs)
 
 

@@ -1,7 +1,8 @@
 """Measure the domain gap of the demo data with a small segmentation model.
 
 Trains the same tiny MMSegmentation model (ResNet-18-style backbone with 16
-base channels, output stride 8 without dilation, which is slow on CPU, FCN head; Caffe normalisation)
+base channels, output stride 8 without dilation (dilated convolutions are slow
+on CPU), FCN head; Caffe normalisation)
 on CPU, through the real data sets, pipelines, preprocessor and
 ``BDLIoUMetric``, and evaluates on the demo target val split:
 
@@ -52,7 +53,7 @@ def tiny_segmentor(num_classes: int = 19) -> dict:
         backbone=dict(
             type='ResNetV1c', depth=18, stem_channels=16, base_channels=16,
             strides=(1, 2, 1, 1), dilations=(1, 1, 1, 1),
-            out_indices=(3, ), norm_cfg=dict(type='BN'), contract_dilation=True),
+            out_indices=(3, ), norm_cfg=dict(type='BN')),
         decode_head=dict(
             type='FCNHead', in_channels=128, in_index=0, channels=64,
             num_convs=1, concat_input=False, dropout_ratio=0.0,

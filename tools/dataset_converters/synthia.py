@@ -3,11 +3,12 @@
 Reads ``DATA_ROOT/GT/LABELS/NNNNNNN.png`` (16-bit 3-channel PNGs; the class
 id is the channel OpenCV returns last) and writes
 ``GT/LABELS/NNNNNNN_labelTrainIds.png`` (uint8, 255 = ignore; SYNTHIA has no
-terrain, truck or train) next to them, plus ``DATA_ROOT/sample_class_stats.json``
+terrain, truck or train) next to them, plus
+``DATA_ROOT/sample_class_stats.json``
 (per-image class pixel counts). Resumable: valid converted files are kept.
 
 Usage:
-    python tools/dataset_converters/gta5.py data/synthia --nproc 8
+    python tools/dataset_converters/synthia.py data/synthia --nproc 8
 """
 import argparse
 import os.path as osp
@@ -23,7 +24,8 @@ from mmbdl.utils.config_utils import run_cli  # noqa: E402
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert SYNTHIA labels to the 19 Cityscapes train ids')
-    parser.add_argument('data_root', help='RAND_CITYSCAPES folder with RGB/ and GT/LABELS/')
+    parser.add_argument(
+        'data_root', help='RAND_CITYSCAPES folder with RGB/ and GT/LABELS/')
     parser.add_argument('--nproc', type=int, default=1,
                         help='number of processes (default 1)')
     parser.add_argument(

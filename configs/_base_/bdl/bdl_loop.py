@@ -41,5 +41,4 @@ default_hooks = dict(
         max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
-log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -11,6 +11,7 @@ demo_source_train_pipeline = [
 ]
 demo_source_dataset = dict(
     type='GTA5Dataset',
+    serialize_data=False,  # num_workers=0: no need (saves a gc pass)
     data_root=demo_source_root,
     pipeline=demo_source_train_pipeline)
 train_dataloader = dict(

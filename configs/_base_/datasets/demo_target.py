@@ -30,11 +30,13 @@ demo_test_pipeline = [
 ]
 demo_target_dataset = dict(
     type='CityscapesDataset',
+    serialize_data=False,  # num_workers=0: no need (saves a gc pass)
     data_root=demo_target_root,
     data_prefix=dict(img_path='leftImg8bit/train'),
     pipeline=demo_target_pipeline)
 demo_val_dataset = dict(
     type='CityscapesDataset',
+    serialize_data=False,  # num_workers=0: no need (saves a gc pass)
     data_root=demo_target_root,
     data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
     pipeline=demo_test_pipeline)
@@ -44,6 +46,7 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
         type='CityscapesDataset',
+        serialize_data=False,  # num_workers=0: no need (saves a gc pass)
         data_root=demo_target_root,
         data_prefix=dict(
             img_path='leftImg8bit/train', seg_map_path='gtFine/train'),

@@ -20,6 +20,7 @@ pseudo_label_dataloader = dict(
     num_workers=0,
     dataset=dict(
         type='CityscapesDataset',
+        serialize_data=False,  # num_workers=0: no need (saves a gc pass)
         data_root={{_base_.demo_target_root}},
         data_prefix=dict(img_path='leftImg8bit/train'),
         pipeline=[

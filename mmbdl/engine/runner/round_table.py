@@ -77,7 +77,7 @@ def find_per_class_iou(metrics: Mapping,
             if isinstance(value, Mapping):
                 value = value.get('IoU', value.get('iou'))
         value = _plain(value)
-        if isinstance(value, (int, float)):
+        if isinstance(value, (int, float)) and not math.isnan(value):
             found[name] = float(value)
     return found
 

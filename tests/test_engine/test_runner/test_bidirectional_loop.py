@@ -261,3 +261,41 @@ def test_round_table_formatting():
     assert find_pixel_ratio(dict(pixel_ratio=0.5)) == 0.5
     assert find_pixel_ratio(dict(kept_ratio=dict(overall=0.25))) == 0.25
     assert find_pixel_ratio(None) is None
+
+
+@pytest.mark.parametrize('name, translation_iters', [
+    ('bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py', 124840),
+    ('bdl_fcn8s-vgg16_1xb1-k2n2_gta5-to-cityscapes-1024x512.py', 124840),
+    ('bdl_deeplabv2-r101_1xb1-k2n2_synthia-to-cityscapes-1024x512.py',
+     47000),
+    ('bdl_fcn8s-vgg16_1xb1-k2n2_synthia-to-cityscapes-1024x512.py', 47000),
+])
+def test_paper_configs_plan_the_release_schedule(name, translation_iters):
+    from mmengine.config import Config
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))))
+    cfg = Config.fromfile(osp.join(repo, 'configs', 'bdl', name))
+    loop = cfg.train_cfg
+    assert loop.type == 'BidirectionalTrainLoop'
+    assert (loop.num_rounds, loop.num_ssl_rounds) == (2, 2)
+    phases = plan_phases(loop.num_rounds, loop.num_ssl_rounds,
+                         loop.source_only, loop.phase_iters)
+    assert [p.name for p in phases] == [
+        'k0_source_only', 'k1_translation', 'k1_adaptation',
+        'k1_self_training_i1', 'k1_self_training_i2', 'k2_translation',
+        'k2_adaptation', 'k2_self_training_i1', 'k2_self_training_i2'
+    ]
+    iters = {p.kind: p.iters for p in phases}
+    assert iters == dict(source_only=80000, translation=translation_iters,
+                         adaptation=80000, self_training=120000)
+    assert set(cfg.optim_wrapper) == {'translation', 'segmentation'}
+    assert set(cfg.optim_wrapper.segmentation) >= {'segmentor',
+                                                   'discriminator'}
+    assert set(cfg.optim_wrapper.translation) >= {'generators',
+                                                  'discriminators'}
+    assert cfg.model.type == 'BDL'
+    assert cfg.model.translator.perceptual_model == \
+        cfg.model.segmentor.segmentor
+    assert cfg.model_wrapper_cfg.type == 'BDLDistributedDataParallel'
+    hooks = [h.type for h in cfg.custom_hooks]
+    assert hooks == ['SourceTranslationHook', 'PseudoLabelHook']

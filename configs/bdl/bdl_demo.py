@@ -1,0 +1,148 @@
+# BDL end to end on the demo data (`make demo`): Algorithm 1 with K=2, N=1
+# and a source-only M(0) first, on 128x64 procedural street scenes (source:
+# GTA5 layout, target: Cityscapes layout, written by
+# `python tools/make_demo_data.py`), with a small ResNet-18-style DeepLab-v2
+# and a small CycleGAN, sized for a few minutes on 2 CPU cores.
+#   python tools/train.py configs/bdl/bdl_demo.py --work-dir work_dirs/bdl_demo
+# The round table (work_dirs/bdl_demo/bdl_rounds.md) is printed at the end.
+_base_ = [
+    '../_base_/models/cyclegan_perceptual.py',  # `translator`
+    '../_base_/models/uda_data_preprocessor.py',
+    '../_base_/datasets/demo_uda.py',  # UDA batches, target val, hooks' data
+    '../_base_/bdl/bdl_loop.py',
+    '../_base_/default_runtime.py',
+]
+num_classes = 19
+
+# ---------------------------------------------------------------- models
+# M: a small DeepLab-v2 (ResNet-18-style backbone with 16 base channels,
+# output stride 8, dilated classifier) with the output-space discriminator
+demo_segmentor = dict(
+    type='BDLEncoderDecoder',
+    data_preprocessor={{_base_.seg_data_preprocessor}},
+    resize_probs=True,
+    backbone=dict(
+        type='ResNetV1c',
+        depth=18,
+        stem_channels=16,
+        base_channels=16,
+        strides=(1, 2, 1, 1),
+        dilations=(1, 1, 2, 4),
+        out_indices=(3, ),
+        norm_cfg=dict(type='BN', requires_grad=True),
+        contract_dilation=True),
+    decode_head=dict(
+        type='DeepLabV2Head',
+        in_channels=128,
+        in_index=0,
+        num_classes=num_classes,
+        dilations=(1, 2, 3, 4),
+        align_corners=True,
+        loss_decode=dict(
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            loss_weight=1.0,
+            avg_non_ignore=True)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
+demo_translator = dict(_base_.translator)
+demo_translator.update(
+    # the release's architectures, narrower and shallower
+    generator=dict(_base_.translator.generator, base_channels=8,
+                   num_blocks=2),
+    discriminator=dict(_base_.translator.discriminator, base_channels=8),
+    perceptual_model=demo_segmentor,
+    perceptual_checkpoint=None,
+    num_classes=num_classes)
+model = dict(
+    type='BDL',
+    segmentor=dict(
+        type='AdvSelfTrainingSegmentor',
+        segmentor=demo_segmentor,
+        discriminator=dict(
+            type='FCDiscriminator', num_classes=num_classes,
+            base_channels=16),
+        data_preprocessor={{_base_.uda_data_preprocessor}},
+        uda_cfg=dict(lambda_adv=1e-3)),
+    translator=demo_translator)
+
+# ------------------------------------------------------------------ loop
+train_cfg = dict(
+    num_rounds=2,
+    num_ssl_rounds=1,
+    source_only=True,
+    phase_iters=dict(
+        source_only=300, translation=150, adaptation=200, self_training=200),
+    # short phases: build on the previous weights instead of restarting
+    init=dict(
+        source_only='initial',
+        translation='continue',
+        adaptation='continue',
+        self_training='continue'),
+    phase_dataloaders=dict(
+        translation=dict(
+            batch_size=2,
+            num_workers=0,
+            sampler=dict(type='InfiniteSampler', shuffle=True),
+            dataset=dict(
+                type='UnpairedDataset',
+                data_root='data/demo',
+                data_prefix=dict(
+                    source='gta5/images',
+                    target='cityscapes/leftImg8bit/train'),
+                source_suffix='.png',
+                target_suffix='_leftImg8bit.png',
+                pipeline=[
+                    dict(type='mmagic.LoadImageFromFile', key='img_source',
+                         channel_order='bgr'),
+                    dict(type='mmagic.LoadImageFromFile', key='img_target',
+                         channel_order='bgr'),
+                    dict(type='mmagic.Flip',
+                         keys=['img_source', 'img_target'],
+                         flip_ratio=0.5, direction='horizontal'),
+                    dict(type='mmagic.PackInputs',
+                         keys=['img_source', 'img_target'],
+                         data_keys=['img_source', 'img_target'])
+                ]))))
+optim_wrapper = dict(
+    translation=dict(
+        constructor='MultiSubmoduleOptimWrapperConstructor',
+        generators=dict(
+            type='OptimWrapper',
+            optimizer=dict(type='Adam', lr=1e-3, betas=(0.5, 0.999))),
+        discriminators=dict(
+            type='OptimWrapper',
+            optimizer=dict(type='Adam', lr=1e-3, betas=(0.5, 0.999)))),
+    segmentation=dict(
+        constructor='MultiSubmoduleOptimWrapperConstructor',
+        segmentor=dict(
+            type='OptimWrapper',
+            optimizer=dict(type='Adam', lr=2e-3, betas=(0.9, 0.99))),
+        discriminator=dict(
+            type='OptimWrapper',
+            optimizer=dict(type='Adam', lr=1e-4, betas=(0.9, 0.99)))))
+param_scheduler = dict(
+    translation=[
+        dict(type='LinearLR', start_factor=1.0, end_factor=0.0,
+             by_epoch=False, begin=75)
+    ],
+    segmentation=[
+        dict(type='PolyLR', eta_min=0.0, power=0.9, by_epoch=False)
+    ])
+
+# ----------------------------------------------------------------- hooks
+custom_hooks = [
+    dict(
+        type='SourceTranslationHook',
+        img_dir=_base_.translate_cfg.img_dir,
+        img_suffix='.png',
+        scale=_base_.translate_cfg.scale,
+        batch_size=8,
+        num_workers=2),
+    dict(type='PseudoLabelHook', progress=False),
+]
+default_hooks = dict(
+    logger=dict(interval=50),
+    checkpoint=dict(interval=100, max_keep_ckpts=1),
+    visualization=dict(type='SegVisualizationHook', draw=False))
+env_cfg = dict(cudnn_benchmark=False)
