@@ -18,8 +18,11 @@ demo-data: env
 		$(PY) tools/make_demo_data.py --out $(DEMO_DATA); \
 	else echo "[demo] demo data found in $(DEMO_DATA)"; fi
 
+# One thread per process: measured here, PyTorch's default two threads made
+# the source-only phase 4x slower on a 2-core machine with other load.
 demo: demo-data
-	$(PY) tools/train.py configs/bdl/bdl_demo.py --work-dir $(DEMO_WORK_DIR)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) tools/train.py \
+		configs/bdl/bdl_demo.py --work-dir $(DEMO_WORK_DIR)
 
 test: env
 	@start=$$(date +%s); \

@@ -1,6 +1,7 @@
-# BDL (Algorithm 1, K=2, N=2) with FCN-8s VGG-16, GTA5 -> Cityscapes, in one
-# command:
-#   python tools/train.py bdl/bdl_fcn8s-vgg16_1xb1-k2n2_gta5-to-cityscapes-1024x512.py
+# BDL (Algorithm 1, K=2, N=2) with FCN-8s VGG-16,
+# GTA5 -> Cityscapes, in one command:
+#   python tools/train.py \
+#       configs/bdl/bdl_fcn8s-vgg16_1xb1-k2n2_gta5-to-cityscapes-1024x512.py
 # Phases (the release's budgets): M(0) source-only 80k iterations; for
 # k = 1, 2: F(k) 20 CycleGAN epochs, S'(k) written, M_0(k) 80k (Eq. 1),
 # then twice: pseudo-labels, M_i(k) 120k (Eq. 3). Round table:

@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader
 
 from mmbdl.registry import LOOPS, PARAM_SCHEDULERS
 from mmbdl.utils.model_utils import unwrap_model
-from .round_table import find_per_class_iou, find_pixel_ratio, write_round_files
+from .round_table import (find_per_class_iou, find_pixel_ratio,
+                          write_round_files)
 
 PHASE_KINDS = ('source_only', 'translation', 'adaptation', 'self_training')
 SEGMENTATION_KINDS = ('source_only', 'adaptation', 'self_training')
@@ -875,7 +876,7 @@ class BidirectionalTrainLoop(BaseLoop):
 # ----------------------------------------------------------------------
 # helpers
 def _inject_uda(dataset_cfg: dict, values: dict) -> bool:
-    """Set ``values`` on the first ``UDADataset`` config inside ``dataset_cfg``.
+    """Set ``values`` on the first ``UDADataset`` config in ``dataset_cfg``.
 
     Returns:
         bool: Whether a UDADataset config was found.

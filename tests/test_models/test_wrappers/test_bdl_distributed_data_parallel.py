@@ -23,8 +23,8 @@ SCRIPT = textwrap.dedent('''
     from mmbdl.utils import register_all_modules
     register_all_modules()
     from mmengine.runner import Runner
-    from bdl_tiny import toy_bdl_cfg
-    cfg = toy_bdl_cfg({data!r}, {work!r}, num_rounds=1, num_ssl_rounds=1,
+    from bdl_tiny import real_bdl_cfg
+    cfg = real_bdl_cfg({data!r}, {work!r}, num_rounds=1, num_ssl_rounds=1,
                       iters=dict(source_only=2, translation=2, adaptation=2,
                                  self_training=2))
     cfg['default_hooks']['checkpoint']['interval'] = 100
