@@ -125,8 +125,6 @@ def policy_from_args(args, hook_policy) -> dict:
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    import torch
-    from mmengine.dist import get_dist_info, init_dist
     from mmengine.logging import MMLogger
 
     from mmbdl.engine.pseudo_labeling import (PseudoLabeler,
@@ -137,20 +135,10 @@ def main(argv: Optional[List[str]] = None) -> None:
                                               prepare_round_dir)
     from mmbdl.engine.pseudo_labeling.pseudo_labeler import \
         dataset_class_names
-    from mmbdl.utils import load_config, register_all_modules
-    from mmbdl.utils.launch import prepare_distributed
+    from mmbdl.utils.launch import setup_tool
 
-    register_all_modules(init_default_scope=True)
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    prepare_distributed(cfg)  # gloo process group on CPU-only machines
-    if args.launcher != 'none' and not torch.distributed.is_initialized():
-        init_dist(args.launcher, backend='nccl')
-    rank, _ = get_dist_info()
-    device = args.device
-    if device is None:
-        device = (f'cuda:{torch.cuda.current_device()}'
-                  if torch.cuda.is_available() else 'cpu')
+    cfg, rank, device = setup_tool(args.config, args.cfg_options,
+                                   args.launcher, args.device)
     logger = MMLogger.get_instance('mmbdl-pseudo-label', log_level='INFO')
 
     hook = hook_settings_from_config(cfg)

@@ -1,7 +1,7 @@
 """Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
 import datetime
 import os.path as osp
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -109,3 +109,40 @@ def prepare_distributed(cfg: Config) -> None:
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper.setdefault('device_ids', None)
     cfg.model_wrapper_cfg = wrapper
+
+
+def setup_tool(config: str, cfg_options: Optional[dict], launcher: str,
+               device: Optional[str] = None) -> Tuple[Config, int, str]:
+    """Load a config and set up the process for a standalone tool.
+
+    Shared by ``tools/pseudo_label.py`` and ``tools/translate.py``, which
+    run a model outside a Runner: registers the modules, loads and checks
+    the config, joins the process group for a distributed launch (gloo on
+    CPU-only machines, NCCL otherwise) and picks the device.
+
+    Args:
+        config (str): Path of the config file.
+        cfg_options (dict, optional): ``--cfg-options`` overrides.
+        launcher (str): ``'none'`` or a distributed launcher.
+        device (str, optional): Device to run on; the current CUDA device
+            when available, else ``'cpu'``. Defaults to None.
+
+    Returns:
+        tuple: The config, this process's rank and the device.
+    """
+    from mmengine.dist import get_dist_info, init_dist
+
+    from .config_utils import load_config
+    from .set_env import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    cfg = load_config(config, cfg_options)
+    cfg.launcher = launcher
+    prepare_distributed(cfg)  # gloo process group on CPU-only machines
+    if launcher != 'none' and not torch.distributed.is_initialized():
+        init_dist(launcher, backend='nccl')
+    rank, _ = get_dist_info()
+    if device is None:
+        device = (f'cuda:{torch.cuda.current_device()}'
+                  if torch.cuda.is_available() else 'cpu')
+    return cfg, rank, device
