@@ -1,5 +1,10 @@
 # Runtime settings shared by every mmbdl config.
 default_scope = 'mmbdl'
+# imported when the config is loaded, so that any entry point (mmbdl's
+# tools, MMSegmentation's tools/train.py and tools/test.py, `mim train
+# mmsegmentation`) finds mmbdl; the registries of scope 'mmbdl' import
+# their modules (and MMSegmentation's) on first use
+custom_imports = dict(imports=['mmbdl'], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
@@ -14,4 +19,7 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
-tta_model = dict(type='SegTTAModel')
+# tools/test.py --tta: averages the probabilities of the views of the
+# config's `tta_pipeline` (BDL segmentors output probabilities, so no
+# second softmax as in MMSegmentation's SegTTAModel)
+tta_model = dict(type='BDLSegTTAModel')

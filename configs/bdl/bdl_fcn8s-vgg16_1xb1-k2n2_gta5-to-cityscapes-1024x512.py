@@ -9,39 +9,9 @@
 # converted ImageNet weights (tools/model_converters/bdl_to_mmbdl.py) via
 # load_from; every phase with init='initial' restarts from them.
 _base_ = [
-    '../_base_/models/adv_fcn8s_vgg16.py',  # M: `model`
-    '../_base_/models/cyclegan_perceptual.py',  # F: `translator`
-    '../_base_/models/uda_data_preprocessor.py',
-    '../_base_/datasets/uda_gta5-to-cityscapes-1280x720-1024x512.py',
-    '../_base_/bdl/translation_gta5-to-cityscapes.py',
-    '../_base_/bdl/bdl_k2n2_fcn8s-vgg16.py',
+    '../_base_/bdl/bdl_k2n2_fcn8s-vgg16.py',  # M + F, optimizers
+    '../_base_/bdl/bdl_data_gta5-to-cityscapes.py',  # data, loop, hooks
     '../_base_/default_runtime.py',
 ]
-# M with the UDA pre-processor (Caffe normalisation per branch); F's
-# perceptual model is M's inference segmentor, whose weights the loop copies
-# in before every translation phase
-bdl_segmentor = dict(_base_.model)
-bdl_segmentor.update(data_preprocessor=_base_.uda_data_preprocessor)
-bdl_translator = dict(_base_.translator)
-bdl_translator.update(
-    perceptual_model=_base_.model.segmentor, perceptual_checkpoint=None)
-model = dict(
-    _delete_=True,
-    type='BDL',
-    segmentor=bdl_segmentor,
-    translator=bdl_translator)
-train_cfg = dict(
-    phase_dataloaders=dict(translation=_base_.translation_dataloader))
-custom_hooks = [
-    # S'(k) = F(k)(S) at the segmentation training size, after each F(k)
-    dict(
-        type='SourceTranslationHook',
-        img_dir=_base_.translate_cfg.img_dir,
-        img_suffix=_base_.translate_cfg.img_suffix,
-        scale=_base_.translate_cfg.scale,
-        batch_size=_base_.translate_cfg.batch_size),
-    # T_ssl before each M_i(k): the release's class-wise median threshold
-    # capped at 0.9 (policy='fixed' for the paper's 0.9); reads
-    # pseudo_label_dataloader
-    dict(type='PseudoLabelHook', policy='classwise_median'),
-]
+# F's lr schedule counts CycleGAN epochs of the data set
+param_scheduler = dict(translation=_base_.translation_param_scheduler)

@@ -24,21 +24,10 @@ _base_ = [
 model = dict(_delete_=True, **_base_.translator)
 model.update(perceptual_model=_base_.model, perceptual_checkpoint=None)
 
-# 1 GPU x batch 4 = the release's 4 GPUs x 1; epochs in iterations:
-# ceil(24966 GTA5 images / 4) = 6242 per epoch
-iters_per_epoch = 6242
+# 1 GPU x batch 4 = the release's 4 GPUs x 1; the 20 epochs in iterations
+# (ceil(24966 GTA5 images / 4) = 6242 per epoch) are those of
+# ../_base_/schedules/cyclegan_20e.py
 train_dataloader = dict(batch_size=4)
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=20 * iters_per_epoch)
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=1.0,
-        end_factor=0.0,
-        by_epoch=False,
-        begin=10 * iters_per_epoch,
-        end=20 * iters_per_epoch)
-]
-default_hooks = dict(checkpoint=dict(interval=iters_per_epoch))
 custom_hooks = [dict(type='TranslationVisualizationHook', interval=1000)]
 # generators/discriminators wrapped one by one (MMagic's choice); M has no
 # trainable parameters and stays unwrapped

@@ -2,14 +2,6 @@
 # Cityscapes (1024x512).
 # M(0): source only (cross-entropy on the source; the target branch is not
 # run and D never steps).
-# lambda_adv 1e-3; SGD 2.5e-4 (head 10x), poly 0.9 over 250k; batch 1
-# (REFERENCE.md).
-# Translated source S' (Algorithm 1): set
-#   train_dataloader.dataset.translated_source_dir.
-_base_ = [
-    '../_base_/models/adv_deeplabv2_r101.py',
-    '../_base_/datasets/uda_gta5-to-cityscapes-1280x720-1024x512.py',
-    '../_base_/schedules/deeplabv2_sgd-poly-250k_80k.py',
-    '../_base_/default_runtime.py',
-]
+# lambda_adv 1e-3; SGD 2.5e-4 (head 10x), poly 0.9 over 250k; batch 1.
+_base_ = ['./adv_deeplabv2-r101_1xb1-80k_gta5-to-cityscapes-1024x512.py']
 model = dict(uda_cfg=dict(adversarial=False))

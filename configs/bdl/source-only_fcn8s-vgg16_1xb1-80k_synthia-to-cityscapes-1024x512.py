@@ -2,14 +2,6 @@
 # -> Cityscapes (1024x512).
 # M(0): source only (cross-entropy on the source; the target branch is not
 # run and D never steps).
-# lambda_adv 1e-4; Adam 1e-5 (biases 2x), x0.1 every 50k; batch 1
-# (REFERENCE.md).
-# Translated source S' (Algorithm 1): set
-#   train_dataloader.dataset.translated_source_dir.
-_base_ = [
-    '../_base_/models/adv_fcn8s_vgg16.py',
-    '../_base_/datasets/uda_synthia-to-cityscapes-1280x760-1024x512.py',
-    '../_base_/schedules/fcn8s-vgg16_adam-step-50k_80k.py',
-    '../_base_/default_runtime.py',
-]
+# lambda_adv 1e-4; Adam 1e-5 (biases 2x), x0.1 every 50k; batch 1.
+_base_ = ['./adv_fcn8s-vgg16_1xb1-80k_synthia-to-cityscapes-1024x512.py']
 model = dict(uda_cfg=dict(adversarial=False))

@@ -43,6 +43,39 @@ cityscapes_val_dataset = dict(
         img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
     pipeline=cityscapes_test_pipeline)
 
+# target training images as PseudoLabelHook / tools/pseudo_label.py read
+# them (network input size, names relative to leftImg8bit/train)
+pseudo_label_dataloader = dict(
+    batch_size=1,
+    num_workers=2,
+    dataset=dict(
+        type=cityscapes_type,
+        data_root=cityscapes_data_root,
+        data_prefix=dict(img_path='leftImg8bit/train'),
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='Resize', scale=cityscapes_scale, keep_ratio=False,
+                 interpolation='bicubic', backend='pillow'),
+            dict(type='PackSegInputs')
+        ]))
+# test-time augmentation (tools/test.py --tta; `tta_model` in
+# ../default_runtime.py averages the probabilities): the test scale x 0.5
+# ... 1.75 (MMSegmentation's Cityscapes ratios), each plain and flipped
+tta_img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', keep_ratio=False, interpolation='bicubic',
+              backend='pillow', scale=(round(cityscapes_scale[0] * r),
+                                       round(cityscapes_scale[1] * r)))
+         for r in tta_img_ratios],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadAnnotations')],  # full resolution
+        [dict(type='PackSegInputs')]
+    ])
+]
+
 # supervised (oracle) training on Cityscapes train
 train_dataloader = dict(
     batch_size=1,

@@ -28,6 +28,21 @@ demo_test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
+# test-time augmentation (tools/test.py --tta), as in cityscapes_1024x512.py
+tta_img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', keep_ratio=False, interpolation='bicubic',
+              backend='pillow', scale=(round(demo_scale[0] * r),
+                                       round(demo_scale[1] * r)))
+         for r in tta_img_ratios],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadAnnotations')],
+        [dict(type='PackSegInputs')]
+    ])
+]
 demo_target_dataset = dict(
     type='CityscapesDataset',
     serialize_data=False,  # num_workers=0: no need (saves a gc pass)

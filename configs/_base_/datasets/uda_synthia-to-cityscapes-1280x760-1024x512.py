@@ -3,31 +3,13 @@
 _base_ = ['./synthia_1280x760.py']
 uda_train_dataset = dict(
     type='UDADataset',
-    source={{_base_.synthia_train_dataset}},
-    target={{_base_.cityscapes_target_dataset}},
+    source=_base_.synthia_train_dataset,
+    target=_base_.cityscapes_target_dataset,
     translated_source_dir=None,
     pseudo_label_dir=None,
     seed=None)
-train_dataloader = dict(
-    _delete_=True,
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=uda_train_dataset)
-pseudo_label_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    dataset=dict(
-        type='CityscapesDataset',
-        data_root={{_base_.cityscapes_data_root}},
-        data_prefix=dict(img_path='leftImg8bit/train'),
-        pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=(1024, 512), keep_ratio=False,
-                 interpolation='bicubic', backend='pillow'),
-            dict(type='PackSegInputs')
-        ]))
+# the loader settings of the source-only base, with UDA batches
+train_dataloader = dict(dataset=dict(uda_train_dataset, _delete_=True))
 translate_cfg = dict(
-    img_dir='data/synthia/RGB', img_suffix='.png', scale=(1280, 760),
+    img_dir='data/synthia/RGB', img_suffix='.png', scale=_base_.synthia_scale,
     batch_size=4)

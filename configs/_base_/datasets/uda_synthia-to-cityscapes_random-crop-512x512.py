@@ -6,15 +6,10 @@
 _base_ = ['./synthia_random-crop-512x512.py']
 uda_train_dataset = dict(
     type='UDADataset',
-    source={{_base_.synthia_train_dataset}},
-    target={{_base_.cityscapes_target_dataset}},
+    source=_base_.synthia_train_dataset,
+    target=_base_.cityscapes_target_dataset,
     translated_source_dir=None,
     pseudo_label_dir=None,
     seed=None)
-train_dataloader = dict(
-    _delete_=True,
-    batch_size=2,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=uda_train_dataset)
+# the loader settings of the source-only base, with UDA batches
+train_dataloader = dict(dataset=dict(uda_train_dataset, _delete_=True))
