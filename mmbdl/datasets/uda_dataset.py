@@ -11,8 +11,29 @@ from torch.utils.data import Dataset
 
 from mmbdl.registry import DATASETS
 from .data_checks import DataCheckError, format_names
+from .rare_class_sampling import STATS_FILE, RareClassSampler
 
 COMPLETE_MARKER = '.complete.json'
+
+
+def side_by_side(source: List[str], target: List[str]) -> str:
+    """Two class lists as aligned columns, differing rows marked ``*``.
+
+    Args:
+        source (list[str]): Source classes.
+        target (list[str]): Target classes.
+
+    Returns:
+        str: One line per index.
+    """
+    width = max([len('source')] + [len(str(c)) for c in source])
+    lines = [f'      {"source":<{width}}  target']
+    for i in range(max(len(source), len(target))):
+        a = str(source[i]) if i < len(source) else '-'
+        b = str(target[i]) if i < len(target) else '-'
+        mark = ' ' if a == b else '*'
+        lines.append(f'  {mark}{i:>3} {a:<{width}}  {b}')
+    return '\n'.join(lines)
 
 
 def _build(cfg: Union[dict, BaseDataset]) -> BaseDataset:
@@ -61,6 +82,18 @@ class UDADataset(Dataset):
     generator seeded with ``(seed, rank, worker id)`` (``seed=None``: NumPy's
     global generator, which MMEngine seeds per worker).
 
+    With ``rare_class_sampling`` (DAFormer's RCS) the source index given to
+    ``__getitem__`` is ignored: a class is drawn with probability
+    ``softmax((1 - f_c) / temperature)`` (``f_c``: the class's share of the
+    labelled source pixels), then a source image holding at least
+    ``min_pixels`` pixels of it (see
+    :class:`~mmbdl.datasets.rare_class_sampling.RareClassSampler`). The
+    counts are read from ``sample_class_stats.json`` in the source set's
+    ``data_root``, which the label converters write. If the source pipeline
+    crops and the crop keeps fewer than ``min_pixels * min_crop_ratio``
+    pixels of the class, the same image is loaded again (a new crop), up to
+    10 times, as DAFormer does.
+
     Args:
         source (dict | BaseDataset): Labelled source data set (config).
         target (dict | BaseDataset): Target training data set (config); its
@@ -72,7 +105,16 @@ class UDADataset(Dataset):
         seed (int, optional): Seed of the target sampling. Defaults to None.
         check_complete (bool): Require ``.complete.json`` in the two
             directories. Defaults to True.
+        rare_class_sampling (dict, optional): Enables RCS. Keys:
+            ``temperature`` (0.01), ``min_pixels`` (3000), ``min_crop_ratio``
+            (0.5) and ``stats_file`` (default:
+            ``<source data_root>/sample_class_stats.json``). Defaults to None
+            (sequential source indices).
     """
+
+    RCS_DEFAULTS = dict(temperature=0.01, min_pixels=3000,
+                        min_crop_ratio=0.5, stats_file=None)
+    RCS_MAX_CROP_TRIES = 10
 
     def __init__(self,
                  source: Union[dict, BaseDataset],
@@ -80,7 +122,8 @@ class UDADataset(Dataset):
                  translated_source_dir: Optional[str] = None,
                  pseudo_label_dir: Optional[str] = None,
                  seed: Optional[int] = None,
-                 check_complete: bool = True) -> None:
+                 check_complete: bool = True,
+                 rare_class_sampling: Optional[dict] = None) -> None:
         self.source = _build(source)
         self.target = _build(target)
         self.translated_source_dir = translated_source_dir
@@ -107,18 +150,25 @@ class UDADataset(Dataset):
                 pseudo_label_dir, self.target, 'target', 'pseudo-label',
                 'tools/pseudo_label.py')
             self._has_weights = self._check_weights()
+        self.rcs_cfg: Optional[dict] = None
+        self.rcs: Optional[RareClassSampler] = None
+        if rare_class_sampling is not None:
+            self._build_rcs(dict(rare_class_sampling))
 
     # ------------------------------------------------------------------
     def _check_classes(self) -> None:
-        src = self.source.metainfo.get('classes')
-        tgt = self.target.metainfo.get('classes')
-        if src is None or tgt is None or list(src) != list(tgt):
-            raise ValueError(
-                'UDADataset: source and target data sets must have the same '
-                f'classes in the same order, got {len(src or ())} source '
-                f'classes {tuple(src or ())} and {len(tgt or ())} target '
-                f'classes {tuple(tgt or ())}; set the same metainfo.classes '
-                'on both')
+        src = list(self.source.metainfo.get('classes') or ())
+        tgt = list(self.target.metainfo.get('classes') or ())
+        if src and src == tgt:
+            return
+        raise ValueError(
+            'UDADataset: source and target data sets must have the same '
+            f'classes in the same order; got {len(src)} source '
+            f'({type(self.source).__name__}) and {len(tgt)} target '
+            f'({type(self.target).__name__}) classes:\n'
+            + side_by_side(src, tgt) + '\nset the same metainfo.classes on '
+            'both (a target set of other classes cannot be adapted to: BDL '
+            'trains and evaluates in the source label space)')
 
     def _index_dir(self, root: str, dataset: BaseDataset, role: str,
                    what: str, tool: str) -> List[str]:
@@ -146,6 +196,34 @@ class UDADataset(Dataset):
                 f'have no file in the {what} directory {root}: '
                 f'{format_names(missing)}; rerun {tool}')
         return paths
+
+    def _build_rcs(self, cfg: dict) -> None:
+        unknown = sorted(set(cfg) - set(self.RCS_DEFAULTS))
+        if unknown:
+            raise KeyError(f'UDADataset: unknown rare_class_sampling keys '
+                           f'{unknown}; valid keys: '
+                           f'{sorted(self.RCS_DEFAULTS)}')
+        cfg = {**self.RCS_DEFAULTS, **cfg}
+        data_root = getattr(self.source, 'data_root', None) or ''
+        stats_file = cfg['stats_file'] or osp.join(data_root, STATS_FILE)
+        names = []
+        for idx in range(len(self.source)):
+            seg = self.source.get_data_info(idx).get('seg_map_path')
+            if seg is None:
+                raise DataCheckError(
+                    'UDADataset: rare_class_sampling needs a labelled source '
+                    f'set, but {type(self.source).__name__} has no '
+                    'seg_map_path; set data_prefix["seg_map_path"]')
+            names.append(osp.relpath(osp.abspath(seg),
+                                     osp.abspath(data_root)))
+        converter = getattr(self.source, 'converter', None)
+        command = f'{converter} {data_root}' if converter else None
+        self.rcs_cfg = cfg
+        self.rcs = RareClassSampler(
+            names, stats_file, temperature=cfg['temperature'],
+            min_pixels=cfg['min_pixels'],
+            num_classes=len(self.source.metainfo['classes']),
+            converter=command)
 
     def _check_weights(self) -> bool:
         weights = [osp.isfile(p[:-len('.png')] + '.weight.png')
@@ -186,11 +264,17 @@ class UDADataset(Dataset):
             return int(np.random.randint(len(self.target)))
         return int(self._generator().integers(len(self.target)))
 
+    def _rcs_draw(self):
+        """A rare-class draw: ``(class id, source index)``."""
+        rng = np.random if self.seed is None else self._generator()
+        return self.rcs.sample(rng)
+
     def get_data_info(self, idx: int) -> dict:
         """Data infos of source sample ``idx`` and a random target sample.
 
         Args:
-            idx (int): Source index.
+            idx (int): Source index (with rare-class sampling, the index of
+                the source image that was drawn).
 
         Returns:
             dict: ``source`` and ``target`` data infos (with the translated
@@ -208,9 +292,30 @@ class UDADataset(Dataset):
                     self._pseudo[tgt_idx][:-len('.png')] + '.weight.png'
         return dict(source=src, target=tgt)
 
+    def _rcs_recrop(self, src: dict, info: dict, cls: int) -> dict:
+        """Reload the image while the crop keeps too little of ``cls``."""
+        needed = self.rcs_cfg['min_pixels'] * self.rcs_cfg['min_crop_ratio']
+        if needed <= 0:
+            return src
+        for _ in range(self.RCS_MAX_CROP_TRIES - 1):
+            sample = src['data_samples']
+            if 'gt_sem_seg' not in sample or int(
+                    (sample.gt_sem_seg.data == cls).sum()) > needed:
+                break
+            again = self.source.pipeline(copy.deepcopy(info))
+            if again is None:
+                break
+            src = again
+        return src
+
     def __getitem__(self, idx: int) -> dict:
+        rcs_class = None
+        if self.rcs is not None:
+            rcs_class, idx = self._rcs_draw()
         infos = self.get_data_info(idx)
-        src = self.source.pipeline(infos['source'])
+        src = self.source.pipeline(copy.deepcopy(infos['source']))
+        if rcs_class is not None and src is not None:
+            src = self._rcs_recrop(src, infos['source'], rcs_class)
         tgt = self.target.pipeline(infos['target'])
         for name, out in (('source', src), ('target', tgt)):
             if out is None:
@@ -223,6 +328,8 @@ class UDADataset(Dataset):
                 'UDADataset: pseudo_label_dir is set but the target pipeline '
                 'does not load it; add dict(type="LoadPseudoLabel") and pack '
                 'with dict(type="PackBDLSegInputs")')
+        if rcs_class is not None:
+            src['data_samples'].set_metainfo(dict(rcs_class=rcs_class))
         return dict(
             inputs=dict(source=src['inputs'], target=tgt['inputs']),
             data_samples=dict(
