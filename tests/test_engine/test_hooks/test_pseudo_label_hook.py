@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 from mmbdl.engine.hooks import PseudoLabelHook
 from mmbdl.engine.pseudo_labeling import (COMPLETE_FILE, PseudoLabelDirError,
                                           round_dir_state)
-from mmbdl.engine.pseudo_labeling import pseudo_labeler as pl_module
+from mmbdl.engine.pseudo_labeling import pseudo_label_writing as pl_module
 from mmbdl.registry import HOOKS
 from tiny_pseudo_label import (build_segmentor, target_dataset_cfg,
                                write_target_set)

@@ -1,0 +1,191 @@
+"""What a resumed BDL loop needs besides the weights: its plan, which
+phase outputs were finalised, the RNG states and the CycleGAN image pools."""
+import random
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.hooks import Hook
+
+from .phase_data import NoDataLoader
+from .phase_plan import Phase
+
+
+class LoopStateHook(Hook):
+    """Stores and restores the loop's resume state through checkpoints.
+
+    Added by the loop itself; users never configure it. Checkpoints get
+    ``meta['bdl']`` (the plan, the init policies, the index of the last
+    finalised phase and the RNG states) and ``bdl_image_pools``.
+
+    Args:
+        loop (BidirectionalTrainLoop): The loop whose state it carries.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, loop) -> None:
+        self.loop = loop
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        loop = self.loop
+        state = dict(
+            plan=plan_signature(loop.phases),
+            init=dict(loop.init),
+            finalised=loop._finalised,
+            rng=get_rng())
+        index, _ = loop.locate(max(checkpoint['meta'].get('iter', 0) - 1, 0))
+        in_translation = (index < len(loop.phases)
+                          and loop.phases[index].kind == 'translation')
+        if loop.resume_image_pool and (
+                in_translation or loop.init['translation'] == 'continue'):
+            checkpoint['bdl_image_pools'] = get_image_pools(
+                loop._model().translator)
+        checkpoint['meta']['bdl'] = state
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Check the checkpoint's plan and prepare its phase's optimizers.
+
+        Runs before MMEngine loads the optimizer and scheduler states, so
+        the runner's wrappers are the checkpoint phase's when they are
+        loaded.
+        """
+        if not runner._resume:
+            return
+        loop = self.loop
+        state = read_bdl_state(checkpoint, loop.phases)
+        check_resume_weights(loop._model(), checkpoint.get('state_dict', {}))
+        meta = checkpoint['meta']
+        global_iter = int(meta['iter'])
+        loop._iter = global_iter
+        loop._finalised = int(state.get('finalised', -1))
+        # the phase that was running when the checkpoint was written
+        index, _ = loop.locate(max(global_iter - 1, 0))
+        index = min(index, len(loop.phases) - 1)
+        loop._state_phase = index
+        phase = loop.phases[index]
+        loop._model().phase = phase.kind
+        loop._build_phase_optim(phase)
+        loop._placeholder = NoDataLoader(meta.get('dataset_meta'))
+        loop._pending_rng = state.get('rng')
+        loop._pending_pools = checkpoint.get('bdl_image_pools')
+
+
+def plan_signature(phases: Sequence[Phase]) -> List[list]:
+    """``[[name, iters], ...]``: what a resume must plan identically."""
+    return [[p.name, p.iters] for p in phases]
+
+
+def read_bdl_state(checkpoint: dict, phases: Sequence[Phase]) -> dict:
+    """The loop state of a checkpoint, refusing one of another plan.
+
+    Args:
+        checkpoint (dict): A loaded checkpoint.
+        phases (Sequence[Phase]): This run's plan.
+
+    Returns:
+        dict: ``checkpoint['meta']['bdl']``.
+    """
+    state = checkpoint.get('meta', {}).get('bdl')
+    if state is None:
+        raise ValueError(
+            'the checkpoint to resume from was not written by '
+            'BidirectionalTrainLoop (no meta["bdl"]); resume only from '
+            'checkpoints of a BDL run, or use load_from to start a new '
+            'run from its weights')
+    plan = [list(p) for p in state['plan']]
+    if plan != plan_signature(phases):
+        raise ValueError(
+            'the checkpoint to resume from belongs to another BDL config: '
+            f'its phases are {plan}, this config plans '
+            f'{plan_signature(phases)}. Resume with the original config, '
+            'or start a fresh run in another --work-dir')
+    return state
+
+
+def check_resume_weights(model: nn.Module, state_dict: dict) -> None:
+    """Refuse to resume a model from a checkpoint of another model."""
+    own = model.state_dict()
+    theirs = {k[len('module.'):] if k.startswith('module.') else k: v
+              for k, v in state_dict.items()}
+    missing = sorted(set(own) - set(theirs))
+    unexpected = sorted(set(theirs) - set(own))
+    shapes = [k for k in set(own) & set(theirs)
+              if tuple(own[k].shape) != tuple(theirs[k].shape)]
+    if missing or unexpected or shapes:
+        raise ValueError(
+            'the checkpoint to resume from holds another model: '
+            f'{len(missing)} keys missing (e.g. {missing[:3]}), '
+            f'{len(unexpected)} unexpected (e.g. {unexpected[:3]}), '
+            f'{len(shapes)} with other shapes (e.g. {shapes[:3]}). '
+            'Resume with the config that wrote it, or start a fresh run')
+
+
+# ----------------------------------------------------------------------
+# random number generators
+def get_rng() -> dict:
+    """The states of torch's, numpy's and Python's global RNGs."""
+    np_state = np.random.get_state()
+    state = dict(
+        torch=torch.get_rng_state(),
+        numpy=[np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+               int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        python=list(random.getstate()[1]),
+        python_version=random.getstate()[0],
+        python_gauss=random.getstate()[2])
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng(state: dict) -> None:
+    """Restore the states saved by :func:`get_rng`."""
+    torch.set_rng_state(state['torch'])
+    name, keys, pos, has_gauss, cached = state['numpy']
+    np.random.set_state(
+        (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate((state['python_version'], tuple(state['python']),
+                     state['python_gauss']))
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state['cuda'])
+
+
+# ----------------------------------------------------------------------
+# CycleGAN image pools (history of generated images for the D updates)
+def get_image_pools(translator) -> Optional[dict]:
+    """The translator's image pools, on the CPU (None without pools)."""
+    pools = getattr(translator, 'image_buffers', None)
+    if not isinstance(pools, dict):
+        return None
+    out = {}
+    for domain, pool in pools.items():
+        if getattr(pool, 'buffer_size', 0) > 0:
+            out[domain] = dict(
+                img_num=int(pool.img_num),
+                images=[t.detach().cpu() for t in pool.image_buffer])
+    return out
+
+
+def load_image_pools(translator, state: Optional[dict]) -> None:
+    """Restore pools saved by :func:`get_image_pools`."""
+    pools = getattr(translator, 'image_buffers', None)
+    if not state or not isinstance(pools, dict):
+        return
+    device = next(translator.parameters()).device
+    for domain, saved in state.items():
+        if domain in pools:
+            pools[domain].img_num = saved['img_num']
+            pools[domain].image_buffer = [t.to(device)
+                                          for t in saved['images']]
+
+
+def reset_image_pools(translator) -> None:
+    """Empty the translator's image pools."""
+    pools = getattr(translator, 'image_buffers', None)
+    if not isinstance(pools, dict):
+        return
+    for pool in pools.values():
+        if getattr(pool, 'buffer_size', 0) > 0:
+            pool.img_num = 0
+            pool.image_buffer = []

@@ -1,0 +1,184 @@
+"""A phase's dataloader: its config with the phase outputs it trains on
+(translated source set, pseudo-labels), and its iterator on resume."""
+import copy
+import itertools
+import os.path as osp
+from typing import Iterator, Optional, Union
+
+from mmengine.dataset import InfiniteSampler
+from torch.utils.data import DataLoader
+
+from .phase_plan import Phase, lookup
+
+
+class NoDataLoader:
+    """Stands in for the dataloader before a phase has built one.
+
+    Args:
+        metainfo (dict, optional): Dataset meta of a resumed checkpoint.
+    """
+
+    def __init__(self, metainfo=None) -> None:
+
+        class _Dataset:
+            pass
+
+        self.dataset = _Dataset()
+        if metainfo is not None:
+            self.dataset.metainfo = metainfo
+        self.sampler = None
+
+    def __len__(self) -> int:
+        return 0
+
+
+def inject_uda(dataset_cfg: dict, values: dict) -> bool:
+    """Set ``values`` on the first ``UDADataset`` config in ``dataset_cfg``.
+
+    Returns:
+        bool: Whether a UDADataset config was found.
+    """
+    if not isinstance(dataset_cfg, dict):
+        return False
+    if str(dataset_cfg.get('type', '')).endswith('UDADataset'):
+        dataset_cfg.update(values)
+        return True
+    for key in ('dataset', 'datasets'):
+        inner = dataset_cfg.get(key)
+        if isinstance(inner, dict) and inject_uda(inner, values):
+            return True
+        if isinstance(inner, (list, tuple)):
+            if any(inject_uda(d, values) for d in inner):
+                return True
+    return False
+
+
+def check_complete(path: str, what: str, phase: Phase,
+                   previous: Phase) -> None:
+    """Refuse a phase output folder that was not finished.
+
+    Args:
+        path (str): The folder.
+        what (str): What it holds, for the message.
+        phase (Phase): The phase that would train on it.
+        previous (Phase): The phase before it (whose end writes it).
+    """
+    if not osp.isfile(osp.join(path, '.complete.json')):
+        raise RuntimeError(
+            f'{phase.name}: the {what} {path} has no .complete.json, so '
+            'it may be partial; it is produced at the phase boundary, '
+            'so resume from the checkpoint written at the end of the '
+            f'previous phase ({previous.name}.pth) to redo it')
+
+
+def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
+                         phase_dataloaders: dict,
+                         default_cfg: Union[DataLoader, dict]
+                         ) -> Union[DataLoader, dict]:
+    """The phase's dataloader config, with its phase outputs injected.
+
+    Adaptation and self-training phases get the message-hub info
+    ``translated_source_dir``, self-training phases ``pseudo_label_dir``,
+    set on the ``UDADataset`` of the config.
+
+    Args:
+        runner (Runner): The runner (message hub, logger).
+        phase (Phase): The phase.
+        previous (Phase, optional): The phase before it.
+        phase_dataloaders (dict): ``train_cfg.phase_dataloaders``.
+        default_cfg (DataLoader | dict): The runner's ``train_dataloader``.
+
+    Returns:
+        DataLoader | dict: A built dataloader is returned as it is.
+    """
+    cfg = lookup(phase_dataloaders, phase.kind)
+    if cfg is None:
+        cfg = default_cfg
+    if isinstance(cfg, DataLoader):
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    hub = runner.message_hub
+    inject = {}
+    if phase.kind in ('adaptation', 'self_training'):
+        path = hub.get_info('translated_source_dir')
+        if path is not None:
+            check_complete(path, 'translated source set', phase, previous)
+            inject['translated_source_dir'] = path
+        else:
+            runner.logger.warning(
+                f'{phase.name}: no translated source set was published '
+                '(no SourceTranslationHook?); training on the original '
+                'source images')
+    if phase.kind == 'self_training':
+        path = hub.get_info('pseudo_label_dir')
+        if path is None:
+            raise RuntimeError(
+                f'{phase.name} needs pseudo-labels but none were '
+                'published; add dict(type=\'PseudoLabelHook\', ...) to '
+                'custom_hooks')
+        check_complete(path, 'pseudo-label directory', phase, previous)
+        inject['pseudo_label_dir'] = path
+    elif phase.is_segmentation:
+        inject['pseudo_label_dir'] = None
+    if inject and not inject_uda(cfg['dataset'], inject):
+        if any(v is not None for v in inject.values()):
+            raise ValueError(
+                f'{phase.name}: the dataloader of this phase has no '
+                'UDADataset to receive ' + ', '.join(
+                    k for k, v in inject.items() if v is not None)
+                + '; use dataset=dict(type=\'UDADataset\', ...)')
+    return cfg
+
+
+def build_phase_dataloader(runner, cfg: Union[DataLoader, dict]):
+    """Build a dataloader config with the runner's seed settings."""
+    if isinstance(cfg, DataLoader):
+        return cfg
+    diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)
+    return runner.build_dataloader(
+        cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)
+
+
+def advanced_iterator(dataloader, count: int) -> Iterator:
+    """The dataloader's iterator, ``count`` batches further on.
+
+    With worker processes and an ``InfiniteSampler`` only the sampler's
+    indices are consumed (before any worker starts; no data is loaded): the
+    batches are the same, though random choices made inside workers are not
+    reproducible across a restart anyway. Without workers the batches are
+    drawn and dropped, as ``IterBasedTrainLoop`` does, so that random state
+    kept inside data sets advances exactly as in an uninterrupted run.
+
+    Args:
+        dataloader (DataLoader): The phase's dataloader.
+        count (int): Batches already trained on.
+
+    Returns:
+        Iterator: Yields the next batch to train on.
+    """
+    sampler = getattr(dataloader, 'sampler', None)
+    batch_size = getattr(dataloader, 'batch_size', None)
+    fast = (isinstance(sampler, InfiniteSampler) and bool(batch_size)
+            and getattr(dataloader, 'num_workers', 0) > 0)
+    if fast and count:
+        for _ in itertools.islice(sampler.indices, count * batch_size):
+            pass
+    iterator = iter(dataloader)
+    if not fast:
+        for _ in range(count):
+            next(iterator)
+    return iterator
+
+
+def forget_train_scalars(message_hub) -> None:
+    """Drop the previous phase's loss / lr scalars from the log."""
+    scalars = getattr(message_hub, '_log_scalars', None)
+    resumed = getattr(message_hub, '_resumed_keys', None)
+    if not isinstance(scalars, dict):
+        return
+    for key in list(scalars):
+        if key.startswith('train/') and key not in ('train/time',
+                                                    'train/data_time'):
+            scalars.pop(key)
+            if isinstance(resumed, dict):
+                resumed.pop(key, None)

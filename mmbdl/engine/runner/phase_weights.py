@@ -1,0 +1,126 @@
+"""The weights a phase starts from: its init policy ('continue' or
+'initial') and, before a translation phase, the perceptual model's copy of
+the current segmentor."""
+import os
+import os.path as osp
+from typing import Dict, Optional
+
+import torch
+from mmengine.dist import is_main_process
+
+from .loop_state import reset_image_pools
+from .phase_plan import Phase
+
+INITIAL_WEIGHTS_FILE = 'bdl_initial_weights.pth'
+
+
+def check_bdl_model(model) -> None:
+    """Refuse a model the loop cannot train (not a BDL with translator).
+
+    Args:
+        model (nn.Module): The unwrapped model of the runner.
+    """
+    for attr in ('segmentor', 'phase'):
+        if not hasattr(model, attr):
+            raise TypeError(
+                'BidirectionalTrainLoop needs a BDL model (with '
+                f'`segmentor`, `translator`, `phase`), got '
+                f'{type(model).__name__}; set model=dict(type=\'BDL\', '
+                'segmentor=..., translator=...)')
+    if getattr(model, 'translator', None) is None:
+        raise ValueError(
+            'BidirectionalTrainLoop has translation phases but the BDL '
+            'model has no translator; set model.translator')
+
+
+def phase_module(model, phase: Phase):
+    """What the phase trains: the translator or the segmentor."""
+    return model.translator if phase.kind == 'translation' \
+        else model.segmentor
+
+
+class InitialWeights:
+    """The weights the run started with, for phases with ``init='initial'``.
+
+    The release retrains M from its initialisation for every segmentation
+    run; ``init='initial'`` does the same. The weights are kept in memory
+    and in ``work_dir/bdl_initial_weights.pth`` (for resumed runs).
+
+    Args:
+        init (dict): Policy per phase kind, ``'continue'`` or ``'initial'``.
+    """
+
+    def __init__(self, init: Dict[str, str]) -> None:
+        self.init = init
+        self.state: Optional[Dict[str, Dict]] = None
+
+    def snapshot(self, model, work_dir: str, resumed: bool) -> None:
+        """Keep the weights the run starts with (or, resumed, reload them).
+
+        Args:
+            model (BDL): The unwrapped model.
+            work_dir (str): The run's work dir.
+            resumed (bool): The run continues a checkpoint.
+        """
+        if 'initial' not in self.init.values():
+            return
+        path = osp.join(work_dir, INITIAL_WEIGHTS_FILE)
+        if resumed:
+            if not osp.isfile(path):
+                raise FileNotFoundError(
+                    f'{path} is missing: it holds the initial weights that '
+                    "phases with init='initial' restart from; a resumed run "
+                    'needs the file of its first start (or start afresh)')
+            self.state = torch.load(path, map_location='cpu')
+            return
+        self.state = dict(
+            segmentor=model.state_dict_of('segmentor'),
+            translator={
+                k: v
+                for k, v in model.state_dict_of('translator').items()
+                if not k.startswith('perceptual')
+            })
+        if is_main_process():
+            tmp = f'{path}.tmp'
+            torch.save(self.state, tmp)
+            os.replace(tmp, path)
+
+    def apply(self, model, phase: Phase, logger) -> None:
+        """Restore the initial weights of what the phase trains, if its
+        policy is ``'initial'``.
+
+        Args:
+            model (BDL): The unwrapped model.
+            phase (Phase): The phase about to start.
+            logger (MMLogger): The runner's logger.
+        """
+        if self.init[phase.kind] != 'initial' or self.state is None:
+            return
+        if phase.kind == 'translation':
+            missing = model.translator.load_state_dict(
+                self.state['translator'], strict=False)
+            bad = [k for k in missing.missing_keys
+                   if not k.startswith('perceptual')]
+            if bad or missing.unexpected_keys:
+                raise RuntimeError(
+                    f'initial translator weights do not fit: missing {bad}, '
+                    f'unexpected {missing.unexpected_keys}')
+            reset_image_pools(model.translator)
+        else:
+            model.segmentor.load_state_dict(
+                self.state['segmentor'], strict=True)
+        logger.info(f'{phase.name}: weights re-initialised to the initial ones')
+
+
+def transfer_perceptual_weights(model, phase: Phase, logger) -> None:
+    """Give the translator's perceptual model the current segmentor.
+
+    Args:
+        model (BDL): The unwrapped model.
+        phase (Phase): The translation phase about to start.
+        logger (MMLogger): The runner's logger.
+    """
+    if getattr(model.translator, 'perceptual_model', None) is None:
+        return
+    model.load_perceptual_weights()
+    logger.info(f'{phase.name}: perceptual model <- current segmentor')
