@@ -1,5 +1,6 @@
 from .checkpoint import register_checkpoint_safe_globals
 from .config_utils import ConfigCheckError, load_config, run_cli
+from .head_align_corners import head_align_corners
 from .model_utils import (get_inference_segmentor, get_translator,
                           unwrap_model)
 from .set_env import register_all_modules
@@ -9,5 +10,5 @@ __all__ = [
     'register_all_modules', 'register_checkpoint_safe_globals',
     'ConfigType', 'OptConfigType', 'OptMultiConfig',
     'get_inference_segmentor', 'get_translator', 'unwrap_model',
-    'ConfigCheckError', 'load_config', 'run_cli'
+    'ConfigCheckError', 'load_config', 'run_cli', 'head_align_corners'
 ]

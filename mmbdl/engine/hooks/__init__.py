@@ -2,3 +2,4 @@ from .source_translation_hook import SourceTranslationHook  # noqa: F401
 from .translation_visualization_hook import \
     TranslationVisualizationHook  # noqa: F401
 from .pseudo_label_hook import PseudoLabelHook  # noqa: F401
+from .ema_teacher_hook import EMATeacherHook  # noqa: F401

@@ -1,0 +1,282 @@
+"""BDL's M with an EMA teacher that pseudo-labels each target batch online.
+
+An alternative to the offline self-training rounds (pseudo-labels written to
+disk by ``PseudoLabelHook`` before each round): during a self-training
+phase, a mean teacher (an exponential moving average of M's weights, as in
+DAFormer) labels every target batch as it arrives, and the pseudo-label loss
+is weighted by DAFormer's quality estimate.
+"""
+import copy
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+from mmengine.structures import PixelData
+from mmseg.models.utils import resize
+from torch import Tensor
+
+from mmbdl.registry import MODELS
+from mmbdl.utils.head_align_corners import head_align_corners
+from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
+from .adv_self_training_segmentor import AdvSelfTrainingSegmentor
+
+DEFAULT_EMA_CFG = dict(
+    pseudo_threshold=0.968,
+    class_mix=False,
+)
+STATS_INFO_KEY = 'pseudo_label_stats'
+
+
+@MODELS.register_module()
+class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
+    """:class:`AdvSelfTrainingSegmentor` holding an EMA teacher.
+
+    ``teacher`` is a copy of the wrapped segmentor (same config), never
+    trained by an optimizer and always in eval mode. It is part of the
+    model's ``state_dict``, so checkpoints hold it and a resume continues
+    with the exact teacher. :class:`~mmbdl.engine.hooks.EMATeacherHook`
+    copies M into it before each self-training phase and moves it towards M
+    after every iteration of the phase:
+    ``teacher = alpha * teacher + (1 - alpha) * M``.
+
+    While :attr:`online_self_training` is True (the BDL loop sets it for the
+    self-training phases of ``train_cfg.self_training='ema_teacher'``), each
+    training step first labels the target batch with the teacher::
+
+        p = softmax(up(teacher(T)))         # up: to the input size, with the
+                                            # head's align_corners
+        y = argmax_c p,   q = #{p_max > pseudo_threshold} / #pixels
+        pseudo.loss_ce = pseudo_loss_weight * mean_p(q * CE(M(T), y))
+
+    (DAFormer's quality estimate ``q``, one weight per batch; every pixel is
+    labelled). With ``class_mix=True`` (DACS) the student instead sees a
+    mixed image: the pixels of half of the classes present in each source
+    label are pasted onto the target image, and the mixed label is the
+    source label there (weight 1) and the teacher's label elsewhere
+    (weight ``q``). A source image of another size than the target is
+    resized to it first (bilinear image, nearest label). The adversarial and
+    source terms are those of :class:`AdvSelfTrainingSegmentor`.
+
+    The fraction ``q`` averaged over the phase (over all ranks) is published
+    as the message-hub info ``pseudo_label_stats['pixel_ratio']``, so the
+    round table reports it like the offline rounds' kept-pixel ratio.
+
+    Args:
+        segmentor (dict): Config of the MMSegmentation segmentor (M).
+        discriminator (dict, optional): Config of D. Defaults to None.
+        data_preprocessor (dict, optional): The UDA pre-processor.
+        uda_cfg (dict, optional): See :class:`AdvSelfTrainingSegmentor`.
+        ema_cfg (dict, optional): ``pseudo_threshold`` (0.968, DAFormer's)
+            and ``class_mix`` (False).
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 segmentor: ConfigType,
+                 discriminator: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 uda_cfg: OptConfigType = None,
+                 ema_cfg: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(segmentor=segmentor, discriminator=discriminator,
+                         data_preprocessor=data_preprocessor,
+                         uda_cfg=uda_cfg, init_cfg=init_cfg)
+        unknown = sorted(set(ema_cfg or {}) - set(DEFAULT_EMA_CFG))
+        if unknown:
+            raise KeyError(f'unknown ema_cfg keys {unknown}; valid keys: '
+                           f'{sorted(DEFAULT_EMA_CFG)}')
+        self.ema_cfg = {**DEFAULT_EMA_CFG, **(ema_cfg or {})}
+        if not 0.0 <= self.ema_cfg['pseudo_threshold'] < 1.0:
+            raise ValueError('ema_cfg.pseudo_threshold must be in [0, 1), '
+                             f"got {self.ema_cfg['pseudo_threshold']}")
+        # fail at build time for a head whose resizing cannot be read
+        self._align = head_align_corners(self.segmentor)
+        self.teacher = copy.deepcopy(self.segmentor)
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+        # confident / all pixels of the current self-training phase
+        self.register_buffer('ema_pixel_stats',
+                             torch.zeros(2, dtype=torch.float64))
+        self.online_self_training = False
+        self._mixed: Optional[Tensor] = None
+
+    # ------------------------------------------------------------------
+    def init_weights(self) -> None:
+        """Initialise M (and D), then start the teacher as a copy of M."""
+        super().init_weights()
+        self.reset_teacher()
+
+    def train(self, mode: bool = True) -> 'EMATeacherSegmentor':
+        """Set the training mode; the teacher always stays in eval mode."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    @torch.no_grad()
+    def reset_teacher(self) -> None:
+        """Teacher <- M (parameters and buffers); phase statistics <- 0."""
+        self.teacher.load_state_dict(self.segmentor.state_dict())
+        self.ema_pixel_stats.zero_()
+
+    @torch.no_grad()
+    def ema_update(self, alpha: float) -> None:
+        """``teacher = alpha * teacher + (1 - alpha) * M``.
+
+        Floating-point buffers (e.g. BN running statistics) are averaged the
+        same way, integer buffers (``num_batches_tracked``) copied.
+
+        Args:
+            alpha (float): EMA decay in [0, 1].
+        """
+        teacher = dict(self.teacher.named_parameters())
+        for name, param in self.segmentor.named_parameters():
+            teacher[name].mul_(alpha).add_(param.detach(), alpha=1 - alpha)
+        teacher_buffers = dict(self.teacher.named_buffers())
+        for name, buf in self.segmentor.named_buffers():
+            dst = teacher_buffers[name]
+            if dst.is_floating_point():
+                dst.mul_(alpha).add_(buf.detach(), alpha=1 - alpha)
+            else:
+                dst.copy_(buf)
+
+    @property
+    def align_corners(self) -> bool:
+        """bool: The decode head's ``align_corners`` (read, never assumed)."""
+        return self._align
+
+    # ------------------------------------------------------------------
+    def _split_branches(self, data: dict) -> Tuple[dict, dict]:
+        """Split the batch; label the target branch with the teacher.
+
+        Called by ``train_step`` right after pre-processing, so the labels
+        are made from exactly the images the student sees.
+        """
+        inputs, samples = super()._split_branches(data)
+        self._mixed = None
+        if not self.online_self_training:
+            return inputs, samples
+        tgt = inputs.get('target')
+        tgt_samples = samples.get('target')
+        if tgt is None or not tgt_samples:
+            raise ValueError('online self-training needs a target branch in '
+                             'every batch (UDADataset)')
+        if any('gt_sem_seg' in s for s in tgt_samples):
+            raise ValueError(
+                'online self-training labels the target batch itself, but '
+                'the target samples already carry labels: remove '
+                'pseudo_label_dir from the UDADataset config (and the '
+                'PseudoLabelHook)')
+        labels, weights = self.teacher_labels(tgt)
+        if self.ema_cfg['class_mix']:
+            self._mixed, labels, weights = self.class_mix(
+                inputs['source'], samples['source'], tgt, labels, weights)
+        for sample, label, weight in zip(tgt_samples, labels, weights):
+            sample.gt_sem_seg = PixelData(data=label[None])
+            sample.gt_seg_weight = PixelData(data=weight[None])
+        return inputs, samples
+
+    @torch.no_grad()
+    def teacher_labels(self, images: Tensor) -> Tuple[Tensor, Tensor]:
+        """The teacher's labels and DAFormer's quality weights.
+
+        Args:
+            images (Tensor): Pre-processed target images (N, 3, H, W).
+
+        Returns:
+            tuple[Tensor, Tensor]: Labels (N, H, W) long and pixel weights
+            (N, H, W) float, all equal to the batch's confident fraction.
+        """
+        teacher = self.teacher
+        logits = teacher.decode_head.forward(teacher.extract_feat(images))
+        probs = F.softmax(
+            resize(logits.float(), size=images.shape[-2:], mode='bilinear',
+                   align_corners=self._align, warning=False), dim=1)
+        max_prob, labels = probs.max(dim=1)
+        confident = max_prob.ge(self.ema_cfg['pseudo_threshold'])
+        stats = torch.tensor([float(confident.sum()), float(confident.numel())],
+                             dtype=torch.float64,
+                             device=self.ema_pixel_stats.device)
+        quality = stats[0] / stats[1]
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(stats)
+        self.ema_pixel_stats += stats
+        self._publish_stats(float(quality))
+        weights = torch.full_like(max_prob, float(quality))
+        return labels, weights
+
+    def _publish_stats(self, quality: float) -> None:
+        confident, total = self.ema_pixel_stats.tolist()
+        hub = MessageHub.get_current_instance()
+        hub.update_info(STATS_INFO_KEY, dict(
+            source='ema_teacher',
+            pixel_ratio=confident / total if total else None,
+            threshold=self.ema_cfg['pseudo_threshold']))
+        hub.update_scalar('train/ema.pseudo_quality', quality)
+
+    @torch.no_grad()
+    def class_mix(self, src: Tensor, src_samples: List, tgt: Tensor,
+                  labels: Tensor,
+                  weights: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """DACS class-mix: half of each source image's classes on the target.
+
+        Args:
+            src (Tensor): Pre-processed source images (N, 3, h, w).
+            src_samples (list): Source samples with ``gt_sem_seg``.
+            tgt (Tensor): Pre-processed target images (N, 3, H, W).
+            labels (Tensor): Teacher labels (N, H, W).
+            weights (Tensor): Teacher pixel weights (N, H, W).
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: Mixed images, labels, weights.
+        """
+        ignore = self.uda_cfg['ignore_index']
+        size = tgt.shape[-2:]
+        src_labels = torch.stack(
+            [s.gt_sem_seg.data for s in src_samples]).to(tgt.device)
+        if src.shape[-2:] != size:
+            src = resize(src, size=size, mode='bilinear',
+                         align_corners=False, warning=False)
+            src_labels = F.interpolate(src_labels.float(), size=size,
+                                       mode='nearest').long()
+        src_labels = src_labels[:, 0].long()
+        mixed_img, mixed_lbl, mixed_w = tgt.clone(), labels.clone(), \
+            weights.clone()
+        for i in range(tgt.shape[0]):
+            classes = torch.unique(src_labels[i])
+            classes = classes[classes != ignore]
+            if classes.numel() == 0:
+                continue
+            pick = torch.randperm(classes.numel(), device=classes.device)
+            chosen = classes[pick[:(classes.numel() + 1) // 2]]
+            mask = torch.isin(src_labels[i], chosen)
+            mixed_img[i][:, mask] = src[i][:, mask]
+            mixed_lbl[i][mask] = src_labels[i][mask]
+            mixed_w[i][mask] = 1.0
+        return mixed_img, mixed_lbl, mixed_w
+
+    def pseudo_label_loss(self, logits: Tensor, samples: List) -> Tensor:
+        """The pseudo-label loss; on the class-mixed images when mixing.
+
+        Args:
+            logits (Tensor): Student logits of the target images.
+            samples (list[SegDataSample]): Target samples with the
+                (mixed) labels and weights.
+
+        Returns:
+            Tensor: The weighted cross-entropy.
+        """
+        if self._mixed is not None:
+            seg = self.segmentor
+            logits = seg.decode_head.forward(seg.extract_feat(self._mixed))
+            self._mixed = None
+        return super().pseudo_label_loss(logits, samples)
+
+    def train_step(self, data, optim_wrapper) -> Dict[str, Tensor]:
+        """``AdvSelfTrainingSegmentor.train_step``, with the teacher labelling
+        the target batch while :attr:`online_self_training` is set."""
+        try:
+            return super().train_step(data, optim_wrapper)
+        finally:
+            self._mixed = None
