@@ -1,5 +1,5 @@
 # BDL translation model F: MMagic's CycleGAN plus the segmentation perceptual
-# loss (REFERENCE.md, "CycleGAN" rows). Defines `translator` rather than
+# loss (docs/method_facts.md, "Losses"). Defines `translator` rather than
 # `model`, so a config can inherit it next to a segmentation model base
 # (which defines `model`); translator leaf configs do
 # `model = dict(_delete_=True, **translator, perceptual_model=...)`-style

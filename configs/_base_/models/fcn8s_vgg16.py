@@ -4,6 +4,16 @@
 # bias-free) with crops at 5 / 9 / 31; logits at the input resolution.
 # 134,456,985 parameters for 19 classes. Same Caffe normalisation as the
 # DeepLab model.
+#
+# Initial weights: torchvision's ImageNet VGG-16 (vgg16-397923af.pth; fc6 /
+# fc7 reshaped to 7x7 / 1x1 convolutions, fc8 dropped) converted on load
+# (`bdl://` scheme, docs/pretrained_weights.md). The release's own VGG-16
+# "initial weights" (one file per source data set, a whole FCN-8s) are the
+# alternative:
+#   model.backbone.init_cfg.checkpoint=bdl://checkpoints/<release file>.pth
+# (and the same with prefix='decode_head.' on the head for its score layers).
+pretrained_backbone = dict(
+    type='Pretrained', checkpoint='bdl://vgg16-imagenet', prefix='backbone.')
 data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[104.00699, 116.66877, 122.67891],  # BGR
@@ -21,7 +31,8 @@ model = dict(
         first_padding=100,
         fc_channels=4096,
         dropout_ratio=0.5,
-        stage_channels=(64, 128, 256, 512, 512)),
+        stage_channels=(64, 128, 256, 512, 512),
+        init_cfg=pretrained_backbone),
     decode_head=dict(
         type='FCN8sHead',
         in_channels=(3, 256, 512, 4096),

@@ -1,9 +1,10 @@
-# Caffe-style normalisation of the released DeepLab/VGG models (REFERENCE.md
-# "Normalisation"): images stay BGR (as loaded by OpenCV), the BGR mean is
-# subtracted and nothing is divided (std 1). size_divisor=1 pads a training
-# batch to its largest image (SegDataPreProcessor needs `size` or
-# `size_divisor` in training); with the fixed-resize pipelines all images of
-# a branch have the same size, so nothing is padded.
+# Caffe-style normalisation of the released DeepLab/VGG models
+# (docs/method_facts.md, "Hyper-parameters"): images stay BGR (as loaded
+# by OpenCV), the BGR mean is subtracted and nothing is divided (std 1).
+# size_divisor=1 pads a training batch to its largest image
+# (SegDataPreProcessor needs `size` or `size_divisor` in training); with
+# the fixed-resize pipelines all images of a branch have the same size, so
+# nothing is padded.
 seg_data_preprocessor = dict(
     type='SegDataPreProcessor',
     mean=[104.00699, 116.66877, 122.67891],  # B, G, R

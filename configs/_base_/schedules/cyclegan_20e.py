@@ -1,6 +1,6 @@
-# CycleGAN schedule of BDL (REFERENCE.md): Adam lr 2e-4, betas (0.5, 0.999)
-# for the generators and the discriminators; 20 epochs, the lr constant for
-# the first 10 and decayed linearly to 0 over the last 10.
+# CycleGAN schedule of BDL (docs/method_facts.md): Adam lr 2e-4, betas
+# (0.5, 0.999) for the generators and the discriminators; 20 epochs, the lr
+# constant for the first 10 and decayed linearly to 0 over the last 10.
 #
 # Like MMagic's CycleGAN configs the schedule counts iterations: one epoch is
 # iters_per_epoch = ceil(len(unpaired data set) / total batch size), where

@@ -1,4 +1,5 @@
-# Segmentation schedule of BDL with FCN-8s VGG-16 (REFERENCE.md): Adam lr
+# Segmentation schedule of BDL with FCN-8s VGG-16 (docs/method_facts.md,
+# "Hyper-parameters"): Adam lr
 # 1e-5, betas (0.9, 0.99), biases 2x lr (the frozen bilinear upsampling is
 # not trained); discriminator Adam lr 1e-6, betas (0.9, 0.99); lr x0.1 every
 # 50k iterations for both (the paper's "5000" is a typo). Stopped at 80k
@@ -27,4 +28,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000,
                     max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # load_from must fit M; a random backbone is refused
+    # (weights_check.allow_random_init=True to train one on purpose)
+    weights_check=dict(type='WeightsCheckHook'))

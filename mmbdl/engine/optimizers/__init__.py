@@ -1,5 +1,12 @@
-"""Optimizer wrapper constructors of mmbdl."""
+"""Optimizers and optimizer wrapper constructors of mmbdl."""
 from .multi_submodule_optim_wrapper_constructor import \
     MultiSubmoduleOptimWrapperConstructor
+from .release_param_list_optim_wrapper_constructor import (
+    ReleaseParamListOptimWrapperConstructor, release_multiplicity)
+from .repeated_sgd import RepeatedSGD
 
-__all__ = ['MultiSubmoduleOptimWrapperConstructor']
+__all__ = [
+    'MultiSubmoduleOptimWrapperConstructor',
+    'ReleaseParamListOptimWrapperConstructor', 'RepeatedSGD',
+    'release_multiplicity'
+]

@@ -88,8 +88,12 @@ def _lr_at(cfg, iters, base_lr):
 def test_deeplab_schedule_numbers():
     cfg = _cfg(BASE, 'schedules', 'deeplabv2_sgd-poly-250k_80k.py')
     seg = cfg.optim_wrapper.segmentor
-    assert seg.optimizer == dict(type='SGD', lr=2.5e-4, momentum=0.9,
+    # the release's effective SGD (tests/test_engine/test_optimizers/
+    # test_repeated_sgd.py); repeat_modules=[] is the paper's plain SGD
+    assert seg.optimizer == dict(type='RepeatedSGD', lr=2.5e-4, momentum=0.9,
                                  weight_decay=5e-4)
+    assert seg.constructor == 'ReleaseParamListOptimWrapperConstructor'
+    assert seg.paramwise_cfg.repeat_modules == ['backbone']
     assert seg.paramwise_cfg.custom_keys.decode_head.lr_mult == 10.0
     d = cfg.optim_wrapper.discriminator.optimizer
     assert (d.type, d.lr, tuple(d.betas)) == ('Adam', 1e-4, (0.9, 0.99))
@@ -160,4 +164,4 @@ def test_leaf_config_numbers(name):
         assert model.discriminator.type == 'FCDiscriminator'
     else:
         opt = cfg.optim_wrapper.segmentor.optimizer
-        assert opt.type == ('Adam' if vgg else 'SGD')
+        assert opt.type == ('Adam' if vgg else 'RepeatedSGD')
