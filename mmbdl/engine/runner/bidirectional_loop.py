@@ -14,6 +14,7 @@ from .loop_state import LoopStateHook, load_image_pools, set_rng
 from .phase_data import (NoDataLoader, advanced_iterator,
                          build_phase_dataloader, forget_train_scalars,
                          phase_dataloader_cfg)
+from .online_self_training import check_self_training, set_online_labels
 from .phase_optim import PhaseOptimizers
 from .phase_plan import (Phase, check_kind_keys, locate, plan_phases,
                          resolve_plan)
@@ -94,6 +95,10 @@ class BidirectionalTrainLoop(BaseLoop):
             Defaults to True.
         resume_image_pool (bool): Save the CycleGAN image pools in
             checkpoints of translation phases. Defaults to True.
+        self_training (str): 'offline' (pseudo-labels written before each
+            self-training phase by ``PseudoLabelHook``) or 'ema_teacher'
+            (an ``EMATeacherSegmentor`` labels each target batch online;
+            see :mod:`.online_self_training`). Defaults to 'offline'.
     """
 
     def __init__(self,
@@ -108,7 +113,8 @@ class BidirectionalTrainLoop(BaseLoop):
                  max_iters: Optional[int] = None,
                  val_after_phases: bool = True,
                  perceptual_from_segmentor: bool = True,
-                 resume_image_pool: bool = True) -> None:
+                 resume_image_pool: bool = True,
+                 self_training: str = 'offline') -> None:
         self._runner = runner
         self._default_dataloader_cfg = dataloader
         self.phase_dataloaders = dict(phase_dataloaders or {})
@@ -137,6 +143,10 @@ class BidirectionalTrainLoop(BaseLoop):
         self._initial = InitialWeights(self.init)
 
         check_bdl_model(unwrap_model(runner.model))
+        check_self_training(self_training, unwrap_model(runner.model),
+                            [type(h).__name__ for h in runner.hooks],
+                            self.init)
+        self.self_training = self_training
         # the runner's optimizer / scheduler configs are keyed by phase kind
         self._optimizers = PhaseOptimizers(runner.optim_wrapper,
                                            runner.param_schedulers, kinds)
@@ -295,13 +305,15 @@ class BidirectionalTrainLoop(BaseLoop):
                      resumed: bool) -> None:
         """Build the phase's dataloader (and optimizers unless resumed)."""
         self._model().phase = phase.kind
+        set_online_labels(self._model(), phase, self.self_training)
         forget_train_scalars(self.runner.message_hub)
         previous = self.phases[phase.index - 1]
         self._dataloader = build_phase_dataloader(
             self.runner,
             phase_dataloader_cfg(self.runner, phase, previous,
                                  self.phase_dataloaders,
-                                 self._default_dataloader_cfg))
+                                 self._default_dataloader_cfg,
+                                 self.self_training == 'ema_teacher'))
         if not (resumed and self._state_phase == phase.index):
             self._build_phase_optim(phase)
         else:

@@ -73,7 +73,8 @@ def check_complete(path: str, what: str, phase: Phase,
 
 def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
                          phase_dataloaders: dict,
-                         default_cfg: Union[DataLoader, dict]
+                         default_cfg: Union[DataLoader, dict],
+                         online_labels: bool = False
                          ) -> Union[DataLoader, dict]:
     """The phase's dataloader config, with its phase outputs injected.
 
@@ -87,6 +88,9 @@ def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
         previous (Phase, optional): The phase before it.
         phase_dataloaders (dict): ``train_cfg.phase_dataloaders``.
         default_cfg (DataLoader | dict): The runner's ``train_dataloader``.
+        online_labels (bool): Self-training phases label their target
+            batches online (``train_cfg.self_training='ema_teacher'``): no
+            ``pseudo_label_dir`` is needed or injected. Defaults to False.
 
     Returns:
         DataLoader | dict: A built dataloader is returned as it is.
@@ -109,7 +113,7 @@ def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
                 f'{phase.name}: no translated source set was published '
                 '(no SourceTranslationHook?); training on the original '
                 'source images')
-    if phase.kind == 'self_training':
+    if phase.kind == 'self_training' and not online_labels:
         path = hub.get_info('pseudo_label_dir')
         if path is None:
             raise RuntimeError(

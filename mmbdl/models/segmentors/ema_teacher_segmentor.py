@@ -118,6 +118,7 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
     def reset_teacher(self) -> None:
         """Teacher <- M (parameters and buffers); phase statistics <- 0."""
         self.teacher.load_state_dict(self.segmentor.state_dict())
+        self._sync_teacher_buffers()
         self.ema_pixel_stats.zero_()
 
     @torch.no_grad()
@@ -125,7 +126,8 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
         """``teacher = alpha * teacher + (1 - alpha) * M``.
 
         Floating-point buffers (e.g. BN running statistics) are averaged the
-        same way, integer buffers (``num_batches_tracked``) copied.
+        same way (then over ranks), integer buffers (``num_batches_tracked``)
+        copied.
 
         Args:
             alpha (float): EMA decay in [0, 1].
@@ -140,6 +142,25 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
                 dst.mul_(alpha).add_(buf.detach(), alpha=1 - alpha)
             else:
                 dst.copy_(buf)
+        self._sync_teacher_buffers()
+
+    @torch.no_grad()
+    def _sync_teacher_buffers(self) -> None:
+        """Average the teacher's float buffers over ranks.
+
+        The parameters of M, and so of the teacher, are identical on every
+        rank (the gradients are averaged), but BN running statistics are
+        each rank's own; averaging them keeps the teacher identical on every
+        rank, so every rank labels with the same model.
+        """
+        if not (dist.is_available() and dist.is_initialized()) or \
+                dist.get_world_size() == 1:
+            return
+        world = dist.get_world_size()
+        for buf in self.teacher.buffers():
+            if buf.is_floating_point():
+                dist.all_reduce(buf)
+                buf.div_(world)
 
     @property
     def align_corners(self) -> bool:
