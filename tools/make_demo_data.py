@@ -22,9 +22,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Write the demo data set')
     parser.add_argument('--out', default='data/demo',
                         help='output folder (default data/demo)')
-    parser.add_argument('--num-source', type=int, default=120)
-    parser.add_argument('--num-target-train', type=int, default=60)
-    parser.add_argument('--num-target-val', type=int, default=30)
+    parser.add_argument('--num-source', type=int, default=200)
+    parser.add_argument('--num-target-train', type=int, default=120)
+    parser.add_argument('--num-target-val', type=int, default=60)
     parser.add_argument('--size', type=int, nargs=2, default=(128, 64),
                         metavar=('W', 'H'))
     parser.add_argument('--seed', type=int, default=0)

@@ -6,11 +6,12 @@ sidewalks, building blocks, trees, poles with signs, cars, people, sky) with
 the same statistics, so the label spaces and geometry agree; they differ in
 appearance only: the source is vivid, clean and flat-shaded, the target is
 hue-rotated, desaturated, darker with a colour cast and vignetting,
-textured, blurred and noisy, and has an ego-vehicle hood (void) at the
-bottom. Labels are written as Cityscapes label ids in each data set's real
-on-disk encoding (GTA5: palette PNG; Cityscapes: 8-bit ``*_labelIds.png``),
-then the real converters make the train-id files. Everything is seeded:
-the same arguments give byte-identical files.
+textured, blurred and noisy, varies in brightness, white balance and haze
+from image to image, and has an ego-vehicle hood (void) at the bottom.
+Labels are written as Cityscapes label ids in each data set's real
+on-disk encoding (GTA5: palette PNG; Cityscapes: 8-bit
+``*_labelIds.png``), then the real converters make the train-id files.
+Everything is seeded: the same arguments give byte-identical files.
 
 Layout under ``out_dir`` (default ``data/demo``)::
 
@@ -35,6 +36,8 @@ from .converters import convert_cityscapes, convert_gta5, write_json_atomic
 from .label_maps import CITYSCAPES_ID_TO_TRAINID, CITYSCAPES_PALETTE
 
 COMPLETE_FILE = '.complete'
+# bumped whenever the drawing changes: a set of another version is redrawn
+DATA_VERSION = 2
 TRAIN_CITIES = ('demotown', 'democity')
 VAL_CITY = 'demoburg'
 
@@ -181,7 +184,7 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int,
 
 
 def render(ids: np.ndarray, inst: np.ndarray, rng: np.random.Generator,
-           domain: str) -> np.ndarray:
+           domain: str, conditions: bool = True) -> np.ndarray:
     """Render a layout in the 'source' or the 'target' style.
 
     Args:
@@ -189,6 +192,8 @@ def render(ids: np.ndarray, inst: np.ndarray, rng: np.random.Generator,
         inst (np.ndarray): HxW instance ids.
         rng (np.random.Generator): Random source.
         domain (str): 'source' or 'target'.
+        conditions (bool): Vary the target's brightness, white balance and
+            haze per image. Defaults to True.
 
     Returns:
         np.ndarray: HxWx3 uint8 RGB image.
@@ -229,6 +234,13 @@ def render(ids: np.ndarray, inst: np.ndarray, rng: np.random.Generator,
     hsv[..., 2] = 0.18 + 0.62 * hsv[..., 2]
     img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     img *= np.array([1.0, 0.95, 0.82], dtype=np.float32)
+    if conditions:
+        # per-image conditions (time of day, haze, white balance): one
+        # translator learns one mapping to the target's typical look; the
+        # target's spread around it is left to adaptation and self-training
+        img *= rng.uniform(0.6, 1.3) * rng.uniform(0.88, 1.12, size=3)
+        haze = rng.uniform(0.0, 0.4)
+        img = (1 - haze) * img + haze * np.float32(0.55)
     texture = 0.10 * _smooth_noise(rng, H, W, 2) + \
         0.06 * rng.standard_normal((H, W)).astype(np.float32)
     img *= (1.0 + texture)[..., None]
@@ -292,9 +304,9 @@ def _write_split(out: str, seed: int, count: int, offset: int, domain: str,
 
 
 def make_demo_data(out_dir: str = 'data/demo',
-                   num_source: int = 120,
-                   num_target_train: int = 60,
-                   num_target_val: int = 30,
+                   num_source: int = 200,
+                   num_target_train: int = 120,
+                   num_target_val: int = 60,
                    size: Tuple[int, int] = (128, 64),
                    seed: int = 0,
                    nproc: int = 1,
@@ -303,13 +315,14 @@ def make_demo_data(out_dir: str = 'data/demo',
 
     The files are first written to ``<out_dir>.partial`` and the folder is
     renamed to ``out_dir`` when complete; ``<out_dir>/.complete`` (JSON
-    summary) marks a finished set, which is reused unless ``force``.
+    summary) marks a finished set, which is reused unless ``force`` or
+    its ``version`` is not :data:`DATA_VERSION` (the drawing changed).
 
     Args:
         out_dir (str): Output folder. Defaults to 'data/demo'.
-        num_source (int): Source images. Defaults to 120.
-        num_target_train (int): Target training images. Defaults to 60.
-        num_target_val (int): Target validation images. Defaults to 30.
+        num_source (int): Source images. Defaults to 200.
+        num_target_train (int): Target training images. Defaults to 120.
+        num_target_val (int): Target validation images. Defaults to 60.
         size (tuple[int, int]): ``(width, height)``. Defaults to (128, 64).
         seed (int): Seed. Defaults to 0.
         nproc (int): Processes of the label converters. Defaults to 1.
@@ -322,7 +335,12 @@ def make_demo_data(out_dir: str = 'data/demo',
     marker = osp.join(out_dir, COMPLETE_FILE)
     if osp.isfile(marker) and not force:
         with open(marker) as f:
-            return json.load(f)
+            summary = json.load(f)
+        if summary.get('version') == DATA_VERSION:
+            return summary
+        print(f'{out_dir} holds demo data version '
+              f'{summary.get("version", 1)}; redrawing it as version '
+              f'{DATA_VERSION}')
     start = time.time()
     tmp = out_dir.rstrip('/') + '.partial'
     if osp.exists(tmp):
@@ -340,6 +358,7 @@ def make_demo_data(out_dir: str = 'data/demo',
     os.makedirs(osp.dirname(osp.abspath(out_dir)), exist_ok=True)
     os.replace(tmp, out_dir)
     summary = dict(
+        version=DATA_VERSION,
         seed=seed,
         size=list(size),
         num_source=num_source,

@@ -18,6 +18,7 @@ from .online_self_training import check_self_training, set_online_labels
 from .phase_optim import PhaseOptimizers
 from .phase_plan import (Phase, check_kind_keys, locate, plan_phases,
                          resolve_plan)
+from .phase_selection import PhaseSelection, PhaseSelectionStateHook
 from .phase_validation import add_phase_row, class_names
 from .phase_weights import (InitialWeights, check_bdl_model, phase_module,
                             transfer_perceptual_weights)
@@ -99,6 +100,17 @@ class BidirectionalTrainLoop(BaseLoop):
             self-training phase by ``PseudoLabelHook``) or 'ema_teacher'
             (an ``EMATeacherSegmentor`` labels each target batch online;
             see :mod:`.online_self_training`). Defaults to 'offline'.
+        val_interval (int, optional): Also evaluate every ``val_interval``
+            iterations within each segmentation phase; the best value of
+            ``report_metric`` (the config's top-level key, default 'mIoU')
+            goes to the round table with its iteration and is kept as
+            ``<phase>_best.pth`` (:mod:`.phase_selection`). Defaults to None
+            (the phase-end evaluation only).
+        headline (str): The round table's headline column and gains use the
+            'last' iteration of each phase or its 'best' evaluation on val.
+            Defaults to 'last' (choosing needs no target labels).
+        continue_from (str): Later phases continue from the 'last' or the
+            'best' weights of a segmentation phase. Defaults to 'last'.
     """
 
     def __init__(self,
@@ -114,7 +126,10 @@ class BidirectionalTrainLoop(BaseLoop):
                  val_after_phases: bool = True,
                  perceptual_from_segmentor: bool = True,
                  resume_image_pool: bool = True,
-                 self_training: str = 'offline') -> None:
+                 self_training: str = 'offline',
+                 val_interval: Optional[int] = None,
+                 headline: str = 'last',
+                 continue_from: str = 'last') -> None:
         self._runner = runner
         self._default_dataloader_cfg = dataloader
         self.phase_dataloaders = dict(phase_dataloaders or {})
@@ -154,6 +169,10 @@ class BidirectionalTrainLoop(BaseLoop):
         # the runner builds and scales what it finds: give it phase 0's
         self._build_phase_optim(self.phases[0], scale=False)
         self._runner.register_hook(LoopStateHook(self))
+        self._selection = PhaseSelection(
+            val_interval, headline, continue_from,
+            runner.cfg.get('report_metric', 'mIoU'))
+        self._runner.register_hook(PhaseSelectionStateHook(self._selection))
 
     # ------------------------------------------------------------------
     # properties the runner and hooks use
@@ -249,6 +268,8 @@ class BidirectionalTrainLoop(BaseLoop):
                 self._start_phase(phase)
             self._enter_phase(phase, local if resumed else 0, resumed)
             while self._iter < phase.end and not self.stop_training:
+                self._selection.maybe_evaluate(runner, self._model(), phase,
+                                               self._iter)
                 runner.model.train()
                 data_batch = next(self._iterator)
                 self.run_iter(data_batch)
@@ -259,7 +280,8 @@ class BidirectionalTrainLoop(BaseLoop):
             local = 0
         if self._rows and is_main_process():
             table = write_round_files(runner.work_dir, self._rows,
-                                      class_names(runner, self._dataloader))
+                                      class_names(runner, self._dataloader),
+                                      **self._selection.table_info())
             runner.logger.info(
                 'BDL rounds (work_dir/bdl_rounds.md):\n' + table)
         runner.call_hook('after_train')
@@ -334,7 +356,9 @@ class BidirectionalTrainLoop(BaseLoop):
         if phase.is_segmentation:
             self._rows = add_phase_row(runner, self._model(), phase,
                                        self._rows, self._dataloader,
-                                       self.val_after_phases)
+                                       self.val_after_phases,
+                                       self._selection)
+            self._selection.continue_with_best(runner, self._model(), phase)
         self._call_phase_hook('after_phase', phase)
         self._finalised = phase.index
         runner.message_hub.update_info('bdl_rounds', copy.deepcopy(self._rows))

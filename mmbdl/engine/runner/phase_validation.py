@@ -97,7 +97,8 @@ def round_row(phase: Phase, metrics: Dict, names: Sequence[str],
 
 
 def add_phase_row(runner, model, phase: Phase, rows: List[dict],
-                  train_dataloader, val_after_phases: bool) -> List[dict]:
+                  train_dataloader, val_after_phases: bool,
+                  selection=None) -> List[dict]:
     """Evaluate a finished segmentation phase and add its row.
 
     Args:
@@ -107,6 +108,9 @@ def add_phase_row(runner, model, phase: Phase, rows: List[dict],
         rows (list[dict]): The rows so far.
         train_dataloader: The phase's dataloader (for class names).
         val_after_phases (bool): Whether to evaluate.
+        selection (PhaseSelection, optional): Adds the best-on-val record
+            and the headline by its rule to the row (``.phase_selection``).
+            Defaults to None.
 
     Returns:
         list[dict]: The rows with the phase's row replacing an earlier one
@@ -116,9 +120,13 @@ def add_phase_row(runner, model, phase: Phase, rows: List[dict],
     names = class_names(runner, train_dataloader)
     row = round_row(phase, metrics, names,
                     runner.message_hub.get_info('pseudo_label_stats'))
+    info = {}
+    if selection is not None:
+        row = selection.finish_row(runner, phase, row)
+        info = selection.table_info()
     rows = [r for r in rows if r['phase'] != phase.name]
     rows.append(row)
     if is_main_process():
-        table = write_round_files(runner.work_dir, rows, names)
+        table = write_round_files(runner.work_dir, rows, names, **info)
         runner.logger.info(f'BDL rounds so far:\n{table}')
     return rows

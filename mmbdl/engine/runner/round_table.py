@@ -88,44 +88,79 @@ def _fmt(value: Optional[float], digits: int = 1) -> str:
     return f'{value:.{digits}f}'
 
 
-def format_round_table(rows: List[dict],
-                       class_names: Sequence[str] = ()) -> str:
-    """Markdown table: model, per-class IoU, mIoU, gain, SSL pixel ratio.
+def headline_value(row: Mapping) -> Optional[float]:
+    """The value of a row's headline column (its ``headline``, else mIoU)."""
+    value = row.get('headline')
+    return row.get('mIoU') if value is None else value
 
-    ``gain`` is the mIoU change relative to the previous row, so the table
-    shows what each phase contributed.
+
+RULE_TITLES = dict(last='last iter.', best='best on val')
+
+
+def format_round_table(rows: List[dict],
+                       class_names: Sequence[str] = (),
+                       selection: Optional[str] = None,
+                       report_metric: str = 'mIoU') -> str:
+    """Markdown table: model, per-class IoU, headline metric, gain, best on
+    val, SSL pixel ratio.
+
+    The headline column is ``report_metric`` by the selection rule named in
+    its header (``'last'``: the phase's last iteration; ``'best'``: the best
+    evaluation on val within the phase); ``gain`` is its change relative to
+    the previous row, so the table shows what each phase contributed. Rows
+    with selection data (``best``) also get the best-on-val column (value @
+    iteration) and, when the headline is not the last-iteration mIoU, a
+    last-iteration mIoU column. Per-class IoUs are the last iteration's.
 
     Args:
         rows (list[dict]): Rows made by the loop (``model``, ``mIoU``,
-            ``per_class``, ``ssl_pixel_ratio``).
+            ``per_class``, ``ssl_pixel_ratio``; optional ``headline``,
+            ``best``).
         class_names (Sequence[str]): Column order of the classes.
             Defaults to ().
+        selection (str, optional): Rule of the headline column, 'last' or
+            'best'. Defaults to None (rows without selection data: the
+            last-iteration mIoU, header ``mIoU``).
+        report_metric (str): Headline metric. Defaults to 'mIoU'.
 
     Returns:
         str: The table, one line per row plus the header.
     """
     names = [c for c in class_names
              if any(c in (row.get('per_class') or {}) for row in rows)]
-    header = ['model'] + names + ['mIoU', 'gain', 'SSL pixel ratio']
+    with_best = any(row.get('best') for row in rows)
+    title = report_metric
+    if selection is not None:
+        title = f'{report_metric} ({RULE_TITLES[selection]})'
+    show_last = with_best and (selection == 'best' or report_metric != 'mIoU')
+    header = ['model'] + names + [title, 'gain']
+    if show_last:
+        header.append('mIoU (last iter.)')
+    if with_best:
+        header.append(f'best {report_metric} on val @ iter')
+    header.append('SSL pixel ratio')
     lines = ['| ' + ' | '.join(header) + ' |',
              '|' + '|'.join([' --- '] * len(header)) + '|']
     previous = None
     for row in rows:
-        miou = row.get('mIoU')
+        value = headline_value(row)
         gain = None
-        if miou is not None and previous is not None:
-            gain = miou - previous
+        if value is not None and previous is not None:
+            gain = value - previous
         ratio = row.get('ssl_pixel_ratio')
         cells = [row['model']]
         cells += [_fmt((row.get('per_class') or {}).get(c)) for c in names]
-        cells += [
-            _fmt(miou),
-            '-' if gain is None else f'{gain:+.1f}',
-            '-' if ratio is None else f'{100 * ratio:.0f}%'
-        ]
+        cells += [_fmt(value), '-' if gain is None else f'{gain:+.1f}']
+        if show_last:
+            cells.append(_fmt(row.get('mIoU')))
+        if with_best:
+            best = row.get('best') or {}
+            cells.append('-' if best.get('value') is None else
+                         f'{best["value"]:.1f} @ {best["iter"]}')
+        cells.append('-' if ratio is None else f'{100 * ratio:.0f}%')
         lines.append('| ' + ' | '.join(cells) + ' |')
-        if miou is not None:
-            previous = miou
+        if value is not None:
+            previous = value
     return '\n'.join(lines)
 
 
@@ -144,20 +179,27 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def write_round_files(work_dir: str, rows: List[dict],
-                      class_names: Sequence[str]) -> str:
+                      class_names: Sequence[str], **table_info) -> str:
     """Write ``bdl_rounds.json`` and ``bdl_rounds.md`` into ``work_dir``.
 
     Args:
         work_dir (str): Run directory.
         rows (list[dict]): Table rows.
         class_names (Sequence[str]): Class names (column order).
+        **table_info: What the table states about itself (``selection``,
+            ``report_metric``, ``val_interval``, ``continue_from``), stored
+            at the top of the json; the first two go to
+            :func:`format_round_table`.
 
     Returns:
         str: The Markdown table.
     """
-    table = format_round_table(rows, class_names)
+    table = format_round_table(
+        rows, class_names, table_info.get('selection'),
+        table_info.get('report_metric', 'mIoU'))
     write_atomic(
         osp.join(work_dir, 'bdl_rounds.json'),
-        json.dumps(dict(classes=list(class_names), rows=rows), indent=2))
+        json.dumps(dict(classes=list(class_names), **table_info, rows=rows),
+                   indent=2))
     write_atomic(osp.join(work_dir, 'bdl_rounds.md'), table + '\n')
     return table

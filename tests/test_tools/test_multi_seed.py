@@ -1,0 +1,188 @@
+"""tools/analysis/multi_seed.py and ablation.py: merging, refusals, and a
+real tiny seed set run through the tool (determinism of the loop)."""
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
+
+import ablation  # noqa: E402
+import multi_seed  # noqa: E402
+
+PHASES = ['k0_source_only', 'k1_adaptation', 'k1_self_training_i1',
+          'k2_adaptation', 'k2_self_training_i1']
+MODELS = ['M^(0)', 'M_0^(1)(F^(1))', 'M_1^(1)(F^(1))', 'M_0^(2)(F^(2))',
+          'M_1^(2)(F^(2))']
+CONFIG_TEXT = """default_scope = 'mmbdl'
+randomness = dict(seed=0)
+model = dict(type='BDL', width={width})
+train_cfg = dict(type='BidirectionalTrainLoop', num_rounds={k},
+                 num_ssl_rounds=1, source_only=True)
+"""
+
+
+def run_tool(*args, cwd=REPO, check=True):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f'{args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}')
+    return proc
+
+
+def fake_run(directory, config, mious, width=8, k=2):
+    """A seed dir as a finished (or, with fewer mious, partial) run."""
+    os.makedirs(directory, exist_ok=True)
+    rows = [dict(phase=p, model=m, mIoU=v, ssl_pixel_ratio=None,
+                 per_class=dict(road=2 * v, sky=v / 2))
+            for p, m, v in zip(PHASES, MODELS, mious)]
+    with open(osp.join(directory, 'bdl_rounds.json'), 'w') as f:
+        json.dump(dict(classes=['road', 'sidewalk', 'sky'], rows=rows), f)
+    with open(osp.join(directory, osp.basename(config)), 'w') as f:
+        f.write(CONFIG_TEXT.format(width=width, k=k))
+    with open(osp.join(directory, 'last_checkpoint'), 'w') as f:
+        f.write('x.pth')
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / 'cfg.py'
+    path.write_text(CONFIG_TEXT.format(width=8, k=2))
+    return str(path)
+
+
+def test_config_diff_names_nested_keys():
+    a = dict(model=dict(a=1, b=[1, dict(c=2)]), randomness=dict(seed=0),
+             work_dir='x')
+    b = dict(model=dict(a=1, b=[1, dict(c=3)], d=0), randomness=dict(seed=5),
+             work_dir='y')
+    assert multi_seed.config_diff(a, b) == ['model.b.1.c', 'model.d']
+    assert multi_seed.config_diff(a, a) == []
+
+
+def test_merge_mean_std_gain_per_class_and_missing():
+    tables = {}
+    for seed, base in ((0, 10.0), (1, 20.0)):
+        rows = [dict(phase=p, model=m, mIoU=base + 10 * i,
+                     per_class=dict(road=base), ssl_pixel_ratio=None)
+                for i, (p, m) in enumerate(zip(PHASES, MODELS))]
+        tables[seed] = dict(classes=['road', 'sky'], rows=rows)
+    merged = multi_seed.merge_rounds(tables, missing=[2])
+    assert merged['seeds'] == [0, 1] and merged['missing'] == [2]
+    first, second = merged['rows'][:2]
+    assert first['headline']['mean'] == pytest.approx(15.0)
+    # sample std of (10, 20): 7.071
+    assert first['headline']['std'] == pytest.approx(7.0710678)
+    assert first['gain']['n'] == 0  # no previous row
+    assert second['gain']['mean'] == pytest.approx(10.0)
+    assert second['gain']['std'] == pytest.approx(0.0)
+    assert first['per_class']['road']['values'] == [10.0, 20.0]
+    assert 'sky' not in first['per_class']
+    text = multi_seed.format_merged(merged)
+    assert 'missing (not averaged): 2' in text
+    assert '| M^(0) | 15.0 ± 7.1 | 15.0 ± 7.1 | - | - |' in text
+    with pytest.raises(ValueError, match='no finished seed'):
+        multi_seed.merge_rounds({}, missing=[0, 1])
+
+
+def test_cli_leaves_unfinished_seed_out(config, tmp_path):
+    work = tmp_path / 'seeds'
+    fake_run(str(work / 'seed_0'), config, [10, 20, 30, 40, 50])
+    fake_run(str(work / 'seed_1'), config, [30, 40, 50])  # stopped
+    proc = run_tool('tools/analysis/multi_seed.py', config, '--seeds', '0',
+                    '1', '2', '--work-dir', str(work), '--merge-only')
+    assert 'missing (not averaged): 1, 2' in proc.stdout
+    merged = json.loads((work / 'bdl_rounds_seeds.json').read_text())
+    assert merged['seeds'] == [0] and merged['missing'] == [1, 2]
+    assert merged['rows'][-1]['headline']['mean'] == 50
+    assert (work / 'bdl_rounds_seeds.md').read_text().count('| M') == 10
+
+
+def test_cli_refuses_seed_set_with_other_configs(config, tmp_path):
+    work = tmp_path / 'seeds'
+    fake_run(str(work / 'seed_0'), config, [10, 20, 30, 40, 50])
+    fake_run(str(work / 'seed_1'), config, [10, 20, 30, 40, 50], width=16)
+    proc = run_tool('tools/analysis/multi_seed.py', config, '--seeds', '0',
+                    '1', '--work-dir', str(work), '--merge-only',
+                    check=False)
+    assert proc.returncode == 2
+    assert 'error:' in proc.stderr and 'model.width' in proc.stderr
+    assert not (work / 'bdl_rounds_seeds.json').exists()
+
+
+def test_ablation_table_contributions_and_m0_check(config, tmp_path):
+    work = tmp_path / 'abl'
+    for seed, off in ((0, 0.0), (1, 2.0)):
+        fake_run(str(work / 'full' / f'seed_{seed}'), config,
+                 [10 + off, 40 + off, 45 + off, 47 + off, 50 + off])
+        no_per = str(work / 'no_perceptual' / f'seed_{seed}')
+        fake_run(no_per, config, [10 + off, 30 + off], k=1)
+        # the variant's dumped config carries its overrides
+        with open(osp.join(no_per, 'cfg.py'), 'a') as f:
+            f.write("train_cfg.update(num_rounds=1, num_ssl_rounds=0)\n"
+                    "model['translator'] = dict(perceptual_loss_cfg=dict("
+                    "lambda_per=0.0, lambda_per_recon=0.0))\n")
+    # config of the no_perceptual variant needs the translator key
+    with open(config, 'a') as f:
+        f.write("model['translator'] = dict(perceptual_loss_cfg=dict("
+                "lambda_per=0.1, lambda_per_recon=10.0))\n")
+    proc = run_tool('tools/analysis/ablation.py', config, '--seeds', '0',
+                    '1', '--work-dir', str(work), '--merge-only')
+    table = json.loads((work / 'ablation.json').read_text())
+    assert [r['mean'] for r in table['rows']] == [11, 31, 41, 46, 51]
+    contrib = {c['name']: c for c in table['contributions']}
+    assert contrib['perceptual loss']['values'] == [10.0, 10.0]
+    assert contrib['self-training']['mean'] == 5.0
+    assert contrib['second round']['mean'] == 5.0
+    assert contrib['total over M(0)']['positive'] == 2
+    assert table['m0_equal'] is True
+    assert '| perceptual loss | +10.0 ± 0.0 | 2/2 seeds |' in proc.stdout
+
+
+@pytest.fixture(scope='module')
+def tiny_config(tmp_path_factory):
+    """A tiny real K=2, N=1 BDL config file (tests/bdl_tiny.py)."""
+    from bdl_tiny import real_bdl_cfg, write_bdl_data
+    from mmengine.config import Config
+    tmp = tmp_path_factory.mktemp('tiny')
+    data_root = write_bdl_data(str(tmp / 'data'))
+    cfg = real_bdl_cfg(data_root, str(tmp / 'unused'))
+    cfg['custom_hooks'] = [h for h in cfg['custom_hooks']
+                           if h['type'] != 'EventRecorderHook']
+    cfg['default_hooks']['checkpoint']['interval'] = 100
+    cfg['train_cfg']['allow_random_init'] = True  # tiny M from scratch
+    path = str(tmp / 'tiny_bdl.py')
+    Config(cfg).dump(path)
+    return path
+
+
+def test_seed_set_runs_resumes_and_is_deterministic(tiny_config, tmp_path):
+    """Same seed -> identical round tables; another seed -> another table;
+    a finished seed is kept and a deleted one is run again."""
+    work = tmp_path / 'seeds'
+    proc = run_tool('tools/analysis/multi_seed.py', tiny_config, '--seeds',
+                    '0', '1', '--work-dir', str(work))
+    assert 'seed 0: done' in proc.stdout and 'seed 1: done' in proc.stdout
+    table = {s: json.loads((work / f'seed_{s}' / 'bdl_rounds.json')
+                           .read_text())['rows'] for s in (0, 1)}
+    assert len(table[0]) == 5
+    merged = json.loads((work / 'bdl_rounds_seeds.json').read_text())
+    assert merged['seeds'] == [0, 1] and merged['missing'] == []
+    # different seeds: different tables
+    assert [r['metrics'] for r in table[0]] != [r['metrics']
+                                                for r in table[1]]
+    # same seed again (fresh dir): the identical table, every metric
+    shutil.rmtree(work / 'seed_1')
+    proc = run_tool('tools/analysis/multi_seed.py', tiny_config, '--seeds',
+                    '1', '0', '--work-dir', str(work))
+    assert 'seed 0: finished, kept' in proc.stdout
+    assert 'seed 1: done' in proc.stdout
+    again = json.loads((work / 'seed_1' / 'bdl_rounds.json').read_text())
+    assert again['rows'] == table[1]

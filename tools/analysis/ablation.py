@@ -1,0 +1,223 @@
+r"""What each part of BDL adds, over several seeds (the paper's ablation).
+
+Runs two variants of a BDL config (K >= 2, N >= 1) with
+``multi_seed.py``'s machinery, each seed in its own process, resumable:
+
+- ``full``: the config as it is (M(0), then K rounds of F, M_0, M_1..N);
+- ``no_perceptual``: one round without self-training (K=1, N=0) whose
+  translator F is trained without the perceptual loss
+  (``lambda_per = lambda_per_recon = 0``).
+
+and reports, as mean ± sample std over the seeds finished in both:
+
+| row | from |
+| --- | --- |
+| M(0) | full, source-only phase |
+| M_0(1), F without perceptual loss | no_perceptual, first adaptation |
+| M_0(1), F with perceptual loss | full, first adaptation |
+| + self-training: M_N(1) | full, last self-training of round 1 |
+| + second round: M_N(2) | full, last self-training of round 2 |
+
+and the contribution of each part (per seed differences of consecutive
+rows: perceptual loss, self-training, second round, and the total over
+M(0)). The two variants share the source-only phase, so their M(0) must be
+equal per seed; the report says whether they are (a determinism check).
+Written to ``WORK_DIR/ablation.md`` / ``ablation.json``; the variants'
+seed sets are ``WORK_DIR/<variant>/seed_<S>`` with their own
+``bdl_rounds_seeds.md``.
+
+Example:
+    python tools/analysis/ablation.py configs/bdl/bdl_demo.py \
+        --seeds 0 1 2 --work-dir work_dirs/bdl_demo_ablation
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+import multi_seed  # noqa: E402
+
+NO_PERCEPTUAL = [
+    'train_cfg.num_rounds=1', 'train_cfg.num_ssl_rounds=0',
+    'model.translator.perceptual_loss_cfg.lambda_per=0.0',
+    'model.translator.perceptual_loss_cfg.lambda_per_recon=0.0'
+]
+VARIANTS = dict(full=[], no_perceptual=NO_PERCEPTUAL)
+
+
+def ablation_rows(num_ssl_rounds: int) -> List[tuple]:
+    """``(label, variant, phase)`` of the ablation table, in order."""
+    n = num_ssl_rounds
+    return [
+        ('M(0) (source only)', 'full', 'k0_source_only'),
+        ('M_0(1), F without perceptual loss', 'no_perceptual',
+         'k1_adaptation'),
+        ('M_0(1), F with perceptual loss', 'full', 'k1_adaptation'),
+        (f'+ self-training: M_{n}(1)', 'full', f'k1_self_training_i{n}'),
+        (f'+ second round: M_{n}(2)', 'full', f'k2_self_training_i{n}'),
+    ]
+
+
+# contribution name -> (row index of the part, row index it adds to)
+CONTRIBUTIONS = [
+    ('perceptual loss', 2, 1),
+    ('self-training', 3, 2),
+    ('second round', 4, 3),
+    ('total over M(0)', 4, 0),
+]
+
+
+def per_seed(merged: dict, phase: str) -> Dict[int, float]:
+    """Headline value per seed of one phase of a merged seed set."""
+    for row in merged['rows']:
+        if row['phase'] == phase:
+            return {s: v for s, v in zip(merged['seeds'],
+                                         row['headline']['values'])
+                    if v is not None}
+    raise KeyError(f'phase {phase} is not in the merged table')
+
+
+def build_table(merged: Dict[str, dict], num_ssl_rounds: int) -> dict:
+    """Ablation rows and contributions from the variants' merged sets.
+
+    Args:
+        merged (dict[str, dict]): :func:`multi_seed.merge_rounds` output
+            per variant.
+        num_ssl_rounds (int): N of the full config.
+
+    Returns:
+        dict: ``seeds`` (finished in every variant), ``missing``, ``rows``
+        and ``contributions`` (``{mean, std, n, values}`` each, values in
+        seed order), ``m0_equal`` (M(0) per seed identical in both).
+    """
+    seeds = sorted(set.intersection(*(set(m['seeds'])
+                                      for m in merged.values())))
+    wanted = sorted(set().union(*(set(m['seeds']) | set(m['missing'])
+                                  for m in merged.values())))
+    if not seeds:
+        raise ValueError('no seed finished in every variant; run them first')
+    rows = []
+    for label, variant, phase in ablation_rows(num_ssl_rounds):
+        values = per_seed(merged[variant], phase)
+        seq = [values[s] for s in seeds]
+        stat = multi_seed.mean_std(seq)
+        stat['values'] = [round(v, 4) for v in seq]
+        rows.append(dict(label=label, variant=variant, phase=phase, **stat))
+    contributions = []
+    for name, part, base in CONTRIBUTIONS:
+        diffs = [a - b for a, b in zip(rows[part]['values'],
+                                       rows[base]['values'])]
+        stat = multi_seed.mean_std(diffs)
+        stat['values'] = [round(v, 4) for v in diffs]
+        stat['positive'] = sum(d > 0 for d in diffs)
+        contributions.append(dict(name=name, **stat))
+    m0 = [per_seed(merged[v], 'k0_source_only') for v in merged]
+    m0_equal = all(m[s] == m0[0][s] for m in m0 for s in seeds)
+    return dict(seeds=seeds, missing=[s for s in wanted if s not in seeds],
+                report_metric=merged['full']['report_metric'],
+                selection=merged['full']['selection'], rows=rows,
+                contributions=contributions, m0_equal=m0_equal)
+
+
+def format_table(table: dict, title: str = '') -> str:
+    """Markdown of :func:`build_table`'s output."""
+    seeds = table['seeds']
+    metric = table['report_metric']
+    rule = 'best-on-val' if table['selection'] == 'best' else \
+        'last iteration'
+    lines = [title, ''] if title else []
+    lines.append(
+        f'{len(seeds)} seeds ({", ".join(map(str, seeds))}), {metric} at the '
+        f'{rule} of each phase, mean ± sample std; missing (not averaged): '
+        f'{", ".join(map(str, table["missing"])) or "none"}.')
+    lines += ['', '| model | ' + metric + ' | ' +
+              ' | '.join(f'seed {s}' for s in seeds) + ' |',
+              '|' + '|'.join([' --- '] * (len(seeds) + 2)) + '|']
+    for row in table['rows']:
+        lines.append(f'| {row["label"]} | {multi_seed._pm(row)} | ' +
+                     ' | '.join(f'{v:.1f}' for v in row['values']) + ' |')
+    lines += ['', '| contribution | mean ± std | positive in | ' +
+              ' | '.join(f'seed {s}' for s in seeds) + ' |',
+              '|' + '|'.join([' --- '] * (len(seeds) + 3)) + '|']
+    for c in table['contributions']:
+        lines.append(
+            f'| {c["name"]} | {multi_seed._pm(c, signed=True)} | '
+            f'{c["positive"]}/{c["n"]} seeds | ' +
+            ' | '.join(f'{v:+.1f}' for v in c['values']) + ' |')
+    lines += ['', 'M(0) identical in both variants (same seed, same '
+              f'source-only phase): {"yes" if table["m0_equal"] else "NO"}.']
+    return '\n'.join(lines) + '\n'
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', nargs='?', default='configs/bdl/bdl_demo.py',
+                        help='BDL config with K >= 2, N >= 1 (default: the '
+                        'demo)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--work-dir', help='default work_dirs/<config '
+                        'name>_ablation')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs trained at the same time (default 1)')
+    parser.add_argument('--merge-only', action='store_true',
+                        help='do not train; report the finished runs')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='overrides for every run (key=value)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> Optional[dict]:
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file {args.config} does not exist')
+    work_dir = args.work_dir or osp.join(
+        'work_dirs',
+        osp.splitext(osp.basename(args.config))[0] + '_ablation')
+    cfg = multi_seed.load_run_config(
+        args.config, args.seeds[0], multi_seed.parse_options(
+            args.cfg_options))
+    train_cfg = cfg.get('train_cfg') or {}
+    num_rounds = int(train_cfg.get('num_rounds', 2))
+    num_ssl = int(train_cfg.get('num_ssl_rounds', 2))
+    if num_rounds < 2 or num_ssl < 1:
+        raise ValueError(
+            f'{args.config}: the ablation needs K >= 2 and N >= 1, the config '
+            f'has num_rounds={num_rounds}, num_ssl_rounds={num_ssl}')
+    start = time.time()
+    merged, times = {}, {}
+    for name, extra in VARIANTS.items():
+        options = list(args.cfg_options) + extra
+        sub = osp.join(work_dir, name)
+        if not args.merge_only:
+            print(f'[ablation] variant {name}: {" ".join(extra) or "as is"}')
+            times[name] = multi_seed.run_seeds(args.config, sub, args.seeds,
+                                               options, args.jobs)
+        merged[name] = multi_seed.collect(args.config, sub, args.seeds,
+                                          options)
+        multi_seed.write_atomic(
+            osp.join(sub, 'bdl_rounds_seeds.md'),
+            multi_seed.format_merged(merged[name]))
+        multi_seed.write_atomic(osp.join(sub, 'bdl_rounds_seeds.json'),
+                                json.dumps(merged[name], indent=2))
+    table = build_table(merged, num_ssl)
+    table['train_seconds'] = times
+    table['seconds'] = round(time.time() - start, 1)
+    command = 'python tools/analysis/ablation.py ' + ' '.join(
+        sys.argv[1:] if argv is None else argv)
+    table['command'] = command
+    text = format_table(table, f'`{command}`')
+    multi_seed.write_atomic(osp.join(work_dir, 'ablation.json'),
+                            json.dumps(table, indent=2))
+    multi_seed.write_atomic(osp.join(work_dir, 'ablation.md'), text)
+    print(text)
+    return table
+
+
+if __name__ == '__main__':
+    sys.path.insert(0, multi_seed.ROOT)
+    from mmbdl.utils import run_cli
+    run_cli(main)
