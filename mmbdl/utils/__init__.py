@@ -1,5 +1,7 @@
 from .checkpoint import register_checkpoint_safe_globals
-from .config_utils import ConfigCheckError, load_config, run_cli
+from .config_utils import load_config, run_cli
+from .errors import (ConfigCheckError, ConfigTypeError, MissingFileError,
+                     MMBDLUserError, RunStateError)
 from .head_align_corners import head_align_corners
 from .model_utils import (get_inference_segmentor, get_translator,
                           unwrap_model)
@@ -10,5 +12,7 @@ __all__ = [
     'register_all_modules', 'register_checkpoint_safe_globals',
     'ConfigType', 'OptConfigType', 'OptMultiConfig',
     'get_inference_segmentor', 'get_translator', 'unwrap_model',
-    'ConfigCheckError', 'load_config', 'run_cli', 'head_align_corners'
+    'ConfigCheckError', 'ConfigTypeError', 'MissingFileError',
+    'MMBDLUserError', 'RunStateError', 'load_config', 'run_cli',
+    'head_align_corners'
 ]

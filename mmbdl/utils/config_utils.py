@@ -1,15 +1,14 @@
 """Config loading and command-line error handling shared by ``tools/``."""
 import os
 import os.path as osp
-import pickle
 import sys
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from mmengine.config import Config
 
+from .errors import ConfigCheckError, MissingFileError, MMBDLUserError
 
-class ConfigCheckError(ValueError):
-    """A config that cannot be used by mmbdl, with the fix in the message."""
+__all__ = ['ConfigCheckError', 'load_config', 'run_cli', 'user_error_types']
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -24,11 +23,11 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         Config: The loaded config.
 
     Raises:
-        FileNotFoundError: If ``path`` does not exist.
+        MissingFileError: If ``path`` does not exist.
         ConfigCheckError: If the config's ``default_scope`` is not ``mmbdl``.
     """
     if not osp.isfile(path):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'config file {path} does not exist; pass the path of a config '
             'under configs/, e.g. configs/bdl/bdl_demo.py')
     cfg = Config.fromfile(path)
@@ -43,15 +42,45 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
-# Exceptions whose message is the whole story for a command-line user.
-USER_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError, KeyError,
-               ImportError, pickle.UnpicklingError)
+# Project error classes defined outside mmbdl.utils (kept there, next to the
+# checks that raise them): module -> class names. They are raised on purpose
+# with the fix in the message, like MMBDLUserError.
+KNOWN_USER_ERRORS = {
+    'mmbdl.datasets.data_checks': ('DataCheckError', ),
+    'mmbdl.datasets.converters': ('ConversionError', ),
+    'mmbdl.engine.pseudo_labeling.pseudo_label_io': ('PseudoLabelDirError', ),
+    'mmbdl.utils.checkpoint': ('CheckpointRefusedError', ),
+}
+
+
+def user_error_types() -> Tuple[type, ...]:
+    """The exception classes :func:`run_cli` prints as one line.
+
+    :class:`MMBDLUserError` and the classes of :data:`KNOWN_USER_ERRORS`
+    whose modules are loaded (an exception of a class that was never
+    imported cannot have been raised).
+
+    Returns:
+        tuple[type, ...]: Exception classes.
+    """
+    types = [MMBDLUserError]
+    for module_name, names in KNOWN_USER_ERRORS.items():
+        module = sys.modules.get(module_name)
+        for name in names:
+            cls = getattr(module, name, None)
+            if isinstance(cls, type) and issubclass(cls, BaseException):
+                types.append(cls)
+    return tuple(types)
 
 
 def run_cli(main: Callable[[], None]) -> None:
-    """Run a tool's ``main`` and turn user errors into one clear line.
+    """Run a tool's ``main`` and turn deliberate user errors into one line.
 
-    Set ``MMBDL_DEBUG=1`` to see the full traceback instead.
+    Only :class:`~mmbdl.utils.errors.MMBDLUserError` and the known data /
+    checkpoint errors (:func:`user_error_types`; all raised on purpose, with
+    the fix in their message) become ``error: <message>`` and exit status 2. Any other exception is a bug or an unexpected failure and
+    propagates with its traceback. ``MMBDL_DEBUG=1`` shows the traceback of
+    user errors too.
 
     Args:
         main (Callable): The tool's entry point.
@@ -61,9 +90,8 @@ def run_cli(main: Callable[[], None]) -> None:
         return
     try:
         main()
-    except USER_ERRORS as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args \
-            else str(err)
+    except user_error_types() as err:
+        message = err.args[0] if err.args else type(err).__name__
         print(f'error: {message} (MMBDL_DEBUG=1 shows the traceback)',
               file=sys.stderr)
         sys.exit(2)

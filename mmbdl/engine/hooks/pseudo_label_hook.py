@@ -10,6 +10,7 @@ from mmbdl.engine.pseudo_labeling import PseudoLabeler, prepare_round_dir
 from mmbdl.engine.pseudo_labeling.pseudo_labeler import (dataset_class_names,
                                                          dataset_img_root)
 from mmbdl.registry import DATASETS, HOOKS
+from mmbdl.utils.errors import ConfigCheckError
 
 DEFAULT_CFG_KEY = 'pseudo_label_dataloader'
 
@@ -124,7 +125,7 @@ class PseudoLabelHook(Hook):
             cfg = runner.cfg.get(DEFAULT_CFG_KEY, None) if getattr(
                 runner, 'cfg', None) is not None else None
         if cfg is None or 'dataset' not in cfg:
-            raise ValueError(
+            raise ConfigCheckError(
                 'PseudoLabelHook needs the target training images: set '
                 f'`{DEFAULT_CFG_KEY} = dict(batch_size=1, num_workers=2, '
                 'dataset=dict(...))` in the config or pass dataloader=... to '
@@ -170,7 +171,7 @@ class PseudoLabelHook(Hook):
         self._labeler(runner).check_num_classes(len(names))
         root = self.img_root or dataset_img_root(dataset)
         if len(dataset) == 0:
-            raise ValueError(f'PseudoLabelHook: the target dataset below '
+            raise ConfigCheckError(f'PseudoLabelHook: the target dataset below '
                              f'{root} holds no images')
         runner.logger.info(f'PseudoLabelHook: {len(dataset)} target images '
                            f'below {root}, {len(names)} classes')

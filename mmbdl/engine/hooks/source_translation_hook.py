@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.engine.translation import list_images, translate_directory
 from mmbdl.registry import HOOKS
 from mmbdl.utils.model_utils import get_translator
@@ -57,9 +58,9 @@ class SourceTranslationHook(Hook):
                  out_root: Optional[str] = None,
                  target_domain: str = 'target') -> None:
         if scale is not None and len(scale) != 2:
-            raise ValueError(f'scale must be (width, height), got {scale}')
+            raise ConfigCheckError(f'scale must be (width, height), got {scale}')
         if batch_size < 1:
-            raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+            raise ConfigCheckError(f'batch_size must be >= 1, got {batch_size}')
         self.img_dir = img_dir
         self.img_suffix = img_suffix
         self.scale = tuple(scale) if scale is not None else None

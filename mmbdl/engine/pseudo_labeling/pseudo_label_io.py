@@ -19,6 +19,8 @@ import numpy as np
 import torch.nn as nn
 from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 
+from mmbdl.utils.errors import ConfigCheckError
+
 COMPLETE_FILE = '.complete.json'
 PROGRESS_FILE = '.in_progress.json'
 STATS_FILE = 'pseudo_label_stats.json'
@@ -47,7 +49,7 @@ def pseudo_label_relpath(img_path: str, img_root: str) -> str:
     """
     rel = osp.relpath(osp.abspath(img_path), osp.abspath(img_root))
     if rel.startswith('..') or osp.isabs(rel):
-        raise ValueError(f'target image {img_path} is not below the image '
+        raise ConfigCheckError(f'target image {img_path} is not below the image '
                          f'root {img_root}; set the pseudo-label img_root to '
                          "the target dataset's data_prefix['img_path']")
     return osp.splitext(rel)[0]

@@ -8,6 +8,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 from mmengine.logging import print_log
 
+from mmbdl.utils.errors import ConfigCheckError
 from .class_confidence_histogram import IGNORE_INDEX
 from .pseudo_label_io import (COMPLETE_FILE, PROGRESS_FILE, STATS_FILE,
                               pseudo_label_path, pseudo_weight_path,
@@ -25,7 +26,7 @@ def check_unique_labels(paths: Sequence[str], rels: Sequence[str]) -> None:
     seen: Dict[str, str] = {}
     for path, rel in zip(paths, rels):
         if rel in seen:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'target images {seen[rel]} and {path} map to the same '
                 f'pseudo-label {rel}.png; keep one of them')
         seen[rel] = path

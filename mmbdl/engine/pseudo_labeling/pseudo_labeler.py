@@ -22,6 +22,7 @@ from mmengine.dist import barrier, get_dist_info
 from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
+from mmbdl.utils.errors import ConfigCheckError
 from .base_threshold_policy import BaseThresholdPolicy
 from .build_threshold_policy import build_threshold_policy
 from .class_confidence_histogram import (ClassConfidenceHistogram,
@@ -53,20 +54,8 @@ class PseudoLabeler(TargetInference):
         policy (str | dict | BaseThresholdPolicy): Threshold policy, see
             :func:`build_threshold_policy`. Defaults to 'classwise_median'
             (the released rule).
-        flip (bool): Average the probabilities of the image and its
-            horizontal flip. Defaults to False.
-        scales (Sequence[float], optional): Input scale factors whose
-            probabilities are averaged (multi-scale inference). Defaults to
-            None (``(1.0, )``).
-        label_size (Sequence[int], optional): ``(height, width)`` of the
-            written labels. Defaults to None (the network input size of
-            each image without padding, e.g. 512x1024).
-        ignore_margin (Sequence[int]): Rows ``(top, bottom)`` of the label
-            that are always ignored (255) and left out of thresholds and
-            statistics. Defaults to (0, 0).
-        data_preprocessor (nn.Module | dict, optional): Overrides the
-            preprocessor found by :func:`find_data_preprocessor`. Defaults to
-            None.
+        flip, scales, label_size, ignore_margin, data_preprocessor:
+            Inference settings, see :class:`TargetInference`.
         num_bins (int): First-pass histogram bins per class. Defaults to
             65536.
     """
@@ -176,7 +165,7 @@ class PseudoLabeler(TargetInference):
         rels = [pseudo_label_relpath(p, img_root) for p in paths]
         check_unique_labels(paths, rels)
         if len(rels) == 0:
-            raise ValueError(f'the target dataset below {img_root} is empty')
+            raise ConfigCheckError(f'the target dataset below {img_root} is empty')
         policy = self.policy
         num_classes = len(names)
         two_pass = policy.needs_selection

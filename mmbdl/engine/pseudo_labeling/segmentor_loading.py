@@ -7,6 +7,8 @@ from typing import Dict, List, Tuple
 
 import torch.nn as nn
 
+from mmbdl.utils.errors import ConfigCheckError, MissingFileError
+
 DEFAULT_DATALOADER_KEY = 'pseudo_label_dataloader'
 
 
@@ -87,7 +89,7 @@ def load_inference_segmentor(cfg, checkpoint: str,
     from mmbdl.registry import MODELS
 
     if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+        raise MissingFileError(f'checkpoint {checkpoint} does not exist')
     seg_cfg, prefix = inference_segmentor_cfg(cfg.model)
     segmentor = MODELS.build(seg_cfg)
     ckpt = _load_checkpoint(checkpoint, map_location='cpu')
@@ -103,7 +105,7 @@ def load_inference_segmentor(cfg, checkpoint: str,
     sub = max(candidates, key=lambda d: sum(k in own for k in d))
     missing = [k for k in own if k not in sub]
     if len(missing) == len(own):
-        raise ValueError(
+        raise ConfigCheckError(
             f'{checkpoint} holds no weights of the config\'s segmentor '
             f'(looked for keys like {prefix}{next(iter(own))}); pass a '
             'checkpoint of a run made with this config')
@@ -116,20 +118,20 @@ def load_inference_segmentor(cfg, checkpoint: str,
             if key.startswith('decode_head.') and len(theirs) == len(ours) \
                     and ours[0] == n and theirs[0] != n \
                     and theirs[1:] == ours[1:]:
-                raise ValueError(
+                raise ConfigCheckError(
                     f'{checkpoint} predicts {theirs[0]} classes ({key} has '
                     f'shape {theirs}) but the config\'s segmentor and target '
                     f'dataset have {n}; use a checkpoint made for the '
                     "dataset's classes")
         key, theirs, ours = mismatched[0]
-        raise ValueError(
+        raise ConfigCheckError(
             f'{checkpoint} does not fit the config\'s segmentor: {key} has '
             f'shape {theirs} there but {ours} in the model (and '
             f'{len(mismatched) - 1} more); use the config of that run')
     real_missing = [k for k in missing if not k.endswith(
         'num_batches_tracked')]
     if real_missing:
-        raise ValueError(
+        raise ConfigCheckError(
             f'{checkpoint} lacks {len(real_missing)} weights of the config\'s '
             f'segmentor (e.g. {real_missing[:3]}); use the config of that run')
     segmentor.load_state_dict({k: v for k, v in sub.items() if k in own},
@@ -172,7 +174,7 @@ def dataloader_cfg_from_config(cfg) -> Dict:
     dl = cfg.get(DEFAULT_DATALOADER_KEY, None) or \
         hook_settings_from_config(cfg).get('dataloader')
     if not dl or 'dataset' not in dl:
-        raise ValueError(
+        raise ConfigCheckError(
             f'{cfg.filename}: no target training data; add '
             f'`{DEFAULT_DATALOADER_KEY} = dict(batch_size=1, num_workers=2, '
             'dataset=dict(...))` with the target TRAIN images')

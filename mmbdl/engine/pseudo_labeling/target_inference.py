@@ -1,7 +1,8 @@
 """Inference of a segmentor on the target set, as the release does it.
 
 Softmax of the segmentor's raw logits (1/8 resolution for DeepLabV2),
-upsampled bilinearly with ``align_corners=True`` to the label size (the
+upsampled bilinearly with the decode head's ``align_corners`` (True for
+the release's DeepLab-v2) to the label size (the
 network input size by default: 512x1024 for Cityscapes at 1024x512), then
 the argmax and max per pixel. Flip-averaged and multi-scale inference
 average the upsampled probabilities (both off by default, as in the
@@ -20,11 +21,13 @@ from mmengine.model import BaseDataPreprocessor
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader, Dataset
 
+from mmbdl.utils.errors import ConfigCheckError, MMBDLUserError
+from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.model_utils import unwrap_model
 from .class_confidence_histogram import IGNORE_INDEX
 
 
-class TargetImageError(ValueError):
+class TargetImageError(MMBDLUserError, ValueError):
     """A target image that cannot be read or processed."""
 
 
@@ -109,7 +112,7 @@ def dataset_img_root(dataset) -> str:
     prefix = getattr(dataset, 'data_prefix', None) or {}
     root = prefix.get('img_path') if isinstance(prefix, dict) else None
     if not root:
-        raise ValueError(
+        raise ConfigCheckError(
             f'{type(dataset).__name__} has no data_prefix["img_path"]; pass '
             'img_root (the folder the pseudo-label names are relative to)')
     return root
@@ -123,7 +126,7 @@ def dataset_class_names(dataset) -> List[str]:
     """
     classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
     if not classes:
-        raise ValueError(
+        raise ConfigCheckError(
             f'{type(dataset).__name__} has no metainfo["classes"]; set '
             'metainfo=dict(classes=...) in the target dataset config')
     return [str(c) for c in classes]
@@ -162,6 +165,8 @@ class TargetInference:
                  ) -> None:
         from mmbdl.utils.model_utils import get_inference_segmentor
         self.segmentor = get_inference_segmentor(segmentor)
+        # probabilities are resized as the decode head resizes its logits
+        self.align_corners = head_align_corners(self.segmentor)
         if isinstance(data_preprocessor, dict):
             from mmbdl.registry import MODELS
             data_preprocessor = MODELS.build(data_preprocessor)
@@ -170,14 +175,14 @@ class TargetInference:
         self.flip = bool(flip)
         self.scales = tuple(float(s) for s in (scales or (1.0, )))
         if any(s <= 0 for s in self.scales):
-            raise ValueError(f'scales must be positive, got {self.scales}')
+            raise ConfigCheckError(f'scales must be positive, got {self.scales}')
         if label_size is not None and len(label_size) != 2:
-            raise ValueError('label_size must be (height, width), got '
+            raise ConfigCheckError('label_size must be (height, width), got '
                              f'{label_size}')
         self.label_size = None if label_size is None else \
             (int(label_size[0]), int(label_size[1]))
         if len(ignore_margin) != 2 or min(ignore_margin) < 0:
-            raise ValueError('ignore_margin must be (top, bottom) rows >= 0, '
+            raise ConfigCheckError('ignore_margin must be (top, bottom) rows >= 0, '
                              f'got {ignore_margin}')
         self.ignore_margin = (int(ignore_margin[0]), int(ignore_margin[1]))
         self.num_classes: Optional[int] = None
@@ -194,7 +199,7 @@ class TargetInference:
         """
         n = segmentor_num_classes(self.segmentor)
         if n is not None and n != num_classes:
-            raise ValueError(self._class_error(n, num_classes, source))
+            raise ConfigCheckError(self._class_error(n, num_classes, source))
         self.num_classes = num_classes
 
     @staticmethod
@@ -255,7 +260,7 @@ class TargetInference:
                 probs = self._logits(xi, samples).float().softmax(dim=1)
                 if self.num_classes is not None and \
                         probs.shape[1] != self.num_classes:
-                    raise ValueError(self._class_error(
+                    raise ConfigCheckError(self._class_error(
                         probs.shape[1], self.num_classes, ''))
                 for j in range(probs.shape[0]):
                     p = self._resize(probs[j:j + 1], (height, width),
@@ -283,21 +288,22 @@ class TargetInference:
                      img_path=sample.metainfo.get('img_path')))
         return results
 
-    @staticmethod
-    def _resize(p: torch.Tensor, padded: Tuple[int, int],
+    def _resize(self, p: torch.Tensor, padded: Tuple[int, int],
                 content: Tuple[int, int],
                 out: Tuple[int, int]) -> torch.Tensor:
         """Upsample probabilities to the label size (one interpolation when
-        the input has no padding, as in the release)."""
+        the input has no padding, as in the release), with the decode head's
+        ``align_corners`` (True for the release's DeepLab-v2)."""
+        align = self.align_corners
         if tuple(content) == tuple(padded):
             return F.interpolate(p, size=tuple(out), mode='bilinear',
-                                 align_corners=True)
+                                 align_corners=align)
         p = F.interpolate(p, size=tuple(padded), mode='bilinear',
-                          align_corners=True)
+                          align_corners=align)
         p = p[..., :content[0], :content[1]]
         if tuple(out) != tuple(content):
             p = F.interpolate(p, size=tuple(out), mode='bilinear',
-                              align_corners=True)
+                              align_corners=align)
         return p
 
     @staticmethod
