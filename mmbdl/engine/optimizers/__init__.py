@@ -1,4 +1,5 @@
 """Optimizers and optimizer wrapper constructors of mmbdl."""
+from .cyclegan_epoch_decay_lr import CycleGANEpochDecayLR
 from .multi_submodule_optim_wrapper_constructor import \
     MultiSubmoduleOptimWrapperConstructor
 from .release_param_list_optim_wrapper_constructor import (
@@ -6,6 +7,7 @@ from .release_param_list_optim_wrapper_constructor import (
 from .repeated_sgd import RepeatedSGD
 
 __all__ = [
+    'CycleGANEpochDecayLR',
     'MultiSubmoduleOptimWrapperConstructor',
     'ReleaseParamListOptimWrapperConstructor', 'RepeatedSGD',
     'release_multiplicity'

@@ -1,27 +1,35 @@
 """CycleGAN with BDL's segmentation perceptual loss (Eq. 2 of the paper)."""
 import copy
+import logging
 import os.path as osp
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmagic.models.editors.cyclegan import CycleGAN
-from mmengine.dist import all_reduce_params, get_world_size
-from mmengine.logging import MMLogger
+from mmengine.dist import get_world_size
+from mmengine.logging import MMLogger, print_log
 from mmengine.optim import OptimWrapperDict
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor
 
 from mmbdl.registry import MODELS
 from mmbdl.utils.typing_utils import OptConfigType
+from .generator_first import GeneratorFirstStepMixin
+from .grad_sync import step_with_grad_sync
+from .perceptual_memory import (InjectGradient,
+                                disable_activation_checkpointing,
+                                enable_activation_checkpointing,
+                                input_gradient)
 from .utils import (generator_to_segmentor_input, get_generator_normalization,
                     get_segmentor_normalization)
 
 PERCEPTUAL_LOSS_TYPES = ('mse_in', 'l1')
+UPDATE_ORDERS = ('generator_first', 'discriminator_first')
 
 
 @MODELS.register_module()
-class PerceptualCycleGAN(CycleGAN):
+class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
     """MMagic's CycleGAN plus a perceptual loss from a frozen segmentor M.
 
     The domains are ``'source'`` and ``'target'``: ``generators['target']``
@@ -51,6 +59,22 @@ class PerceptualCycleGAN(CycleGAN):
     BDL loop copies the current segmentor into M with
     :meth:`load_perceptual_weights`.
 
+    Update order: ``update_order='generator_first'`` (default, the
+    release's ``cycle_gan_model.py``) updates the generators first with both
+    discriminators frozen, then the discriminators on generated images drawn
+    from the image pools (the fakes of this step's forward pass, detached).
+    ``'discriminator_first'`` keeps MMagic's ``CycleGAN.train_step``: the
+    discriminators first, then the generators against the updated
+    discriminators.
+
+    Memory: by default (``perceptual_memory_saving=True``) each perceptual
+    term is backpropagated through M on its own, ``perceptual_chunk``
+    samples at a time, with M's residual blocks checkpointed, and its input
+    gradient is injected into the generators' single backward pass (see
+    :mod:`.perceptual_memory`). The gradients equal those of one joint
+    backward pass up to float rounding; ``False`` restores the joint pass
+    (all four generated images of a sample through M in one graph).
+
     Distributed training: MMagic's CycleGAN calls the generators and
     discriminators through ``.module``, bypassing DDP's forward, so DDP never
     reduces their gradients and the ranks drift apart. In a distributed run
@@ -74,6 +98,14 @@ class PerceptualCycleGAN(CycleGAN):
             ``lambda_per_recon`` (default 10.0). Defaults to None.
         num_classes (int, optional): Class count of the data; M must predict
             exactly this many classes. Defaults to None (not checked).
+        update_order (str): 'generator_first' (the release) or
+            'discriminator_first' (MMagic). Defaults to 'generator_first'.
+        perceptual_memory_saving (bool): Backpropagate the perceptual terms
+            one at a time with activation checkpointing inside M. Defaults
+            to True.
+        perceptual_chunk (int): Samples per pass of M when
+            ``perceptual_memory_saving`` (``0``: the whole batch). Defaults
+            to 1.
         **kwargs: Keyword arguments of ``mmagic.CycleGAN`` (``generator``,
             ``discriminator``, ``data_preprocessor``, domains, ``buffer_size``,
             ``loss_config``...).
@@ -85,8 +117,20 @@ class PerceptualCycleGAN(CycleGAN):
                  perceptual_checkpoint: Optional[str] = None,
                  perceptual_loss_cfg: OptConfigType = None,
                  num_classes: Optional[int] = None,
+                 update_order: str = 'generator_first',
+                 perceptual_memory_saving: bool = True,
+                 perceptual_chunk: int = 1,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if update_order not in UPDATE_ORDERS:
+            raise ValueError(f'update_order={update_order!r} is not '
+                             f'supported; use one of {UPDATE_ORDERS}')
+        self.update_order = update_order
+        self.perceptual_memory_saving = bool(perceptual_memory_saving)
+        if int(perceptual_chunk) < 0:
+            raise ValueError(f'perceptual_chunk={perceptual_chunk} must be '
+                             '>= 0 (0: the whole batch in one pass of M)')
+        self.perceptual_chunk = int(perceptual_chunk)
         loss_cfg = dict(loss_type='mse_in', lambda_per=0.1,
                         lambda_per_recon=10.0)
         unknown = set(perceptual_loss_cfg or {}) - set(loss_cfg)
@@ -117,6 +161,14 @@ class PerceptualCycleGAN(CycleGAN):
         self._check_num_classes()
         self.perceptual_model.requires_grad_(False)
         self.perceptual_model.eval()
+        if self.perceptual_memory_saving and not \
+                enable_activation_checkpointing(self.perceptual_model):
+            print_log(
+                'perceptual_memory_saving: no residual blocks found in the '
+                f'{type(self.perceptual_model).__name__} perceptual model, so '
+                'its activations are not checkpointed (the terms are still '
+                'backpropagated one at a time)', logger='current',
+                level=logging.WARNING)
         if perceptual_checkpoint is not None:
             self._load_perceptual_checkpoint(perceptual_checkpoint)
 
@@ -257,7 +309,7 @@ class PerceptualCycleGAN(CycleGAN):
     # training
     def train_step(self, data: dict,
                    optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
-        """MMagic's CycleGAN step, with gradients averaged across ranks.
+        """One CycleGAN step in ``update_order``, grads averaged over ranks.
 
         Args:
             data (dict): Unpaired batch (``img_source`` / ``img_target``).
@@ -267,22 +319,26 @@ class PerceptualCycleGAN(CycleGAN):
         Returns:
             dict: Log variables.
         """
+        if self.update_order == 'generator_first':
+            step = self._generator_first_step
+        else:
+            step = super().train_step
         if get_world_size() == 1:
-            return super().train_step(data, optim_wrapper)
+            return step(data, optim_wrapper)
         wrappers = [optim_wrapper[k] for k in ('generators', 'discriminators')]
         # an instance-level `step` installed by someone else (e.g. a
         # distributed wrapper's own hook) is bypassed here, then restored
         saved = [wrapper.__dict__.get('step') for wrapper in wrappers]
         for wrapper in wrappers:
-            wrapper.step = _step_with_grad_sync(wrapper)
+            wrapper.step = step_with_grad_sync(wrapper)
         try:
-            return super().train_step(data, optim_wrapper)
+            return step(data, optim_wrapper)
         finally:
-            for wrapper, step in zip(wrappers, saved):
-                if step is None:
+            for wrapper, saved_step in zip(wrappers, saved):
+                if saved_step is None:
                     del wrapper.step  # back to the class's method
                 else:
-                    wrapper.step = step
+                    wrapper.step = saved_step
 
     # ------------------------------------------------------------------
     # perceptual loss
@@ -341,8 +397,13 @@ class PerceptualCycleGAN(CycleGAN):
         losses = {}
         for domain in self._reachable_domains:
             other = self._get_opposite_domain(domain)
+            real = outputs[f'real_{domain}']
             with torch.no_grad():
-                ref = self.perceptual_logits(outputs[f'real_{domain}'])
+                ref = torch.cat([
+                    self.perceptual_logits(part) for part in real.split(
+                        self._chunk_size(real.shape[0]))
+                ]) if self.perceptual_memory_saving else \
+                    self.perceptual_logits(real)
             terms: List[Tuple[str, float, Tensor]] = []
             if cfg['lambda_per'] != 0:
                 terms.append((f'loss_per_{domain}', cfg['lambda_per'],
@@ -351,14 +412,44 @@ class PerceptualCycleGAN(CycleGAN):
                 terms.append((f'loss_per_recon_{domain}',
                               cfg['lambda_per_recon'],
                               outputs[f'cycle_{domain}']))
-            # one pass of M for both generated images (M is in eval mode,
-            # so batching does not change the logits)
+            if self.perceptual_memory_saving:
+                for name, weight, img in terms:
+                    losses[name] = self._separate_term(weight, img, ref)
+                continue
+            # joint pass: one pass of M for both generated images (M is in
+            # eval mode, so batching does not change the logits)
             logits = self.perceptual_logits(
                 torch.cat([img for _, _, img in terms])).split(
                     ref.shape[0])
             for (name, weight, _), pred in zip(terms, logits):
                 losses[name] = weight * self.perceptual_distance(pred, ref)
         return losses
+
+    def _chunk_size(self, num: int) -> int:
+        return num if self.perceptual_chunk <= 0 else self.perceptual_chunk
+
+    def _separate_term(self, weight: float, img: Tensor, ref: Tensor
+                       ) -> Tensor:
+        """One perceptual term backpropagated through M on its own.
+
+        Args:
+            weight (float): The term's weight.
+            img (Tensor): Generated images (in the generators' graph).
+            ref (Tensor): M's logits of the matching real images.
+
+        Returns:
+            Tensor: The weighted term; its gradient reaches ``img`` (and the
+            generators) without M's graph being kept.
+        """
+
+        def loss_fn(x: Tensor, sl: slice) -> Tensor:
+            return weight * self.perceptual_distance(
+                self.perceptual_logits(x), ref[sl])
+
+        value, grad = input_gradient(loss_fn, img, self.perceptual_chunk)
+        if not img.requires_grad:
+            return value
+        return InjectGradient.apply(img, grad, value)
 
     def _get_gen_loss(self, outputs: Dict[str, Tensor]
                       ) -> Tuple[Tensor, Dict[str, Tensor]]:
@@ -380,22 +471,6 @@ class PerceptualCycleGAN(CycleGAN):
             log_vars_g['loss_per'] = loss_per
             log_vars_g['loss'] = loss_g
         return loss_g, log_vars_g
-
-
-def _step_with_grad_sync(wrapper):
-    """``wrapper.step`` preceded by a mean all-reduce of its gradients."""
-    step = type(wrapper).step.__get__(wrapper)
-
-    def synced_step(**kwargs):
-        grads = [
-            p.grad for group in wrapper.optimizer.param_groups
-            for p in group['params'] if p.grad is not None
-        ]
-        if grads:
-            all_reduce_params(grads, coalesce=True, op='mean')
-        return step(**kwargs)
-
-    return synced_step
 
 
 def _select_prefixed(state_dict: Mapping[str, Tensor],

@@ -49,15 +49,19 @@ def test_structure_and_defaults(model):
 
 @pytest.mark.parametrize('variant', ['zero_weights', 'no_model'])
 def test_zero_perceptual_equals_mmagic_cyclegan(variant):
-    """With the perceptual loss off, train_step is MMagic's CycleGAN's."""
+    """With the perceptual loss off and MMagic's update order,
+    train_step is MMagic's CycleGAN's (the release's order is pinned in
+    test_update_order.py)."""
     if variant == 'zero_weights':
         cfg = tiny_translator_cfg(perceptual_loss_cfg=dict(
             lambda_per=0.0, lambda_per_recon=0.0))
     else:
         cfg = tiny_translator_cfg(perceptual=False)
+    cfg['update_order'] = 'discriminator_first'
     ours = build_translator(cfg, seed=1)
     ref_cfg = {k: v for k, v in copy.deepcopy(cfg).items()
-               if not k.startswith('perceptual') and k != 'num_classes'}
+               if not k.startswith('perceptual')
+               and k not in ('num_classes', 'update_order')}
     ref_cfg['type'] = 'mmagic.CycleGAN'
     ref = MODELS.build(ref_cfg)
     assert type(ref).__name__ == 'CycleGAN'
@@ -332,14 +336,15 @@ def test_distributed_step_averages_grads_and_restores_hooks(monkeypatch):
         assert op == 'mean'
         reduced.append(sum(t.numel() for t in tensors))
 
+    from mmbdl.models.translators import grad_sync
     monkeypatch.setattr(pc, 'get_world_size', lambda: 2)
-    monkeypatch.setattr(pc, 'all_reduce_params', fake_all_reduce)
+    monkeypatch.setattr(grad_sync, 'all_reduce_params', fake_all_reduce)
     foreign = optim['discriminators'].step  # bound method
     optim['discriminators'].step = foreign
     _set_iter(0)
     model.train_step(make_batch(seed=1), optim)
     n_disc = sum(p.numel() for p in model.discriminators.parameters())
     n_gen = sum(p.numel() for p in model.generators.parameters())
-    assert reduced == [n_disc, n_gen]  # discriminators step first
+    assert reduced == [n_gen, n_disc]  # generators step first (release)
     assert optim['discriminators'].__dict__['step'] is foreign
     assert 'step' not in optim['generators'].__dict__
