@@ -13,10 +13,9 @@ PYTEST_ARGS ?=
 env:
 	@VENV=$(VENV) bash scripts/setup_env.sh
 
+# the script keeps a complete set of the current version, redraws others
 demo-data: env
-	@if [ ! -f $(DEMO_DATA)/.complete ]; then \
-		$(PY) tools/make_demo_data.py --out $(DEMO_DATA); \
-	else echo "[demo] demo data found in $(DEMO_DATA)"; fi
+	@$(PY) tools/make_demo_data.py --out $(DEMO_DATA)
 
 # One thread per process: measured here, PyTorch's default two threads made
 # the source-only phase 4x slower on a 2-core machine with other load.

@@ -45,6 +45,10 @@ def main(argv=None) -> None:
         seed=args.seed,
         nproc=args.nproc,
         force=args.force)
+    if summary.get('reused'):
+        print(f'demo data found in {args.out} (version '
+              f'{summary["version"]}, complete); kept (--force redraws it)')
+        return
     print(f'demo data in {args.out}: {summary["num_source"]} source, '
           f'{summary["num_target_train"]} target train, '
           f'{summary["num_target_val"]} target val images of '

@@ -330,14 +330,15 @@ def make_demo_data(out_dir: str = 'data/demo',
             Defaults to False.
 
     Returns:
-        dict: The summary also written to ``.complete``.
+        dict: The summary also written to ``.complete`` (plus
+        ``reused=True`` when an existing set was kept).
     """
     marker = osp.join(out_dir, COMPLETE_FILE)
     if osp.isfile(marker) and not force:
         with open(marker) as f:
             summary = json.load(f)
         if summary.get('version') == DATA_VERSION:
-            return summary
+            return dict(summary, reused=True)
         print(f'{out_dir} holds demo data version '
               f'{summary.get("version", 1)}; redrawing it as version '
               f'{DATA_VERSION}')

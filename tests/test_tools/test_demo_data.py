@@ -117,3 +117,18 @@ def test_grid_script(demo, tmp_path):
     assert grid.shape == (4 * 34 + 2, 3 * 66 + 2, 3)
     with pytest.raises(FileNotFoundError, match='make_demo_data'):
         module.demo_grid(str(tmp_path / 'none'))
+
+
+def test_set_of_another_version_is_redrawn(tmp_path):
+    from mmbdl.datasets.demo import DATA_VERSION
+    out = str(tmp_path / 'demo')
+    first = make_demo_data(out, **SMALL)
+    assert first['version'] == DATA_VERSION and 'reused' not in first
+    assert make_demo_data(out, **SMALL)['reused'] is True
+    marker = osp.join(out, COMPLETE_FILE)
+    old = dict(json.load(open(marker)), version=DATA_VERSION - 1)
+    with open(marker, 'w') as f:
+        json.dump(old, f)
+    again = make_demo_data(out, **SMALL)
+    assert 'reused' not in again
+    assert json.load(open(marker))['version'] == DATA_VERSION
