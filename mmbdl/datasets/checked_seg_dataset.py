@@ -7,7 +7,7 @@ from mmseg.datasets import BaseSegDataset
 
 from mmbdl.registry import DATASETS
 from .data_checks import (DataCheckError, check_dir, format_names,
-                          read_sizes, scan_files)
+                          read_sizes_cached, scan_files)
 
 SIZE_MISMATCH_ACTIONS = ('warn', 'skip', 'error')
 
@@ -26,7 +26,11 @@ class CheckedSegDataset(BaseSegDataset):
 
     Args:
         check_files (bool): Read every image and label header (size,
-            readability; about 0.3 ms per file). Defaults to True.
+            readability; about 0.3 ms per file). The result is cached in
+            the process by a fingerprint of the files' paths, sizes and
+            modification times, so rebuilding the same unchanged data set
+            (every phase of the BDL loop does) only stats the files.
+            Defaults to True.
         size_mismatch (str): What to do with an image whose size differs
             from its label's: 'warn' (keep it, list the names), 'skip'
             (drop it, list the names) or 'error'. Defaults to 'warn'.
@@ -127,7 +131,7 @@ class CheckedSegDataset(BaseSegDataset):
     def _check_headers(self, data_list: List[dict]) -> List[dict]:
         paths = [d['img_path'] for d in data_list]
         paths += [d['seg_map_path'] for d in data_list if 'seg_map_path' in d]
-        sizes = read_sizes(paths)
+        sizes = read_sizes_cached(paths)
         bad = [f'{p} ({reason})' for p, (size, reason) in sizes.items()
                if size is None]
         if bad:

@@ -4,14 +4,23 @@ A missing root, an empty split, an image without a label (or the reverse),
 an unreadable file or a size mismatch is reported here, naming the files and
 the fix, instead of surfacing later inside a dataloader worker.
 """
+import hashlib
 import os
 import os.path as osp
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from PIL import Image
 
+from mmbdl.utils.errors import MissingFileError
+
 MAX_LISTED = 10
+# header sizes already read in this process, by folder fingerprint: every
+# phase of the BDL loop rebuilds its data sets over the same files
+_SIZE_CACHE: Dict[str, Dict[str, Tuple]] = {}
+_SIZE_CACHE_LOCK = threading.Lock()
+_SIZE_CACHE_MAX = 32
 
 
 class DataCheckError(ValueError):
@@ -39,7 +48,7 @@ def check_dir(path: Optional[str], what: str, hint: str = '') -> str:
         str: ``path``.
     """
     if not path or not osp.isdir(path):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'{what} folder {path!r} does not exist' +
             (f'; {hint}' if hint else ''))
     return path
@@ -89,3 +98,61 @@ def read_sizes(paths: Iterable[str],
     paths = list(paths)
     with ThreadPoolExecutor(max_workers=num_threads) as pool:
         return dict(zip(paths, pool.map(read_size, paths)))
+
+
+def fingerprint(paths: Sequence[str]) -> str:
+    """SHA-1 of the paths with their sizes and modification times.
+
+    Any added, removed, replaced or rewritten file changes it; computing it
+    costs one ``stat`` per file (no file is opened).
+
+    Args:
+        paths (Sequence[str]): Files.
+
+    Returns:
+        str: Hex digest.
+    """
+    sha = hashlib.sha1()
+    for path in paths:
+        try:
+            st = os.stat(path)
+            stamp = f'{st.st_size}:{st.st_mtime_ns}:{st.st_ino}'
+        except OSError:
+            stamp = 'missing'
+        sha.update(f'{path}\0{stamp}\n'.encode())
+    return sha.hexdigest()
+
+
+def read_sizes_cached(paths: Iterable[str],
+                      num_threads: int = 8) -> Dict[str, Tuple]:
+    """:func:`read_sizes`, remembered by :func:`fingerprint` of the files.
+
+    A second check of unchanged files (the same data set rebuilt by the
+    next phase) only stats them. Failed reads are not cached.
+
+    Args:
+        paths (Iterable[str]): Files.
+        num_threads (int): I/O threads of a fresh read. Defaults to 8.
+
+    Returns:
+        dict: ``{path: ((w, h) or None, reason)}``.
+    """
+    paths = list(paths)
+    key = fingerprint(paths)
+    with _SIZE_CACHE_LOCK:
+        hit = _SIZE_CACHE.get(key)
+    if hit is not None:
+        return dict(hit)
+    sizes = read_sizes(paths, num_threads)
+    if all(size is not None for size, _ in sizes.values()):
+        with _SIZE_CACHE_LOCK:
+            if len(_SIZE_CACHE) >= _SIZE_CACHE_MAX:
+                _SIZE_CACHE.pop(next(iter(_SIZE_CACHE)))
+            _SIZE_CACHE[key] = dict(sizes)
+    return sizes
+
+
+def clear_size_cache() -> None:
+    """Forget every cached header check of this process."""
+    with _SIZE_CACHE_LOCK:
+        _SIZE_CACHE.clear()
