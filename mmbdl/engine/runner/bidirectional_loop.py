@@ -15,6 +15,7 @@ from .phase_data import (NoDataLoader, advanced_iterator,
                          build_phase_dataloader, forget_train_scalars,
                          phase_dataloader_cfg)
 from .online_self_training import check_self_training, set_online_labels
+from .phase_memory import release_phase_memory
 from .phase_optim import PhaseOptimizers
 from .phase_plan import (Phase, check_kind_keys, locate, plan_phases,
                          resolve_plan)
@@ -353,6 +354,12 @@ class BidirectionalTrainLoop(BaseLoop):
     def _finish_phase(self, phase: Phase) -> None:
         """Val, row, ``after_phase`` hooks and the phase checkpoint."""
         runner = self.runner
+        # the phase's weights first: the after_phase work (S' of 24,966
+        # images: hours) then never has to retrain the phase after a kill.
+        # `_finalised` is not advanced yet, so a resume from this file redoes
+        # the evaluation and the after_phase hooks; the file is written
+        # again, finalised, below
+        self._save_phase_checkpoint(phase)
         if phase.is_segmentation:
             self._rows = add_phase_row(runner, self._model(), phase,
                                        self._rows, self._dataloader,
@@ -362,6 +369,12 @@ class BidirectionalTrainLoop(BaseLoop):
         self._call_phase_hook('after_phase', phase)
         self._finalised = phase.index
         runner.message_hub.update_info('bdl_rounds', copy.deepcopy(self._rows))
+        self._save_phase_checkpoint(phase)
+        release_phase_memory(self._dataloader)
+
+    def _save_phase_checkpoint(self, phase: Phase) -> None:
+        """Write ``<phase>.pth`` and point ``last_checkpoint`` at it."""
+        runner = self.runner
         filename = f'{phase.name}.pth'
         runner.save_checkpoint(
             runner.work_dir, filename, meta=dict(iter=phase.end, epoch=0))

@@ -176,9 +176,11 @@ def test_killed_and_resumed_run_matches_uninterrupted(data_root, reference,
                     open(osp.join(half, name), 'w').close()
                     break
     # where each resume starts: mid-phase, a boundary whose after_phase did
-    # not finish, a finished boundary (phase checkpoint), mid-phase
-    assert resumed_at == ['iter_3.pth', 'iter_5.pth', 'k1_adaptation.pth',
-                          'iter_8.pth']
+    # not finish (the phase checkpoint is written before the after_phase
+    # work, so F(1) is not retrained), a finished boundary (phase
+    # checkpoint), mid-phase
+    assert resumed_at == ['iter_3.pth', 'k1_translation.pth',
+                          'k1_adaptation.pth', 'iter_8.pth']
     runner = _run(data_root, work, resume=True)
     assert runner.iter == runner.train_loop.max_iters
     state = runner.model.state_dict()
