@@ -2,7 +2,8 @@
 # Cityscapes (1024x512).
 # M with Eq. 3: Eq. 1 + cross-entropy on pseudo-labelled target pixels
 # (255 = ignored), stopped at 120k iterations.
-# lambda_adv 1e-3; SGD 2.5e-4 (head 10x), poly 0.9 over 250k; batch 1.
+# lambda_adv 1e-3; SGD 2.5e-4 (head 10x), poly 0.9 over 250k; batch 1
+# (docs/method_facts.md, "Hyper-parameters").
 _base_ = ['./adv_deeplabv2-r101_1xb1-80k_gta5-to-cityscapes-1024x512.py']
 # Pseudo-labels of the target train set made by the adapted model, e.g.
 #   python tools/pseudo_label.py CONFIG_OF_M CHECKPOINT --out-dir PSEUDO_DIR

@@ -55,3 +55,6 @@ model = dict(
                 avg_non_ignore=True)),
         train_cfg=dict(),
         test_cfg=dict(mode='whole')))
+# not a release model: plain SGD, without the release's repeated backbone
+# parameter list (see ../_base_/schedules/deeplabv2_sgd-poly-250k_80k.py)
+optim_wrapper = dict(segmentor=dict(paramwise_cfg=dict(repeat_modules=[])))

@@ -5,13 +5,11 @@
 # Phases (the release's budgets): M(0) source-only 80k iterations; for
 # k = 1, 2: F(k) 20 CycleGAN epochs, S'(k) written, M_0(k) 80k (Eq. 1),
 # then twice: pseudo-labels, M_i(k) 120k (Eq. 3). Round table:
-# work_dirs/<this config>/bdl_rounds.md. Initialise the backbone with the
-# converted ImageNet weights (tools/model_converters/bdl_to_mmbdl.py) via
-# load_from; every phase with init='initial' restarts from them.
+# work_dirs/<this config>/bdl_rounds.md. The backbone starts from the
+# release's ImageNet weights (its init_cfg, docs/pretrained_weights.md) and
+# every phase with init='initial' restarts from them.
 _base_ = [
     '../_base_/bdl/bdl_k2n2_deeplabv2.py',  # M + F, optimizers
     '../_base_/bdl/bdl_data_gta5-to-cityscapes.py',  # data, loop, hooks
     '../_base_/default_runtime.py',
 ]
-# F's lr schedule counts CycleGAN epochs of the data set
-param_scheduler = dict(translation=_base_.translation_param_scheduler)

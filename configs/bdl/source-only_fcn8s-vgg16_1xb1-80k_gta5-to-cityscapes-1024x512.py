@@ -2,6 +2,7 @@
 # (1024x512).
 # M(0): source only (cross-entropy on the source; the target branch is not
 # run and D never steps).
-# lambda_adv 1e-4; Adam 1e-5 (biases 2x), x0.1 every 50k; batch 1.
+# lambda_adv 1e-4; Adam 1e-5 (biases 2x), x0.1 every 50k; batch 1
+# (docs/method_facts.md, "Hyper-parameters").
 _base_ = ['./adv_fcn8s-vgg16_1xb1-80k_gta5-to-cityscapes-1024x512.py']
 model = dict(uda_cfg=dict(adversarial=False))

@@ -6,17 +6,10 @@ _base_ = [
     '../datasets/uda_gta5-to-cityscapes-1280x720-1024x512.py',
     './bdl_data.py',
 ]
-# F(k): 20 CycleGAN epochs, lr constant for 10 and linearly decayed to 0
-# over the last 10; one epoch = ceil(24966 GTA5 images / batch 4)
+# F(k): 20 CycleGAN epochs (lr schedule: ./bdl_translator.py); one epoch
+# = ceil(24966 GTA5 images / batch 4)
 cyclegan_iters_per_epoch = 6242
 train_cfg = dict(phase_iters=dict(translation=20 * cyclegan_iters_per_epoch))
-# leaves put it at param_scheduler.translation (the segmentation schedule
-# comes with the backbone, and a base may not share a key with its sibling)
-translation_param_scheduler = [
-    dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False,
-         begin=10 * cyclegan_iters_per_epoch,
-         end=20 * cyclegan_iters_per_epoch)
-]
 custom_hooks = [
     # S'(k) = F(k)(S) at the segmentation training size, after each F(k)
     dict(type='SourceTranslationHook', **_base_.translate_cfg),

@@ -12,11 +12,6 @@ train_cfg = dict(
     phase_dataloaders=dict(
         translation=dict(
             dataset=dict(data_prefix=dict(source='synthia/RGB')))))
-translation_param_scheduler = [
-    dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=False,
-         begin=10 * cyclegan_iters_per_epoch,
-         end=20 * cyclegan_iters_per_epoch)
-]
 custom_hooks = [
     dict(type='SourceTranslationHook', **_base_.translate_cfg),
     dict(type='PseudoLabelHook', policy='classwise_median'),
