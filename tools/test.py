@@ -22,7 +22,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--out',
         type=str,
-        help='the directory to save the predicted segmentation maps')
+        help='folder for one prediction PNG per test image (train ids; '
+        'Cityscapes label ids with --format-only)')
+    parser.add_argument(
+        '--format-only',
+        action='store_true',
+        help='write the predictions to --out in Cityscapes label ids (the '
+        'benchmark server format) without evaluating; labels not needed')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
@@ -43,7 +49,10 @@ def parse_args() -> argparse.Namespace:
         default='none',
         help='job launcher')
     parser.add_argument(
-        '--tta', action='store_true', help='test time augmentation')
+        '--tta',
+        action='store_true',
+        help='test time augmentation: the config\'s tta_pipeline (flips, '
+        'scales) and tta_model (mean of the views\' class probabilities)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -55,7 +64,7 @@ def trigger_visualization_hook(cfg, args) -> None:
     """Switch on MMSegmentation's visualization hook for --show/--show-dir."""
     default_hooks = cfg.setdefault('default_hooks', {})
     if 'visualization' not in default_hooks:
-        raise ValueError(
+        raise ConfigCheckError(
             f'{args.config}: --show/--show-dir need a `visualization` entry '
             "in default_hooks, e.g. dict(type='SegVisualizationHook')")
     hook = default_hooks['visualization']
@@ -75,9 +84,11 @@ def main() -> None:
 
     from mmbdl.utils import load_config, register_all_modules
     from mmbdl.utils.launch import prepare_distributed, set_work_dir
+    from mmbdl.utils.test_options import (check_writable_dir,
+                                          set_prediction_output, use_tta)
 
     if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'checkpoint {args.checkpoint} does not exist; pass a .pth file '
             'written by tools/train.py')
     register_all_modules(init_default_scope=False)
@@ -87,13 +98,17 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
-    if args.tta:
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-        cfg.tta_model.module = cfg.model
-        cfg.model = cfg.tta_model
+    if args.format_only and args.out is None:
+        raise ConfigCheckError(
+            '--format-only writes the predictions to --out DIR; pass --out '
+            'as well')
     if args.out is not None:
-        cfg.test_evaluator['output_dir'] = args.out
-        cfg.test_evaluator['keep_results'] = True
+        # refused here, before the model is built and inference starts
+        check_writable_dir(args.out, '--out')
+    if args.tta:
+        use_tta(cfg, args.config)
+    if args.out is not None:
+        set_prediction_output(cfg, args.out, args.format_only)
     prepare_distributed(cfg)
 
     if 'runner_type' in cfg:
@@ -111,5 +126,5 @@ if __name__ == '__main__':
         sys.exit(f'error: {err}')
     from mmengine.config import DictAction
 
-    from mmbdl.utils import run_cli
+    from mmbdl.utils import ConfigCheckError, MissingFileError, run_cli
     run_cli(main)

@@ -1,3 +1,4 @@
 from .bdl_iou_metric import BDLIoUMetric
+from .prediction_writer import PredictionWriter
 
-__all__ = ['BDLIoUMetric']
+__all__ = ['BDLIoUMetric', 'PredictionWriter']

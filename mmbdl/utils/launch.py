@@ -7,6 +7,8 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
+from .errors import ConfigCheckError
+
 
 def set_work_dir(cfg: Config, config_path: str,
                  work_dir: Optional[str]) -> None:
@@ -30,15 +32,11 @@ def _amp_wrapper(wrapper: dict) -> None:
     if wrapper_type in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
         return
     if wrapper_type not in ('OptimWrapper', 'mmengine.OptimWrapper'):
-        raise ValueError(
+        raise ConfigCheckError(
             f'--amp supports OptimWrapper configs, but found {wrapper_type}; '
             'set the AMP wrapper in the config instead')
     wrapper['type'] = 'AmpOptimWrapper'
-    if torch.cuda.is_available():
-        wrapper.setdefault('loss_scale', 'dynamic')
-    else:
-        # CPU autocast supports bfloat16 only; no loss scaling is needed.
-        wrapper.setdefault('dtype', 'bfloat16')
+    wrapper.setdefault('loss_scale', 'dynamic')
 
 
 def enable_amp(cfg: Config) -> None:
@@ -48,9 +46,22 @@ def enable_amp(cfg: Config) -> None:
     values are optim wrapper configs (keyed by sub-module), also nested one
     level deeper by phase (``{'segmentation': {'segmentor': {...}}}``).
 
+    Every wrapper becomes an ``AmpOptimWrapper`` (float16 autocast in its
+    ``optim_context``, dynamic loss scaling); its loss-scaler state is part
+    of the optimizer state that checkpoints hold.
+
     Args:
         cfg (Config): The config to update in place.
+
+    Raises:
+        ConfigCheckError: On a machine without a CUDA GPU (MMEngine's
+            ``AmpOptimWrapper`` needs one).
     """
+    if not torch.cuda.is_available():
+        raise ConfigCheckError(
+            '--amp needs a CUDA GPU (mixed precision with loss scaling); '
+            'none is visible here: run without --amp')
+
     def visit(node) -> bool:
         if not isinstance(node, (dict, ConfigDict)):
             return False
@@ -66,8 +77,8 @@ def enable_amp(cfg: Config) -> None:
     # Loops with per-phase optimizers keep them under train_cfg.
     wrappers.append(cfg.get('train_cfg', {}).get('optim_wrappers'))
     if not any(visit(w) for w in wrappers if w is not None):
-        raise ValueError('--amp was given but the config defines no '
-                         'optim_wrapper with an optimizer')
+        raise ConfigCheckError('--amp was given but the config defines no '
+                               'optim_wrapper with an optimizer')
     print_log('AMP enabled for every optimizer wrapper', logger='current')
 
 
@@ -90,7 +101,7 @@ def prepare_distributed(cfg: Config) -> None:
     if launcher == 'none' or torch.cuda.is_available():
         return
     if launcher != 'pytorch':
-        raise ValueError(
+        raise ConfigCheckError(
             f'--launcher {launcher} needs GPUs; on CPU-only machines launch '
             'with tools/dist_train.sh (torchrun, --launcher pytorch)')
     cfg.setdefault('env_cfg', ConfigDict())

@@ -96,3 +96,50 @@ def test_bad_input_is_named():
         BDLIoUMetric(num_classes=19,
                      class_subsets=dict(x=[30])).compute_metrics(
             [np.zeros((19, 19), np.int64)])
+
+
+def test_is_mmseg_iou_metric_and_other_means_match_it():
+    # the subclass reports MMSegmentation's options from the same matrix
+    assert issubclass(BDLIoUMetric, IoUMetric)
+    classes = ('a', 'b', 'c', 'd')
+    pairs = [A, B]
+    m = run(BDLIoUMetric(iou_metrics=['mIoU', 'mDice', 'mFscore']), pairs,
+            classes)
+    ref = IoUMetric(iou_metrics=['mIoU', 'mDice', 'mFscore'])
+    ref.dataset_meta = dict(classes=classes)
+    ref.process({}, [sample(lbl, prd) for lbl, prd in pairs])
+    expected = ref.evaluate(2)
+    for key in ('aAcc', 'mIoU', 'mAcc', 'mDice', 'mFscore', 'mPrecision',
+                'mRecall'):
+        assert m[key] == pytest.approx(float(expected[key]), abs=0.01), key
+    # Dice by hand from conf [[2,1,0,0],[0,3,0,0],[1,0,1,0],[1,0,0,0]]:
+    # 2 * diag / (row + col)
+    assert m['mDice'] == pytest.approx(
+        100 * (4 / 7 + 6 / 7 + 2 / 3 + 0) / 4, abs=0.005)
+
+
+def test_nan_to_num_feeds_the_subsets():
+    # class 3 is neither present nor predicted: NaN, or 0 with nan_to_num
+    m = run(BDLIoUMetric(class_subsets=dict(s=[2, 3])), [A], 'abcd')
+    assert m['s'] == 50.0
+    m = run(BDLIoUMetric(class_subsets=dict(s=[2, 3]), nan_to_num=0), [A],
+            'abcd')
+    assert m['IoU.d'] == 0.0 and m['s'] == 25.0
+    assert m['mIoU'] == round(100 * (0.5 + 2 / 3 + 0.5) / 4, 2)
+
+
+def test_miou_is_always_reported():
+    m = run(BDLIoUMetric(iou_metrics='mDice'), [A], 'abcd')
+    assert 'mIoU' in m and 'mDice' in m and 'IoU.a' in m
+
+
+def test_bad_options_are_refused(tmp_path):
+    with pytest.raises(ValueError, match='mBoundary'):
+        BDLIoUMetric(iou_metrics=['mBoundary'])
+    with pytest.raises(ValueError, match='needs output_dir'):
+        BDLIoUMetric(format_only=True)
+    with pytest.raises(ValueError, match='output_format'):
+        BDLIoUMetric(output_dir=str(tmp_path / 'o'), output_format='rgb')
+    # an option it does not have is an error, not silently swallowed
+    with pytest.raises(TypeError):
+        BDLIoUMetric(keep_results=True)
