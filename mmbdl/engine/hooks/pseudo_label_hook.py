@@ -6,11 +6,13 @@ from typing import Dict, List, Optional, Sequence, Union
 
 from mmengine.hooks import Hook
 
-from mmbdl.engine.pseudo_labeling import PseudoLabeler, prepare_round_dir
+from mmbdl.engine.pseudo_labeling import (PseudoLabeler, prepare_round_dir,
+                                          round_dir_state)
 from mmbdl.engine.pseudo_labeling.pseudo_labeler import (dataset_class_names,
                                                          dataset_img_root)
 from mmbdl.registry import DATASETS, HOOKS
 from mmbdl.utils.errors import ConfigCheckError
+from .phase_outputs import claim_phase_outputs, planned_phases
 
 DEFAULT_CFG_KEY = 'pseudo_label_dataloader'
 
@@ -37,8 +39,14 @@ class PseudoLabelHook(Hook):
     by other weights is reused when the run resumed inside that round
     (``runner.iter`` past the iteration the labels were made at), redone when
     the run resumed before it or ``overwrite`` is set, and otherwise refused
-    (e.g. a fresh run started in an old work_dir). Folders with other
-    content are never touched.
+    (e.g. by ``tools/pseudo_label.py`` into an existing folder). Folders
+    with other content are never touched.
+
+    A fresh (not resumed) run of the loop owns the round folders it will
+    write: rounds left there by another run are replaced, with a warning
+    naming them, before any training (``keep_previous=True`` refuses
+    instead); see :mod:`.phase_outputs`. The ``SourceTranslationHook`` does
+    the same with its folders.
 
     The target data is an mmseg-style dataset of the target TRAIN images
     whose pipeline loads and resizes images to the segmentation input size
@@ -85,6 +93,9 @@ class PseudoLabelHook(Hook):
         kinds (Sequence[str]): Phase kinds to act on. Defaults to
             ('self_training', ).
         progress (bool): Show a progress bar. Defaults to True.
+        keep_previous (bool): In a fresh run, refuse (before training) to
+            replace rounds another run left in this run's round folders.
+            Defaults to False (replace them, with a warning).
     """
 
     priority = 'NORMAL'
@@ -102,7 +113,8 @@ class PseudoLabelHook(Hook):
                  cache_dir: Optional[str] = None,
                  overwrite: bool = False,
                  kinds: Sequence[str] = ('self_training', ),
-                 progress: bool = True) -> None:
+                 progress: bool = True,
+                 keep_previous: bool = False) -> None:
         self.dataloader_cfg = copy.deepcopy(dataloader)
         self.labeler_cfg = dict(policy=policy, flip=flip, scales=scales,
                                 label_size=label_size,
@@ -117,6 +129,7 @@ class PseudoLabelHook(Hook):
         self.overwrite = overwrite
         self.kinds = tuple(kinds)
         self.progress = progress
+        self.keep_previous = keep_previous
 
     # ------------------------------------------------------------ helpers
     def _dataloader_cfg(self, runner) -> Dict:
@@ -175,6 +188,20 @@ class PseudoLabelHook(Hook):
                              f'{root} holds no images')
         runner.logger.info(f'PseudoLabelHook: {len(dataset)} target images '
                            f'below {root}, {len(names)} classes')
+
+    def before_train(self, runner) -> None:
+        """A fresh run takes over the folders of its self-training rounds.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        folders = [self.out_dir(runner, p.k, p.i)
+                   for p in planned_phases(runner, self.kinds)]
+        claim_phase_outputs(
+            runner, folders, 'pseudo-labels', 'PseudoLabelHook',
+            self.keep_previous,
+            lambda path: round_dir_state(path) in ('complete', 'incomplete',
+                                                   'empty'))
 
     def before_phase(self, runner, phase) -> None:
         """Label the target set before a self-training round.

@@ -8,8 +8,11 @@ from mmengine.runner import Runner
 
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.engine.translation import list_images, translate_directory
+from mmbdl.engine.translation.image_translation import (COMPLETE_FILE,
+                                                        PROGRESS_FILE)
 from mmbdl.registry import HOOKS
 from mmbdl.utils.model_utils import get_translator
+from .phase_outputs import claim_phase_outputs, planned_phases
 
 
 @HOOKS.register_module()
@@ -30,6 +33,12 @@ class SourceTranslationHook(Hook):
     The image folder is checked in ``before_run``, so a missing or empty
     folder stops the run before any training.
 
+    A fresh (not resumed) run owns the ``k{k}`` folders it will write: ones
+    left by another run in the same place are replaced, with a warning
+    naming them, before any training (``keep_previous=True`` refuses
+    instead); see :mod:`.phase_outputs`. The ``PseudoLabelHook`` does the
+    same with its round folders.
+
     Args:
         img_dir (str): Source image root: the source dataset's ``data_root``
             joined with its ``data_prefix['img_path']``.
@@ -44,6 +53,9 @@ class SourceTranslationHook(Hook):
             Defaults to None (``runner.work_dir/translated``).
         target_domain (str): Output domain of the generator. Defaults to
             'target'.
+        keep_previous (bool): In a fresh run, refuse (before training) to
+            replace translated images another run left in this run's
+            folders. Defaults to False (replace them, with a warning).
     """
 
     priority = 'NORMAL'
@@ -56,7 +68,8 @@ class SourceTranslationHook(Hook):
                  batch_size: int = 1,
                  num_workers: int = 4,
                  out_root: Optional[str] = None,
-                 target_domain: str = 'target') -> None:
+                 target_domain: str = 'target',
+                 keep_previous: bool = False) -> None:
         if scale is not None and len(scale) != 2:
             raise ConfigCheckError(f'scale must be (width, height), got {scale}')
         if batch_size < 1:
@@ -69,6 +82,7 @@ class SourceTranslationHook(Hook):
         self.num_workers = num_workers
         self.out_root = out_root
         self.target_domain = target_domain
+        self.keep_previous = keep_previous
 
     def before_run(self, runner: Runner) -> None:
         """Fail early when the source image folder is missing or empty.
@@ -79,6 +93,20 @@ class SourceTranslationHook(Hook):
         images = list_images(self.img_dir, self.img_suffix)
         runner.logger.info(f'SourceTranslationHook: {len(images)} source '
                            f'images in {self.img_dir}')
+
+    def before_train(self, runner: Runner) -> None:
+        """A fresh run takes over the folders of its translation phases.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        folders = [self.out_dir(runner, p.k)
+                   for p in planned_phases(runner, ('translation', ))]
+        claim_phase_outputs(
+            runner, folders, 'translated source images',
+            'SourceTranslationHook', self.keep_previous,
+            lambda path: any(osp.isfile(osp.join(path, name))
+                             for name in (COMPLETE_FILE, PROGRESS_FILE)))
 
     def out_dir(self, runner: Runner, k: int) -> str:
         """Output folder of outer round ``k``.

@@ -1,5 +1,5 @@
 """A distributed wrapper that averages the gradients of every optimizer."""
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 import torch.distributed as dist
@@ -10,6 +10,7 @@ from mmengine.registry import MODEL_WRAPPERS as ROOT_MODEL_WRAPPERS
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from mmbdl.registry import MODEL_WRAPPERS
+from mmbdl.utils.errors import ConfigCheckError, RunStateError
 
 
 @MODEL_WRAPPERS.register_module()
@@ -32,7 +33,9 @@ class BDLDistributedDataParallel(nn.Module):
     its parameters are averaged over all ranks (bucketed all-reduce of
     flattened tensors). A parameter with a gradient on some ranks only gets
     zeros on the others, as DDP does; one without a gradient anywhere is left
-    alone. Parameters and buffers are broadcast from rank 0 when the wrapper
+    alone (with ``find_unused_parameters=True``; by default, as in DDP, a
+    trainable parameter of a stepping optimizer without a gradient on any
+    rank is an error that names it). Parameters and buffers are broadcast from rank 0 when the wrapper
     is built and whenever :meth:`broadcast_parameters` is called (the BDL loop
     calls it before the first iteration, after weights are initialised and
     loaded). Communication is not overlapped with the backward pass; that is
@@ -45,20 +48,52 @@ class BDLDistributedDataParallel(nn.Module):
         broadcast_buffers (bool): Broadcast buffers (e.g. BN running stats)
             from rank 0 before every train step. Defaults to False.
         bucket_size_mb (float): All-reduce bucket size. Defaults to 25.
-        **kwargs: Accepted and ignored for compatibility with DDP configs
-            (``device_ids``, ``find_unused_parameters``, ...).
+        device_ids (Sequence[int | torch.device], optional): As in DDP: None
+            for CPU modules (``tools/train.py`` sets it on CPU-only
+            machines), or the one CUDA device the module lives on, which is
+            checked. Defaults to None.
+        find_unused_parameters (bool): As in DDP: whether a trainable
+            parameter of a stepping optimizer may lack a gradient on some or
+            all ranks (it is then averaged with zeros, or left alone when no
+            rank has one). Defaults to False: such a parameter stops the run
+            with its name.
     """
 
     def __init__(self,
                  module: nn.Module,
                  broadcast_buffers: bool = False,
                  bucket_size_mb: float = 25,
-                 **kwargs) -> None:
+                 device_ids: Optional[Sequence[Union[int,
+                                                     torch.device]]] = None,
+                 find_unused_parameters: bool = False) -> None:
         super().__init__()
         self.module = module
         self.broadcast_buffers = broadcast_buffers
         self.bucket_bytes = int(bucket_size_mb * 1024 * 1024)
+        self.device_ids = self._check_device_ids(module, device_ids)
+        self.find_unused_parameters = bool(find_unused_parameters)
         self.broadcast_parameters()
+
+    @staticmethod
+    def _check_device_ids(module: nn.Module, device_ids) -> Optional[list]:
+        """DDP's rule: None, or the single CUDA device of the module."""
+        devices = {p.device for p in module.parameters()}
+        if device_ids is None:
+            return None
+        device_ids = list(device_ids)
+        if len(device_ids) != 1:
+            raise ConfigCheckError(
+                'model_wrapper_cfg.device_ids of BDLDistributedDataParallel '
+                f'must name one device (the module\'s), got {device_ids}')
+        wanted = torch.device('cuda', device_ids[0]) if isinstance(
+            device_ids[0], int) else torch.device(device_ids[0])
+        if wanted.type != 'cuda' or devices != {wanted}:
+            raise ConfigCheckError(
+                f'model_wrapper_cfg.device_ids={device_ids} but the model '
+                f'lives on {sorted(str(d) for d in devices)}; use '
+                'device_ids=None for CPU models, or the CUDA device the '
+                'model was moved to')
+        return device_ids
 
     # ------------------------------------------------------------------
     @property
@@ -113,8 +148,11 @@ class BDLDistributedDataParallel(nn.Module):
         has_grad = torch.tensor([p.grad is not None for p in params],
                                 dtype=torch.int32, device=device)
         dist.all_reduce(has_grad)
+        counts = has_grad.tolist()
+        if not self.find_unused_parameters:
+            self._check_all_used(params, counts, world_size)
         grads = []
-        for p, used in zip(params, has_grad.tolist()):
+        for p, used in zip(params, counts):
             if not used:
                 continue
             if p.grad is None:
@@ -127,6 +165,22 @@ class BDLDistributedDataParallel(nn.Module):
             for g, synced in zip(bucket,
                                  _unflatten_dense_tensors(flat, bucket)):
                 g.copy_(synced)
+
+    def _check_all_used(self, params: List[nn.Parameter], counts: List[int],
+                        world_size: int) -> None:
+        """Raise (on every rank alike) when a trainable parameter lacks a
+        gradient on some rank."""
+        unused = [p for p, n in zip(params, counts)
+                  if p.requires_grad and n < world_size]
+        if not unused:
+            return
+        names = {id(p): name for name, p in self.module.named_parameters()}
+        listed = [names.get(id(p), '?') for p in unused[:5]]
+        raise RunStateError(
+            f'{len(unused)} trainable parameters of a stepping optimizer got '
+            f'no gradient on some ranks (e.g. {listed}); if that is '
+            'expected, set model_wrapper_cfg.find_unused_parameters=True '
+            '(they are then averaged with zeros, as DDP does)')
 
     def _hook_wrapper(self, wrapper: OptimWrapper) -> None:
         if getattr(wrapper, '_bdl_grad_sync', False):

@@ -9,6 +9,11 @@ import textwrap
 
 import pytest
 import torch
+import torch.nn as nn
+from dist_utils import free_port
+
+from mmbdl.models.wrappers import BDLDistributedDataParallel
+from mmbdl.utils import ConfigCheckError
 
 TESTS = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REPO = osp.dirname(TESTS)
@@ -54,7 +59,7 @@ def test_two_ranks_end_with_identical_weights(tmp_path):
                                     out=str(tmp_path)))
     env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_ADDR='127.0.0.1')
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
-           '2', '--master_port', str(29500 + os.getpid() % 1000),
+           '2', '--master_port', str(free_port()),
            str(script)]
     proc = subprocess.run(cmd, env=env, cwd=str(tmp_path),
                           capture_output=True, text=True, timeout=300)
@@ -88,3 +93,73 @@ def test_two_ranks_end_with_identical_weights(tmp_path):
                     not torch.equal(value, flat_init[key]):
                 moved[g] = True
     assert all(moved.values()), moved
+
+
+def test_device_ids_follow_ddp_rules():
+    """None for a CPU module; one device, the module's, otherwise."""
+    module = nn.Linear(2, 2)
+    assert BDLDistributedDataParallel(module).device_ids is None
+    assert BDLDistributedDataParallel(module, device_ids=None).device_ids \
+        is None
+    with pytest.raises(ConfigCheckError, match=r"lives on \['cpu'\]"):
+        BDLDistributedDataParallel(module, device_ids=[0])
+    with pytest.raises(ConfigCheckError, match='must name one device'):
+        BDLDistributedDataParallel(module, device_ids=[0, 1])
+    with pytest.raises(TypeError, match='unexpected keyword'):
+        BDLDistributedDataParallel(module, no_such_option=True)
+
+
+UNUSED_SCRIPT = textwrap.dedent('''
+    import sys
+    import torch, torch.nn as nn, torch.distributed as dist
+    sys.path.insert(0, {repo!r})
+    from mmengine.optim import OptimWrapper
+    from mmbdl.models.wrappers import BDLDistributedDataParallel
+    dist.init_process_group('gloo')
+    rank = dist.get_rank()
+    torch.manual_seed(0)
+    model = nn.ModuleDict(dict(used=nn.Linear(2, 1), unused=nn.Linear(2, 1)))
+    ddp = BDLDistributedDataParallel(model, find_unused_parameters={flag})
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1.0))
+    ddp.install(wrapper)
+    x = torch.full((1, 2), float(rank + 1))
+    loss = model['used'](x).sum()
+    if rank == 1:  # 'unused' gets a gradient on rank 1 only
+        loss = loss + model['unused'](x).sum()
+    try:
+        wrapper.backward(loss)
+        wrapper.step()  # averages the gradients first (not zeroed here)
+        print('RESULT', rank, model['unused'].weight.grad.tolist(),
+              model['used'].weight.grad.tolist(), flush=True)
+    except Exception as err:
+        print('ERROR', rank, type(err).__name__, err, flush=True)
+    dist.destroy_process_group()
+''')
+
+
+@pytest.mark.parametrize('flag', [False, True])
+def test_find_unused_parameters_is_honoured(flag, tmp_path):
+    script = tmp_path / 'unused.py'
+    script.write_text(UNUSED_SCRIPT.format(repo=REPO, flag=flag))
+    env = dict(os.environ, OMP_NUM_THREADS='1', MASTER_ADDR='127.0.0.1')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
+         '2', '--master_port', str(free_port()), str(script)],
+        env=env, cwd=str(tmp_path), capture_output=True, text=True,
+        timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = sorted(line for line in proc.stdout.splitlines()
+                   if line.startswith(('RESULT', 'ERROR')))
+    assert len(lines) == 2, proc.stdout
+    if not flag:
+        # DDP's default: refused on every rank, naming the parameter
+        for line in lines:
+            assert line.startswith('ERROR') and 'RunStateError' in line
+            assert "'unused.weight'" in line
+            assert 'find_unused_parameters=True' in line
+    else:
+        # averaged with zeros where missing: rank 1's gradient (2, 2) / 2;
+        # the used layer's gradient is the mean of the inputs (1 and 2)
+        for line in lines:
+            assert line.startswith('RESULT')
+            assert '[[1.0, 1.0]] [[1.5, 1.5]]' in line
