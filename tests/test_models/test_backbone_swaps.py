@@ -134,3 +134,27 @@ def test_two_iterations_of_every_phase(path, tmp_path):
         'type']
     assert torch.isfinite(
         next(get_inference_segmentor(model).parameters())).all()
+
+
+def test_demo_variants():
+    """The online-self-training and tiny-MiT demos change only what they
+    name."""
+    base = load('configs/bdl/bdl_demo.py')
+    ema = load('configs/bdl/bdl_demo_ema.py')
+    assert ema.model.segmentor.type == 'EMATeacherSegmentor'
+    assert ema.train_cfg.self_training == 'ema_teacher'
+    assert ema.train_cfg.init.self_training == 'continue'
+    hooks = [h.type for h in ema.custom_hooks]
+    assert 'EMATeacherHook' in hooks and 'PseudoLabelHook' not in hooks
+    assert ema.model.segmentor.segmentor == base.model.segmentor.segmentor
+    mit = load('configs/bdl/bdl_demo_mit.py')
+    assert mit.train_cfg == base.train_cfg
+    assert mit.optim_wrapper == base.optim_wrapper
+    model = MODELS.build(mit.model)
+    seg = get_inference_segmentor(model)
+    assert type(seg.backbone).__name__ == 'MixVisionTransformer'
+    assert model.segmentor.align_corners is False
+    ours = {k: tuple(v.shape) for k, v in seg.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in
+              model.translator.perceptual_model.state_dict().items()}
+    assert ours == theirs
