@@ -79,6 +79,8 @@ def test_empirical_distribution_matches_expected(roots, temperature):
     for cls, p in zip(ds.rcs.classes, ds.rcs.probs):
         emp = (classes == cls).mean()
         sigma = np.sqrt(p * (1 - p) / n)
+        print(f'T={temperature} class {cls}: expected {p:.4f}, '
+              f'empirical {emp:.4f} ({n} draws)')
         assert abs(emp - p) < 5 * sigma + 1e-9, (cls, emp, p)
     # within a class, the images holding >= min_pixels of it, uniformly
     idx = {c: np.array([i for k, i in draws if k == c]) for c in (0, 11, 13)}
@@ -135,3 +137,32 @@ def test_missing_stats_file_names_the_converter(roots, tmp_path):
 def test_unknown_key_is_refused(roots):
     with pytest.raises(KeyError, match='temprature'):
         build(roots, temprature=0.1)
+
+
+def test_crop_without_the_class_is_redrawn(roots):
+    """A crop keeping < min_pixels * min_crop_ratio pixels of the drawn
+    class is loaded again from the same image, at most 10 times."""
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    ds = build(roots, temperature=0.01, min_pixels=5, min_crop_ratio=0.5)
+    calls = []
+
+    def fake_pipeline(info, good_after):
+        calls.append(info['img_path'])
+        sample = SegDataSample()
+        label = torch.zeros(1, 4, 4, dtype=torch.long)
+        if len(calls) > good_after:
+            label[0, :2, :2] = 13  # 4 car pixels > 5 * 0.5
+        sample.gt_sem_seg = PixelData(data=label)
+        return dict(inputs=torch.zeros(3, 4, 4), data_samples=sample)
+
+    info = ds.source.get_data_info(0)
+    ds.source.pipeline = lambda i: fake_pipeline(i, 3)
+    out = ds._rcs_recrop(ds.source.pipeline(info), info, 13)
+    assert len(calls) == 4 and len(set(calls)) == 1
+    assert int((out['data_samples'].gt_sem_seg.data == 13).sum()) == 4
+    calls.clear()
+    ds.source.pipeline = lambda i: fake_pipeline(i, 99)
+    ds._rcs_recrop(ds.source.pipeline(info), info, 13)
+    assert len(calls) == 10
