@@ -3,8 +3,11 @@ default_scope = 'mmbdl'
 # imported when the config is loaded, so that any entry point (mmbdl's
 # tools, MMSegmentation's tools/train.py and tools/test.py, `mim train
 # mmsegmentation`) finds mmbdl; the registries of scope 'mmbdl' import
-# their modules (and MMSegmentation's) on first use
-custom_imports = dict(imports=['mmbdl'], allow_failed_imports=False)
+# their modules (and MMSegmentation's) on first use. The runner is the
+# exception: MMSegmentation's train.py builds `runner_type` before any
+# default scope exists, from the root registry, so its module is named.
+custom_imports = dict(
+    imports=['mmbdl', 'mmbdl.engine.runner'], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
