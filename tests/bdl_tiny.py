@@ -419,7 +419,9 @@ def toy_bdl_cfg(data_root: str, work_dir: str, num_rounds: int = 2,
                      phase_dataloaders=dict(translation=translation_loader),
                      init=dict(translation='continue',
                                adaptation='continue',
-                               self_training='initial'))
+                               self_training='initial'),
+                     # tiny random models on purpose (refused otherwise)
+                     allow_random_init=True)
     train_cfg.update(train_cfg_overrides)
     return dict(
         model=dict(type='BDL',

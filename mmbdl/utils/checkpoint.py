@@ -229,8 +229,8 @@ def check_key_match(match: KeyMatch,
         KeyMatch: ``match``, for chaining.
 
     Raises:
-        ValueError: With the first keys on each side and the likely prefix
-            fix when fewer than ``min_ratio`` of the keys match.
+        ConfigCheckError: With the first keys on each side and the likely
+            prefix fix when fewer than ``min_ratio`` of the keys match.
     """
     from mmengine.logging import MMLogger
     logger = logger or MMLogger.get_current_instance()
@@ -246,7 +246,8 @@ def check_key_match(match: KeyMatch,
     checkpoint_keys = match.matched + match.unexpected + match.shape_mismatch
     module_keys = match.matched + match.missing + match.shape_mismatch
     fix = suggest_prefix_fix(checkpoint_keys, module_keys)
-    raise ValueError(
+    from .errors import ConfigCheckError
+    raise ConfigCheckError(
         f'{match.summary()}: fewer than {min_ratio:.0%} of the module\'s '
         f'keys match. Checkpoint keys: {sorted(checkpoint_keys)[:4]}; module '
         f'keys: {sorted(module_keys)[:4]}. '

@@ -18,7 +18,8 @@ A known source's file is looked for, in this order, before any download:
 
 If none has it, it is downloaded into the torch hub cache (atomically);
 ``MMBDL_OFFLINE=1`` skips the download. A missing file that cannot be
-downloaded raises ``FileNotFoundError`` with one line naming the URL, the
+downloaded raises ``MissingFileError`` (a ``FileNotFoundError``) with one
+line naming the URL, the
 folders searched and where to put the file. Checksums are not checked: the
 hash-like suffixes of the file names were not verified against the files.
 """
@@ -29,6 +30,8 @@ import urllib.request
 from typing import Dict, List, Optional
 
 import torch
+
+from .errors import ConfigCheckError, MissingFileError
 
 SCHEME = 'bdl://'
 
@@ -97,7 +100,7 @@ def download(url: str, filename: str, timeout: float = 30.0) -> str:
         str: The downloaded file's path.
 
     Raises:
-        FileNotFoundError: If the download fails or is switched off; the
+        MissingFileError: If the download fails or is switched off; the
             message says where to place the file by hand.
     """
     folder = osp.join(torch.hub.get_dir(), 'checkpoints')
@@ -106,7 +109,7 @@ def download(url: str, filename: str, timeout: float = 30.0) -> str:
              f'checkpoints/{filename} (or into any of '
              f'{", ".join(search_dirs())})')
     if os.environ.get('MMBDL_OFFLINE'):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'{filename} not found and MMBDL_OFFLINE is set, so {url} is not '
             f'downloaded; {place}')
     os.makedirs(folder, exist_ok=True)
@@ -121,7 +124,7 @@ def download(url: str, filename: str, timeout: float = 30.0) -> str:
                 out.write(chunk)
         os.replace(tmp, dst)
     except OSError as err:  # URLError, timeouts and disk errors
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'{filename} not found locally and {url} is unreachable '
             f'({getattr(err, "reason", err)}); {place}') from None
     finally:
@@ -142,7 +145,7 @@ def resolve_weights(source: str) -> Dict[str, str]:
         :data:`~mmbdl.models.utils.release_state_dict.ARCHS` or 'auto').
 
     Raises:
-        FileNotFoundError: If the file is neither found nor downloadable.
+        MissingFileError: If the file is neither found nor downloadable.
     """
     if source.startswith(SCHEME):
         source = source[len(SCHEME):]
@@ -160,7 +163,7 @@ def resolve_weights(source: str) -> Dict[str, str]:
     found = find_weights(osp.basename(source))
     if found is not None:
         return dict(path=found, arch='auto')
-    raise FileNotFoundError(
+    raise MissingFileError(
         f'weights file {source} does not exist (also looked for '
         f'{osp.basename(source)} in {", ".join(search_dirs())}); use one of '
         f'{sorted(KNOWN_WEIGHTS)} or the path of a release checkpoint')
@@ -195,7 +198,7 @@ def load_converted(source: str, map_location=None,
         state, dropped, arch = convert_release_state_dict(
             raw, arch, classes)
     except ValueError as err:
-        raise ValueError(f'{found["path"]}: {err}') from None
+        raise ConfigCheckError(f'{found["path"]}: {err}') from None
     MMLogger.get_current_instance().info(
         f'{source}: {found["path"]} read as {arch}, {len(state)} tensors '
         f'converted, {len(dropped)} dropped'

@@ -7,6 +7,7 @@ from mmengine.hooks import Hook
 from mmbdl.models.utils.checked_pretrained_init import PRETRAINED_ATTR
 from mmbdl.registry import HOOKS
 from mmbdl.utils.checkpoint import KeyMatch, check_key_match
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.model_utils import get_inference_segmentor, unwrap_model
 
 
@@ -165,5 +166,5 @@ class WeightsCheckHook(Hook):
         message = random_backbone_message(
             runner.model, 'default_hooks.weights_check.allow_random_init')
         if not self.allow_random_init:
-            raise ValueError(message)
+            raise ConfigCheckError(message)
         runner.logger.warning('allow_random_init=True: ' + message)

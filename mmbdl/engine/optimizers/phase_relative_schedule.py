@@ -2,6 +2,8 @@
 import copy
 from typing import Union
 
+from mmbdl.utils.errors import ConfigCheckError
+
 RELATIVE = 'relative_'
 
 
@@ -29,8 +31,9 @@ def resolve_phase_relative(cfg: Union[dict, list, None],
         dict | list | None: A resolved copy.
 
     Raises:
-        ValueError: For a negative fraction or an absolute and a relative
-            value of the same argument.
+        ConfigCheckError: For a negative fraction, an absolute and a
+            relative value of the same argument, or absolute values that
+            do not fit the phase.
     """
     if cfg is None:
         return None
@@ -44,11 +47,11 @@ def resolve_phase_relative(cfg: Union[dict, list, None],
         name = key[len(RELATIVE):]
         fraction = out.pop(key)
         if name in out:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'scheduler {out["type"]} sets both {name} and {key}; keep '
                 'one (relative values are fractions of the phase length)')
         if not isinstance(fraction, (int, float)) or fraction < 0:
-            raise ValueError(f'scheduler {out["type"]}: {key} must be a '
+            raise ConfigCheckError(f'scheduler {out["type"]}: {key} must be a '
                              f'fraction >= 0, got {fraction!r}')
         value = int(round(fraction * phase_iters))
         out[name] = value if name == 'begin' else max(1, value)
@@ -58,7 +61,7 @@ def resolve_phase_relative(cfg: Union[dict, list, None],
     if relative and out['end'] <= begin:
         out['end'] = begin + 1
     elif begin >= phase_iters or out['end'] <= begin:
-        raise ValueError(
+        raise ConfigCheckError(
             f'scheduler {out["type"]} runs from iteration {begin} to '
             f'{out["end"]} but its phase has {phase_iters} iterations; give '
             'phase-relative values (relative_begin=0.5, relative_end=...) '

@@ -11,9 +11,10 @@ from torch.utils.data import DataLoader
 from mmbdl.registry import LOOPS
 from mmbdl.utils.model_utils import unwrap_model
 from .loop_state import LoopStateHook, load_image_pools, set_rng
+from .initial_weights_source import InitialWeightsSource
 from .phase_data import (NoDataLoader, advanced_iterator,
-                         build_phase_dataloader, forget_train_scalars,
-                         phase_dataloader_cfg)
+                         build_phase_dataloader, check_source_translation,
+                         forget_train_scalars, phase_dataloader_cfg)
 from .online_self_training import check_self_training, set_online_labels
 from .phase_memory import release_phase_memory
 from .phase_optim import PhaseOptimizers
@@ -112,6 +113,18 @@ class BidirectionalTrainLoop(BaseLoop):
             Defaults to 'last' (choosing needs no target labels).
         continue_from (str): Later phases continue from the 'last' or the
             'best' weights of a segmentation phase. Defaults to 'last'.
+        initial_weights (str, optional): A checkpoint loaded over the
+            ``init_cfg`` weights to form the initial weights, the restart
+            point of ``init='initial'`` phases (``load_from`` never is one;
+            :mod:`.initial_weights_source`). Defaults to None.
+        allow_random_init (bool): Let segmentation phases start from a
+            random backbone (demo, tests; a warning at every phase start).
+            Defaults to False: refused, naming the key to set.
+        translate_source (bool): Adaptation and self-training phases train
+            on the translated source set S' written by the
+            ``SourceTranslationHook`` (refused without one). False trains
+            them on the original source images (and refuses the hook).
+            Defaults to True.
     """
 
     def __init__(self,
@@ -130,7 +143,10 @@ class BidirectionalTrainLoop(BaseLoop):
                  self_training: str = 'offline',
                  val_interval: Optional[int] = None,
                  headline: str = 'last',
-                 continue_from: str = 'last') -> None:
+                 continue_from: str = 'last',
+                 initial_weights: Optional[str] = None,
+                 allow_random_init: bool = False,
+                 translate_source: bool = True) -> None:
         self._runner = runner
         self._default_dataloader_cfg = dataloader
         self.phase_dataloaders = dict(phase_dataloaders or {})
@@ -157,8 +173,12 @@ class BidirectionalTrainLoop(BaseLoop):
         self._pending_rng = None
         self._pending_pools = None
         self._initial = InitialWeights(self.init)
+        self._init_source = InitialWeightsSource(initial_weights,
+                                                 allow_random_init)
 
         check_bdl_model(unwrap_model(runner.model))
+        check_source_translation(translate_source, runner.hooks)
+        self.translate_source = translate_source
         check_self_training(self_training, unwrap_model(runner.model),
                             [type(h).__name__ for h in runner.hooks],
                             self.init)
@@ -245,6 +265,9 @@ class BidirectionalTrainLoop(BaseLoop):
         stored = runner.message_hub.get_info('bdl_rounds')
         if self._iter > 0 and stored:
             self._rows = [dict(r) for r in stored]
+        self._init_source.resumed = self._iter > 0
+        if self._iter == 0:
+            self._init_source.prepare(self._model(), runner.logger)
         self._initial.snapshot(self._model(), runner.work_dir, self._iter > 0)
         if self._pending_pools is not None:
             load_image_pools(self._model().translator, self._pending_pools)
@@ -316,6 +339,8 @@ class BidirectionalTrainLoop(BaseLoop):
             f'==== phase {phase.index + 1}/{len(self.phases)}: {phase.name} '
             f'({phase.model_name}), iterations {phase.begin}..'
             f'{phase.end - 1}, init={self.init[phase.kind]} ====')
+        self._init_source.check_phase(model, phase, self.phases, self.init,
+                                      self.runner.logger)
         if phase.kind == 'translation':
             self._initial.apply(model, phase, self.runner.logger)
             if self.perceptual_from_segmentor:
@@ -336,7 +361,8 @@ class BidirectionalTrainLoop(BaseLoop):
             phase_dataloader_cfg(self.runner, phase, previous,
                                  self.phase_dataloaders,
                                  self._default_dataloader_cfg,
-                                 self.self_training == 'ema_teacher'))
+                                 self.self_training == 'ema_teacher',
+                                 translate_source=self.translate_source))
         if not (resumed and self._state_phase == phase.index):
             self._build_phase_optim(phase)
         else:

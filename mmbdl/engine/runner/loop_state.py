@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 
+from mmbdl.utils.errors import ConfigCheckError
 from .phase_data import NoDataLoader
 from .phase_plan import Phase
 
@@ -51,9 +52,15 @@ class LoopStateHook(Hook):
         the runner's wrappers are the checkpoint phase's when they are
         loaded.
         """
-        if not runner._resume:
-            return
         loop = self.loop
+        if not runner._resume:
+            # load_from: checked, and the initial weights (restart point)
+            # are taken before MMEngine copies it into the model
+            loop._init_source.note_load_from(loop._model(), checkpoint,
+                                             runner._load_from)
+            loop._init_source.prepare(loop._model(), runner.logger)
+            loop._initial.snapshot(loop._model(), runner.work_dir, False)
+            return
         state = read_bdl_state(checkpoint, loop.phases)
         check_resume_weights(loop._model(), checkpoint.get('state_dict', {}))
         meta = checkpoint['meta']
@@ -89,14 +96,14 @@ def read_bdl_state(checkpoint: dict, phases: Sequence[Phase]) -> dict:
     """
     state = checkpoint.get('meta', {}).get('bdl')
     if state is None:
-        raise ValueError(
+        raise ConfigCheckError(
             'the checkpoint to resume from was not written by '
             'BidirectionalTrainLoop (no meta["bdl"]); resume only from '
             'checkpoints of a BDL run, or use load_from to start a new '
             'run from its weights')
     plan = [list(p) for p in state['plan']]
     if plan != plan_signature(phases):
-        raise ValueError(
+        raise ConfigCheckError(
             'the checkpoint to resume from belongs to another BDL config: '
             f'its phases are {plan}, this config plans '
             f'{plan_signature(phases)}. Resume with the original config, '
@@ -114,7 +121,7 @@ def check_resume_weights(model: nn.Module, state_dict: dict) -> None:
     shapes = [k for k in set(own) & set(theirs)
               if tuple(own[k].shape) != tuple(theirs[k].shape)]
     if missing or unexpected or shapes:
-        raise ValueError(
+        raise ConfigCheckError(
             'the checkpoint to resume from holds another model: '
             f'{len(missing)} keys missing (e.g. {missing[:3]}), '
             f'{len(unexpected)} unexpected (e.g. {unexpected[:3]}), '

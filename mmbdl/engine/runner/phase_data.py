@@ -8,6 +8,7 @@ from typing import Iterator, Optional, Union
 from mmengine.dataset import InfiniteSampler
 from torch.utils.data import DataLoader
 
+from mmbdl.utils.errors import ConfigCheckError, RunStateError
 from .phase_plan import Phase, lookup
 
 
@@ -64,17 +65,54 @@ def check_complete(path: str, what: str, phase: Phase,
         previous (Phase): The phase before it (whose end writes it).
     """
     if not osp.isfile(osp.join(path, '.complete.json')):
-        raise RuntimeError(
+        raise RunStateError(
             f'{phase.name}: the {what} {path} has no .complete.json, so '
             'it may be partial; it is produced at the phase boundary, '
             'so resume from the checkpoint written at the end of the '
             f'previous phase ({previous.name}.pth) to redo it')
 
 
+def check_source_translation(translate_source: bool, hooks) -> None:
+    """Refuse a run that would skip S' = F(S) without saying so.
+
+    Without a ``SourceTranslationHook`` the adaptation and self-training
+    phases would train on the original source images, i.e. without the
+    translation half of BDL; that needs an explicit
+    ``train_cfg.translate_source=False``.
+
+    Args:
+        translate_source (bool): ``train_cfg.translate_source``.
+        hooks (Sequence[Hook]): The runner's hooks.
+    """
+    if not isinstance(translate_source, bool):
+        raise ConfigCheckError(
+            'train_cfg.translate_source must be True or False, got '
+            f'{translate_source!r}')
+    translating = [
+        type(h).__name__ for h in hooks
+        if any(c.__name__ == 'SourceTranslationHook'
+               for c in type(h).__mro__)
+    ]
+    if translate_source and not translating:
+        raise ConfigCheckError(
+            'no SourceTranslationHook is configured, so the adaptation and '
+            'self-training phases would train on the original source '
+            'images instead of the translated set S\' = F(S) (half of '
+            "BDL); add dict(type='SourceTranslationHook', img_dir=...) to "
+            'custom_hooks, or set train_cfg.translate_source=False to train '
+            'on the original source images on purpose')
+    if not translate_source and translating:
+        raise ConfigCheckError(
+            'train_cfg.translate_source=False but custom_hooks has '
+            f'{translating[0]}, whose translated images would never be '
+            'trained on; remove the hook or set translate_source=True')
+
+
 def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
                          phase_dataloaders: dict,
                          default_cfg: Union[DataLoader, dict],
-                         online_labels: bool = False
+                         online_labels: bool = False,
+                         translate_source: bool = True
                          ) -> Union[DataLoader, dict]:
     """The phase's dataloader config, with its phase outputs injected.
 
@@ -91,6 +129,10 @@ def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
         online_labels (bool): Self-training phases label their target
             batches online (``train_cfg.self_training='ema_teacher'``): no
             ``pseudo_label_dir`` is needed or injected. Defaults to False.
+        translate_source (bool): Adaptation and self-training phases train
+            on the translated source set S' (``train_cfg.translate_source``).
+            False trains them on the original source images. Defaults to
+            True.
 
     Returns:
         DataLoader | dict: A built dataloader is returned as it is.
@@ -103,20 +145,20 @@ def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
     cfg = copy.deepcopy(cfg)
     hub = runner.message_hub
     inject = {}
-    if phase.kind in ('adaptation', 'self_training'):
+    if phase.kind in ('adaptation', 'self_training') and translate_source:
         path = hub.get_info('translated_source_dir')
-        if path is not None:
-            check_complete(path, 'translated source set', phase, previous)
-            inject['translated_source_dir'] = path
-        else:
-            runner.logger.warning(
+        if path is None:
+            raise RunStateError(
                 f'{phase.name}: no translated source set was published '
-                '(no SourceTranslationHook?); training on the original '
-                'source images')
+                'although train_cfg.translate_source is True; the '
+                'SourceTranslationHook writes it after each translation '
+                f'phase: resume from k{phase.k}_translation.pth to redo it')
+        check_complete(path, 'translated source set', phase, previous)
+        inject['translated_source_dir'] = path
     if phase.kind == 'self_training' and not online_labels:
         path = hub.get_info('pseudo_label_dir')
         if path is None:
-            raise RuntimeError(
+            raise RunStateError(
                 f'{phase.name} needs pseudo-labels but none were '
                 'published; add dict(type=\'PseudoLabelHook\', ...) to '
                 'custom_hooks')
@@ -126,7 +168,7 @@ def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
         inject['pseudo_label_dir'] = None
     if inject and not inject_uda(cfg['dataset'], inject):
         if any(v is not None for v in inject.values()):
-            raise ValueError(
+            raise ConfigCheckError(
                 f'{phase.name}: the dataloader of this phase has no '
                 'UDADataset to receive ' + ', '.join(
                     k for k, v in inject.items() if v is not None)

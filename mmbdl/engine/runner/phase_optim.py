@@ -6,6 +6,9 @@ from typing import Optional, Sequence
 import torch.nn as nn
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 
+from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
+from mmbdl.engine.optimizers.phase_relative_schedule import \
+    resolve_phase_relative
 from mmbdl.registry import PARAM_SCHEDULERS
 from .phase_plan import FALLBACK, Phase, lookup
 
@@ -17,7 +20,8 @@ class PhaseOptimizers:
     ``runner.param_schedulers``, so MMEngine's checkpoints hold the current
     phase's optimizer and scheduler states. Schedules count the phase's
     local iterations from 0; a scheduler config without ``end`` ends with
-    the phase.
+    the phase, and ``relative_<arg>`` values are fractions of the phase
+    (``resolve_phase_relative``), so any ``phase_iters`` keeps the shape.
 
     Args:
         optim_cfgs (dict): The runner's ``optim_wrapper`` config, keyed by
@@ -32,19 +36,19 @@ class PhaseOptimizers:
         self.optim_cfgs = copy.deepcopy(optim_cfgs)
         self.sched_cfgs = copy.deepcopy(sched_cfgs)
         if not isinstance(self.optim_cfgs, dict):
-            raise TypeError(
+            raise ConfigTypeError(
                 'with BidirectionalTrainLoop, optim_wrapper must be a config '
                 'dict keyed by phase kind (translation, segmentation, ...), '
                 f'got {type(self.optim_cfgs).__name__}')
         for kind in kinds:
             if lookup(self.optim_cfgs, kind) is None:
-                raise ValueError(
+                raise ConfigCheckError(
                     f"optim_wrapper has no entry for the '{kind}' phases; "
                     "add optim_wrapper['" + FALLBACK[kind][-1] + "'] = "
                     'dict(...) (keys: ' + ', '.join(FALLBACK[kind]) + ')')
         if self.sched_cfgs is not None and not isinstance(
                 self.sched_cfgs, dict):
-            raise TypeError(
+            raise ConfigTypeError(
                 'with BidirectionalTrainLoop, param_scheduler must be a dict '
                 'keyed by phase kind, e.g. dict(translation=[...], '
                 'segmentation=[...])')
@@ -93,8 +97,9 @@ class PhaseOptimizers:
                 cfgs = [cfgs]
             out = []
             for one in cfgs:
-                one = copy.deepcopy(one)
-                one.setdefault('end', phase.iters)
+                # relative_* values are fractions of the phase; end
+                # defaults to the phase's end
+                one = resolve_phase_relative(one, phase.iters)
                 args = dict(optimizer=wrapper)
                 if one.get('convert_to_iter_based', False):
                     args['epoch_length'] = epoch_length
@@ -107,7 +112,7 @@ class PhaseOptimizers:
             for name, wrapper in optim_wrapper.items():
                 if per_name:
                     if name not in cfg:
-                        raise KeyError(
+                        raise ConfigCheckError(
                             f"param_scheduler for '{phase.kind}' phases is "
                             f'keyed by optimizer but has no {name!r}; keys: '
                             f'{sorted(cfg)}')

@@ -2,6 +2,8 @@
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from mmbdl.utils.errors import ConfigCheckError
+
 PHASE_KINDS = ('source_only', 'translation', 'adaptation', 'self_training')
 SEGMENTATION_KINDS = ('source_only', 'adaptation', 'self_training')
 INIT_POLICIES = ('continue', 'initial')
@@ -148,51 +150,47 @@ def check_plan_args(num_rounds, num_ssl_rounds, source_only, phase_iters,
         ValueError: Naming the offending key and the fix.
     """
     if not isinstance(num_rounds, int) or num_rounds < 1:
-        raise ValueError(
+        raise ConfigCheckError(
             f'train_cfg.num_rounds (K) must be an int >= 1, got '
             f'{num_rounds!r}: the bidirectional loop needs at least one '
             'translation and adaptation round (for M(0) alone use '
             'IterBasedTrainLoop)')
     if not isinstance(num_ssl_rounds, int) or num_ssl_rounds < 0:
-        raise ValueError(
+        raise ConfigCheckError(
             f'train_cfg.num_ssl_rounds (N) must be an int >= 0, got '
             f'{num_ssl_rounds!r}')
     if num_ssl_rounds == 0 and 'PseudoLabelHook' in hook_names:
-        raise ValueError(
+        raise ConfigCheckError(
             'train_cfg.num_ssl_rounds (N) is 0 but a PseudoLabelHook is '
             'configured: the self-training phases it labels for would '
             'never run; set num_ssl_rounds >= 1 or remove the hook')
     if not isinstance(phase_iters, dict):
-        raise ValueError(
+        raise ConfigCheckError(
             'train_cfg.phase_iters must be a dict of iterations per '
             'phase kind, e.g. dict(translation=100, adaptation=100, '
             f'self_training=100), got {phase_iters!r}')
-    for key in phase_iters:
-        if key not in KIND_KEYS:
-            raise ValueError(
-                f'train_cfg.phase_iters has unknown key {key!r}; use '
-                f'one of {PHASE_KINDS} or segmentation')
+    check_kind_keys(phase_iters, 'phase_iters')
     for kind in used_kinds(num_ssl_rounds, source_only):
         iters = lookup(phase_iters, kind)
         if iters is None:
-            raise ValueError(
+            raise ConfigCheckError(
                 f"train_cfg.phase_iters has no iterations for the '{kind}'"
                 f' phases (K={num_rounds}, N={num_ssl_rounds}, '
                 f'source_only={source_only}); add phase_iters[{kind!r}]')
         if not isinstance(iters, int) or iters < 1:
-            raise ValueError(
+            raise ConfigCheckError(
                 f"train_cfg.phase_iters['{kind}'] must be an int >= 1, "
                 f'got {iters!r}')
     if num_ssl_rounds == 0 and 'self_training' in phase_iters:
-        raise ValueError(
+        raise ConfigCheckError(
             "train_cfg.phase_iters['self_training'] is set but "
             'num_ssl_rounds (N) is 0, so no self-training phase runs; '
             'set N >= 1 or remove the entry')
     for kind, policy in (init or {}).items():
         if kind not in KIND_KEYS:
-            raise ValueError(f'train_cfg.init has unknown key {kind!r}')
+            raise ConfigCheckError(f'train_cfg.init has unknown key {kind!r}')
         if policy not in INIT_POLICIES:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'train_cfg.init[{kind!r}] must be one of '
                 f'{INIT_POLICIES}, got {policy!r}')
 
@@ -203,7 +201,7 @@ def check_max_iters(phases: Sequence[Phase],
     total = phases[-1].end
     if max_iters is not None and max_iters != total:
         detail = ' + '.join(f'{p.name} {p.iters}' for p in phases)
-        raise ValueError(
+        raise ConfigCheckError(
             f'train_cfg.max_iters={max_iters} but the phases add up to '
             f'{total} ({detail}); remove max_iters from '
             'train_cfg or make phase_iters add up to it')
@@ -213,7 +211,7 @@ def check_kind_keys(table: Optional[dict], key: str) -> None:
     """Refuse unknown keys in a per-kind ``train_cfg`` dict."""
     for kind in list(table or {}):
         if kind not in KIND_KEYS:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'train_cfg.{key} has unknown key {kind!r}; '
                 f'use one of {PHASE_KINDS} or segmentation')
 

@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.dist import is_main_process
 
 from .phase_plan import Phase
-from .round_table import (find_per_class_iou, find_pixel_ratio,
+from .round_table import (MEANS, find_per_class_iou, find_pixel_ratio,
                           write_round_files)
 
 
@@ -31,11 +31,10 @@ def class_names(runner, train_dataloader) -> List[str]:
     Returns:
         list[str]: Empty when neither set names its classes.
     """
-    try:
-        loader = runner.val_dataloader if runner.val_loop is not None \
-            else None
-    except Exception:  # noqa: BLE001  (no val set configured)
-        loader = None
+    # no val set configured: val_loop is None; any other failure (e.g. a
+    # val data set that cannot be built) propagates
+    loader = runner.val_loop.dataloader if runner.val_loop is not None \
+        else None
     meta = getattr(getattr(loader, 'dataset', None), 'metainfo', None)
     if meta and meta.get('classes'):
         return list(meta['classes'])
@@ -78,7 +77,8 @@ def round_row(phase: Phase, metrics: Dict, names: Sequence[str],
 
     Returns:
         dict: ``phase, model, k, i, kind, iter, metrics, per_class, mIoU,
-        ssl_pixel_ratio``.
+        mIoU16, mIoU13, ssl_pixel_ratio`` (a mean the metric does not
+        report is None).
     """
     row = dict(phase=phase.name, model=phase.model_name, k=phase.k,
                i=phase.i, kind=phase.kind, iter=phase.end)
@@ -88,7 +88,9 @@ def round_row(phase: Phase, metrics: Dict, names: Sequence[str],
         if value is not None:
             row['metrics'][key] = value
     row['per_class'] = find_per_class_iou(metrics, names)
-    row['mIoU'] = row['metrics'].get('mIoU')
+    # the three means of the BDL protocol (SYNTHIA: mIoU16 / mIoU13)
+    for mean in MEANS:
+        row[mean] = row['metrics'].get(mean)
     ratio = None
     if phase.kind == 'self_training':
         ratio = find_pixel_ratio(pseudo_label_stats)

@@ -8,6 +8,8 @@ from typing import Dict, Optional
 import torch
 from mmengine.dist import is_main_process
 
+from mmbdl.utils.errors import (ConfigCheckError, ConfigTypeError,
+                                MissingFileError)
 from .loop_state import reset_image_pools
 from .phase_plan import Phase
 
@@ -22,13 +24,13 @@ def check_bdl_model(model) -> None:
     """
     for attr in ('segmentor', 'phase'):
         if not hasattr(model, attr):
-            raise TypeError(
+            raise ConfigTypeError(
                 'BidirectionalTrainLoop needs a BDL model (with '
                 f'`segmentor`, `translator`, `phase`), got '
                 f'{type(model).__name__}; set model=dict(type=\'BDL\', '
                 'segmentor=..., translator=...)')
     if getattr(model, 'translator', None) is None:
-        raise ValueError(
+        raise ConfigCheckError(
             'BidirectionalTrainLoop has translation phases but the BDL '
             'model has no translator; set model.translator')
 
@@ -62,12 +64,13 @@ class InitialWeights:
             work_dir (str): The run's work dir.
             resumed (bool): The run continues a checkpoint.
         """
-        if 'initial' not in self.init.values():
-            return
+        if 'initial' not in self.init.values() or (
+                self.state is not None and not resumed):
+            return  # nothing to keep, or taken before load_from applied
         path = osp.join(work_dir, INITIAL_WEIGHTS_FILE)
         if resumed:
             if not osp.isfile(path):
-                raise FileNotFoundError(
+                raise MissingFileError(
                     f'{path} is missing: it holds the initial weights that '
                     "phases with init='initial' restart from; a resumed run "
                     'needs the file of its first start (or start afresh)')
@@ -109,7 +112,11 @@ class InitialWeights:
         else:
             model.segmentor.load_state_dict(
                 self.state['segmentor'], strict=True)
-        logger.info(f'{phase.name}: weights re-initialised to the initial ones')
+        part = 'translator' if phase.kind == 'translation' else 'segmentor'
+        logger.info(
+            f'{phase.name}: weights re-initialised to the initial ones '
+            f'({len(self.state[part])} {part} keys matched, 0 missing, '
+            '0 unexpected)')
 
 
 def transfer_perceptual_weights(model, phase: Phase, logger) -> None:

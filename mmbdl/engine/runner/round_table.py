@@ -95,6 +95,8 @@ def headline_value(row: Mapping) -> Optional[float]:
 
 
 RULE_TITLES = dict(last='last iter.', best='best on val')
+# the means of the BDL protocol; SYNTHIA is reported as mIoU16 / mIoU13
+MEANS = ('mIoU', 'mIoU16', 'mIoU13')
 
 
 def format_round_table(rows: List[dict],
@@ -110,7 +112,10 @@ def format_round_table(rows: List[dict],
     the previous row, so the table shows what each phase contributed. Rows
     with selection data (``best``) also get the best-on-val column (value @
     iteration) and, when the headline is not the last-iteration mIoU, a
-    last-iteration mIoU column. Per-class IoUs are the last iteration's.
+    last-iteration mIoU column. With a headline other than mIoU (SYNTHIA:
+    mIoU13 or mIoU16) the rows' other means of mIoU, mIoU16 and mIoU13 get
+    a column each (the headline's own too when it is the best on val).
+    Per-class IoUs are the last iteration's.
 
     Args:
         rows (list[dict]): Rows made by the loop (``model``, ``mIoU``,
@@ -133,9 +138,17 @@ def format_round_table(rows: List[dict],
     if selection is not None:
         title = f'{report_metric} ({RULE_TITLES[selection]})'
     show_last = with_best and (selection == 'best' or report_metric != 'mIoU')
+    # a headline other than mIoU (SYNTHIA) shows all three means as well
+    means = [m for m in MEANS if report_metric != 'mIoU'
+             and (m != report_metric or selection == 'best')
+             and any(row.get(m) is not None for row in rows)]
+    if means:
+        show_last = False  # the means columns hold the last-iteration mIoU
     header = ['model'] + names + [title, 'gain']
     if show_last:
         header.append('mIoU (last iter.)')
+    header += [f'{m} (last iter.)' if selection == 'best' else m
+               for m in means]
     if with_best:
         header.append(f'best {report_metric} on val @ iter')
     header.append('SSL pixel ratio')
@@ -153,6 +166,7 @@ def format_round_table(rows: List[dict],
         cells += [_fmt(value), '-' if gain is None else f'{gain:+.1f}']
         if show_last:
             cells.append(_fmt(row.get('mIoU')))
+        cells += [_fmt(row.get(m)) for m in means]
         if with_best:
             best = row.get('best') or {}
             cells.append('-' if best.get('value') is None else

@@ -5,6 +5,7 @@ from mmengine.logging import MMLogger
 from mmengine.model.weight_init import PretrainedInit, update_init_info
 
 from mmbdl.registry import WEIGHT_INITIALIZERS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.checkpoint import (check_key_match, match_keys,
                                     suggest_prefix_fix)
 
@@ -60,7 +61,7 @@ class CheckedPretrainedInit(PretrainedInit):
             selected = {k[len(prefix):]: v for k, v in state.items()
                         if k.startswith(prefix)}
             if not selected:
-                raise ValueError(self._no_prefix_message(
+                raise ConfigCheckError(self._no_prefix_message(
                     what, prefix, state, module))
             state = selected
         match = check_key_match(

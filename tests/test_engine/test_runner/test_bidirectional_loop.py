@@ -227,10 +227,9 @@ def test_n_zero_with_pseudo_label_hook_is_refused(data_root, tmp_path):
                       phase_iters=dict(source_only=1, translation=1,
                                        adaptation=1))
     cfg['custom_hooks'].append(dict(type='PseudoLabelHook'))
-    from mmbdl.registry import HOOKS
-    if HOOKS.get('PseudoLabelHook') is None:
-        pytest.skip('PseudoLabelHook not available')
-    with pytest.raises(Exception, match='num_ssl_rounds'):
+    from mmbdl.utils import ConfigCheckError
+    with pytest.raises(ConfigCheckError,
+                       match=r'num_ssl_rounds \(N\) is 0 but a PseudoLabelHook'):
         Runner(**cfg).train()
 
 
@@ -301,3 +300,205 @@ def test_paper_configs_plan_the_release_schedule(name, translation_iters):
     assert cfg.model_wrapper_cfg.type == 'BDLDistributedDataParallel'
     hooks = [h.type for h in cfg.custom_hooks]
     assert hooks == ['SourceTranslationHook', 'PseudoLabelHook']
+
+
+# ----------------------------------------------------------------------
+# skipping the translation of the source set must be explicit
+def _without_translation_hook(cfg):
+    cfg['custom_hooks'] = [h for h in cfg['custom_hooks']
+                           if h['type'] != 'SourceTranslationHook']
+    return cfg
+
+
+def test_missing_translation_hook_is_refused(data_root, tmp_path):
+    from mmbdl.utils import ConfigCheckError
+    cfg = _without_translation_hook(
+        toy_bdl_cfg(data_root, str(tmp_path / 'work')))
+    with pytest.raises(ConfigCheckError,
+                       match=r'no SourceTranslationHook .*translate_source='
+                       'False'):
+        Runner(**cfg).train()
+    assert not osp.exists(osp.join(str(tmp_path / 'work'), 'iter_1.pth'))
+
+
+def test_translate_source_false_with_the_hook_is_refused(data_root,
+                                                         tmp_path):
+    cfg = toy_bdl_cfg(data_root, str(tmp_path / 'work'),
+                      translate_source=False)
+    with pytest.raises(ValueError, match='translate_source=False but'):
+        Runner(**cfg).train()
+
+
+def test_translate_source_false_trains_on_the_original_images(data_root,
+                                                             tmp_path):
+    from mmengine.hooks import Hook
+
+    class SourceDirRecorder(Hook):
+        """Records the source folder each segmentation phase reads."""
+
+        def __init__(self):
+            self.dirs = {}
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            phase = runner.train_loop.current_phase
+            if phase.is_segmentation:
+                dataset = runner.train_loop.dataloader.dataset
+                self.dirs[phase.name] = dataset.translated_source_dir
+
+    cfg = _without_translation_hook(toy_bdl_cfg(
+        data_root, str(tmp_path / 'work'), num_rounds=1, num_ssl_rounds=0,
+        iters=dict(source_only=1, translation=2, adaptation=1),
+        translate_source=False))
+    runner = Runner(**cfg)
+    recorder = SourceDirRecorder()
+    runner.register_hook(recorder)
+    runner.train()
+    assert recorder.dirs == {'k0_source_only': None, 'k1_adaptation': None}
+    assert not osp.exists(osp.join(str(tmp_path / 'work'), 'translated'))
+
+
+def test_class_name_lookup_errors_propagate():
+    """A val set that fails to give its dataloader is not taken for 'no val
+    set' (which is ``val_loop is None``)."""
+    from mmbdl.engine.runner.phase_validation import class_names
+
+    class BrokenValLoop:
+        @property
+        def dataloader(self):
+            raise RuntimeError('val dataloader broken')
+
+    class FakeRunner:
+        val_loop = BrokenValLoop()
+
+    with pytest.raises(RuntimeError, match='val dataloader broken'):
+        class_names(FakeRunner(), None)
+
+    FakeRunner.val_loop = None
+    assert class_names(FakeRunner(), None) == []
+
+
+# ----------------------------------------------------------------------
+# a fresh run owns the derived phase outputs of its work dir
+def _log_text(work):
+    logs = [osp.join(root, name) for root, _, names in os.walk(work)
+            for name in names if name.endswith('.log')]
+    return ''.join(open(path).read() for path in logs)
+
+
+def test_fresh_run_replaces_outputs_of_another_run(data_root, reference,
+                                                   tmp_path):
+    """A second fresh run (another seed) in a used work dir trains to the
+    end: both hooks replace the other run's folders, saying so; no
+    checkpoint is deleted."""
+    import shutil
+    _, ref_work, _ = reference
+    work = str(tmp_path / 'work')
+    shutil.copytree(ref_work, work)
+    for name in os.listdir(work):  # keep only the other run's outputs
+        if name.endswith('.log') or osp.isdir(osp.join(work, name)) and \
+                name not in ('translated', 'pseudo_labels'):
+            shutil.rmtree(osp.join(work, name), ignore_errors=True)
+    open(osp.join(work, 'other_run.pth'), 'wb').close()
+
+    def stamp(sub):
+        with open(osp.join(work, sub, '.complete.json')) as f:
+            meta = json.load(f)
+        return meta.get('generator_sha1') or meta['signature']['fingerprint']
+
+    before = {sub: stamp(sub) for sub in ('translated/k1', 'translated/k2',
+                                          'pseudo_labels/k1_i1',
+                                          'pseudo_labels/k2_i1')}
+    cfg = real_bdl_cfg(data_root, work)
+    cfg['randomness'] = dict(seed=1)
+    runner = Runner(**cfg)
+    runner.train()
+    assert runner.iter == runner.train_loop.max_iters
+    for sub, old in before.items():
+        assert stamp(sub) != old, sub  # made by this run
+    log = _log_text(work)
+    for sub in ('translated/k1', 'translated/k2'):
+        assert osp.join(work, sub) in log.split(
+            'replacing the translated source images')[1].split('\n')[0]
+    for sub in ('pseudo_labels/k1_i1', 'pseudo_labels/k2_i1'):
+        assert osp.join(work, sub) in log.split(
+            'replacing the pseudo-labels')[1].split('\n')[0]
+    assert osp.isfile(osp.join(work, 'other_run.pth'))
+
+
+def test_keep_previous_refuses_before_training(data_root, reference,
+                                               tmp_path):
+    import shutil
+
+    from mmbdl.utils import RunStateError
+    _, ref_work, _ = reference
+    work = str(tmp_path / 'work')
+    for sub in ('translated', 'pseudo_labels'):
+        shutil.copytree(osp.join(ref_work, sub), osp.join(work, sub))
+    for hook_type in ('SourceTranslationHook', 'PseudoLabelHook'):
+        cfg = real_bdl_cfg(data_root, work)
+        for hook in cfg['custom_hooks']:
+            if hook['type'] == hook_type:
+                hook['keep_previous'] = True
+        # (the translation hook runs first: in the second pass, without
+        # keep_previous, it replaces its folders; the pseudo-label hook
+        # then refuses)
+        with pytest.raises(RunStateError, match=f'{hook_type}: this fresh '
+                           r'run would replace .*keep_previous=True'):
+            Runner(**cfg).train()
+        assert not any(n.startswith('iter_') for n in os.listdir(work))
+    # the refused outputs are still there, untouched
+    assert osp.isfile(osp.join(work, 'pseudo_labels', 'k1_i1',
+                               '.complete.json'))
+
+
+# ----------------------------------------------------------------------
+# schedules: every phase starts at its first lr value and ends at its last
+def test_lr_at_the_first_and_last_iteration_of_every_phase(data_root,
+                                                           tmp_path):
+    """Each phase's schedules count its own iterations from 0: the first
+    iteration trains with the base lr (none is skipped, although MMEngine
+    warns 'scheduler.step() before optimizer.step()' for the output-space
+    discriminator, which M(0) does not train), the last with the
+    schedule's final value."""
+    from mmengine.hooks import Hook
+
+    class LrRecorder(Hook):
+        priority = 'VERY_LOW'
+
+        def __init__(self):
+            self.lrs = {}
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            phase = runner.train_loop.current_phase
+            self.lrs.setdefault(phase.name, []).append({
+                name: wrapper.optimizer.param_groups[0]['lr']
+                for name, wrapper in runner.optim_wrapper.items()
+            })
+
+    iters = 4
+    cfg = real_bdl_cfg(data_root, str(tmp_path / 'work'),
+                       iters=dict(source_only=iters, translation=iters,
+                                  adaptation=iters, self_training=iters))
+    runner = Runner(**cfg)
+    recorder = LrRecorder()
+    runner.register_hook(recorder)
+    runner.train()
+    assert list(recorder.lrs) == EXPECTED_PHASES
+    base = dict(segmentor=0.01, discriminator=1e-4, generators=2e-4,
+                discriminators=2e-4)
+    for name, per_iter in recorder.lrs.items():
+        assert len(per_iter) == iters, name
+        for opt, lr in per_iter[0].items():
+            assert lr == pytest.approx(base[opt], rel=1e-12), (name, opt)
+        for t, lrs in enumerate(per_iter):
+            for opt, lr in lrs.items():
+                if 'translation' in name:
+                    # LinearLR 1 -> 0 from local iteration 1 (MMEngine:
+                    # the end value is reached at the phase's last one)
+                    factor = [1.0, 1.0, 0.5, 0.0][t]
+                else:
+                    # PolyLR, power 0.9, over the phase (MMEngine reaches
+                    # eta_min=0 at the last iteration)
+                    factor = (1 - t / (iters - 1))**0.9
+                assert lr == pytest.approx(base[opt] * factor, abs=1e-15), \
+                    (name, t, opt)
