@@ -9,6 +9,12 @@ each (CUDA: ``max_memory_allocated``; CPU: peak RSS of a forked child
 process per step kind, which starts from the built model, so the two peaks
 are comparable).
 
+With ``--compare-release PATH`` it instead times the adversarial step of
+mmbdl (fp32, channels_last, bf16 autocast) and the release's ``BDL.py`` step
+(``tools/analysis/release_step.py``) on the same images, interleaved and
+repeated, with their FLOPs (``torch.utils.flop_counter``) and the share of
+the FLOP floor (FLOPs / this machine's measured convolution throughput).
+
 Examples::
 
     # the release's model and sizes (a GPU is advisable)
@@ -20,6 +26,7 @@ Examples::
 """
 import argparse
 import copy
+import os.path as osp
 import resource
 import sys
 import time
@@ -31,6 +38,9 @@ from mmengine.optim import OptimWrapperDict, build_optim_wrapper
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
 DEFAULT_CONFIG = ('configs/bdl/adv_deeplabv2-r101_1xb1-80k_'
                   'gta5-to-cityscapes-1024x512.py')
 
@@ -51,6 +61,17 @@ def parse_args(argv=None):
                         help='override backbone width (DeepLabV2ResNet)')
     parser.add_argument('--device', default='cuda' if
                         torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--compare-release', metavar='PATH',
+                        help='time the adversarial step against the '
+                        "release's BDL.py step (model/deeplab.py and "
+                        'model/discriminator.py of a local copy of the '
+                        'original repository at PATH), interleaved')
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='interleaved rounds of --compare-release')
+    parser.add_argument('--variants', nargs='+',
+                        default=['fp32', 'channels_last', 'bf16'],
+                        choices=['fp32', 'channels_last', 'bf16'],
+                        help='mmbdl variants timed by --compare-release')
     return parser.parse_args(argv)
 
 
@@ -152,6 +173,9 @@ def main(argv=None) -> int:
     model = build_model(cfg, args).to(args.device)
     model.train()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    if args.compare_release:
+        from compare_release import compare_with_release
+        return compare_with_release(model, optim, args)
     assert isinstance(optim, OptimWrapperDict)
     batch = make_batch(args, model.num_classes)
     if args.device.startswith('cuda'):

@@ -1,0 +1,1 @@
+"""Parts of tools/analysis/rehearse.py (synthetic data, probes, projection)."""

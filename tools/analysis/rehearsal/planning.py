@@ -1,0 +1,209 @@
+"""Before the run: device throughput, FLOP estimates, disk/memory needs."""
+import copy
+import os.path as osp
+import shutil
+from typing import Dict, Optional
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .device import conv_throughput
+from .memory import GIB
+from .projection import kind_figures, per_image, project
+from .synthetic_data import COMPLETE_FILE, SIZES, estimate_bytes
+
+# input sizes (w, h) of the paper configs' phases
+SEG_SIZES = dict(gta5=(1280, 720), synthia=(1280, 760))
+TARGET_SIZE = (1024, 512)
+TRANSLATION_SIZE = dict(gta5=(1280, 720), synthia=(1280, 760))
+PSEUDO_LABEL_SIZE = (1024, 512)
+
+
+def measure_device(args) -> float:
+    """FLOP/s of this machine (CUDA if available) for the projection."""
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    return conv_throughput(device)
+
+
+def _build(cfg_model: dict):
+    from mmbdl.registry import MODELS
+    model = MODELS.build(copy.deepcopy(cfg_model))
+    return model.eval()
+
+
+def _forward_flops(fn) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        fn()
+    return counter.get_total_flops()
+
+
+def estimate_kind_flops(cfg, source: str) -> Dict[str, dict]:
+    """FLOPs per step of each phase kind from forward passes on meta tensors.
+
+    A training step is costed as 3 forward passes (backward ~ 2 forwards)
+    of everything it backpropagates through: the segmentor on the source
+    (and target) image, the output-space discriminator; for the translation
+    step 6 generator passes (translate, reconstruct, identity per direction),
+    M on the 2 real and 4 generated images (+1 recomputation per generated
+    image with activation checkpointing) and the PatchGAN discriminators.
+
+    Args:
+        cfg (Config): The BDL config.
+        source (str): 'gta5' or 'synthia'.
+
+    Returns:
+        dict: ``{kind: {'flops_per_step': int, 'step_seconds': None}}``.
+    """
+    model = _build(cfg.model.to_dict()).to('meta')
+    seg = model.segmentor
+    core = getattr(seg, 'segmentor', seg)
+    disc = getattr(seg, 'discriminator', None)
+    translator = model.translator
+
+    def seg_fwd(size):
+        x = torch.empty(1, 3, size[1], size[0], device='meta')
+        return _forward_flops(lambda: core(x, None, mode='tensor'))
+
+    def disc_fwd(size):
+        if disc is None:
+            return 0
+        x = torch.empty(1, 19, size[1], size[0], device='meta')
+        return _forward_flops(lambda: disc(x))
+
+    src, tgt = SEG_SIZES[source], TARGET_SIZE
+    batch = cfg.train_cfg.get('phase_dataloaders', {}).get(
+        'translation', {}).get('batch_size', 4)
+    crop = 452
+    x = torch.empty(batch, 3, crop, crop, device='meta')
+    gen = translator.generators['target']
+    gen_f = _forward_flops(lambda: gen(x))
+    pd = translator.discriminators['target']
+    pd_f = _forward_flops(lambda: pd(x))
+    m_f = 0
+    if translator.perceptual_model is not None:
+        m_f = _forward_flops(
+            lambda: translator.perceptual_model(x, None, mode='tensor'))
+    seg_src, seg_tgt = seg_fwd(src), seg_fwd(tgt)
+    adv = 3 * (seg_src + seg_tgt) + 3 * (2 * disc_fwd(src) + disc_fwd(tgt))
+    flops = dict(
+        source_only=3 * seg_src,
+        adaptation=adv,
+        self_training=adv,
+        translation=3 * 6 * gen_f + (2 + 4 * 4) * m_f + 3 * 6 * pd_f)
+    del model
+    return {k: dict(flops_per_step=v, step_seconds=None)
+            for k, v in flops.items()}
+
+
+def plan_only(cfg, args, source: str, full_train_cfg: dict,
+              device_flops: float, previous: Optional[dict]) -> dict:
+    """Schedule, FLOPs and projection without training.
+
+    Uses the measured figures of an earlier rehearsal of the same config in
+    the work dir when there is one, else FLOP estimates.
+    """
+    from .report import _load_gpu
+    if previous and previous.get('phases'):
+        kinds = kind_figures(previous['phases'])
+        jobs = previous.get('jobs') or dict(
+            translation=per_image(previous['phases'], 'translation'),
+            pseudo_label=per_image(previous['phases'], 'pseudo_label'),
+            val=per_image(previous['phases'], 'val'))
+        flops_source = 'measured by the rehearsal in the work dir'
+    else:
+        kinds = estimate_kind_flops(cfg, source)
+        jobs = {}
+        flops_source = ('estimated: forward FLOPs on meta tensors x 3; '
+                        'no rehearsal in the work dir yet')
+    projection = project(full_train_cfg, source, kinds, jobs, device_flops,
+                         _load_gpu(args.gpu_json))
+    return dict(config=osp.basename(args.config), source=source,
+                kinds=kinds, projection=projection, flops_source=flops_source)
+
+
+def _param_bytes(cfg) -> int:
+    with torch.device('meta'):
+        try:
+            model = _build(cfg.model.to_dict())
+        except Exception:  # noqa: BLE001 (some inits need real tensors)
+            model = None
+    if model is None:
+        model = _build(cfg.model.to_dict())
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    total += sum(b.numel() * b.element_size() for b in model.buffers())
+    return total
+
+
+def estimate_needs(cfg, args, source: str, work_dir: str,
+                   data_root: str) -> dict:
+    """Disk and memory the rehearsal needs, estimated before writing.
+
+    Disk: the synthetic sets (raw-size bound, unless already complete),
+    S'(k) and pseudo-labels (raw-size bounds), and one checkpoint per phase
+    plus the last interval checkpoint (weights + optimizer states, twice the
+    weights as a bound). Memory: the largest peak of an earlier rehearsal of
+    this config in the work dir when there is one; else the weights with
+    gradients and Adam states (x4) plus activations bounded by the F step
+    after its memory fix (6 GB at the paper sizes, measured on this
+    machine's CPU) or the segmentation step.
+    """
+    from .report import load_previous
+    phases = 1 + args.rounds * (2 + args.ssl_rounds)
+    data_bytes = 0 if osp.isfile(osp.join(data_root, COMPLETE_FILE)) else \
+        estimate_bytes(source, args.images)
+    sw, sh = TRANSLATION_SIZE[source]
+    s_prime = args.rounds * args.images * sw * sh * 3
+    pseudo = args.rounds * args.ssl_rounds * args.images * (
+        PSEUDO_LABEL_SIZE[0] * PSEUDO_LABEL_SIZE[1] * 2)
+    weights = _param_bytes(cfg)
+    ckpt = 3 * weights * (phases + 1)
+    disk = data_bytes + s_prime + pseudo + ckpt
+    previous = load_previous(work_dir)
+    peaks = [max(p.get('train_peak_rss') or 0,
+                 p.get('before_phase_peak_rss') or 0,
+                 p.get('after_phase_peak_rss') or 0)
+             for p in (previous or {}).get('phases', [])]
+    if peaks and max(peaks):
+        memory = int(max(peaks) * 1.1)
+        memory_detail = 'largest peak of the earlier rehearsal + 10%'
+    else:
+        memory = 4 * weights + 6 * GIB
+        memory_detail = ('weights, gradients and Adam states (4 x '
+                         f'{weights / 1e9:.2f} GB) + 6 GB activations')
+    return dict(
+        disk_bytes=disk, memory_bytes=memory, memory_detail=memory_detail,
+        disk_detail=(f'data {data_bytes / 1e9:.1f} GB, S\' '
+                     f'{s_prime / 1e9:.1f} GB, pseudo-labels '
+                     f'{pseudo / 1e9:.2f} GB, {phases + 1} checkpoints '
+                     f'{ckpt / 1e9:.1f} GB'))
+
+
+def _available_memory() -> Optional[int]:
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_needs(needs: dict, work_dir: str) -> Optional[str]:
+    """A one-line refusal when disk or memory do not suffice, else None."""
+    folder = work_dir
+    while not osp.isdir(folder):
+        folder = osp.dirname(folder) or '.'
+    free = shutil.disk_usage(folder).free
+    if needs['disk_bytes'] > free:
+        return (f'the rehearsal needs about {needs["disk_bytes"] / 1e9:.1f} '
+                f'GB of disk ({needs["disk_detail"]}) but {folder} has '
+                f'{free / 1e9:.1f} GB free; use fewer --images or another '
+                '--work-dir / --data-root')
+    available = _available_memory()
+    if available is not None and needs['memory_bytes'] > available:
+        return (f'the rehearsal needs about '
+                f'{needs["memory_bytes"] / 1e9:.1f} GB of memory '
+                f'({needs["memory_detail"]}) but {available / 1e9:.1f} GB '
+                'are available; free memory or run it on a larger machine')
+    return None

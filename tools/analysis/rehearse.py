@@ -1,0 +1,166 @@
+r"""Rehearse a BDL config at full scale on synthetic data; project the cost.
+
+Writes synthetic data sets in the real layouts, encodings and image sizes
+(GTA5 1914x1052 palette labels or SYNTHIA 1280x760 16-bit labels, and
+Cityscapes 2048x1024), ``--images N`` per split, then runs the config itself
+through ``BidirectionalTrainLoop`` (real models, resolutions, hooks and
+checkpoints) with ``--iters`` iterations per phase and K / N rounds from
+``--rounds`` / ``--ssl-rounds``. Per phase it measures step time, peak memory
+(process tree RSS/PSS; CUDA max allocated), FLOPs per step and the share of
+this machine's measured convolution throughput, data-set build time,
+translation, pseudo-labelling and evaluation images/s, pseudo-label cache
+disk use, checkpoint size and the memory before and after the phase. It
+writes ``rehearsal.md`` and ``rehearsal.json`` into the work dir with a
+projection of the config's whole schedule at the real data-set sizes, on
+this machine and on a GPU (measured by ``gpu_check.sh`` when its JSON is
+given with ``--gpu-json``, else a stated assumption).
+
+Before writing anything it estimates the disk and memory it needs and
+refuses when they are not available. ``--plan-only`` prints the schedule,
+FLOPs and projection (from the last rehearsal in the work dir when there is
+one, else from FLOP estimates) without training.
+
+Examples:
+    python tools/analysis/rehearse.py \
+        configs/bdl/bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py \
+        --images 24 --iters 2 --work-dir work_dirs/rehearsal_r101
+    python tools/analysis/rehearse.py CONFIG --plan-only
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import shutil
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='BDL config (BidirectionalTrainLoop)')
+    parser.add_argument('--work-dir', help='default: work_dirs/rehearsal_'
+                        '<config name>')
+    parser.add_argument('--data-root', help='synthetic data sets (default: '
+                        '<work-dir>/data); reused when complete')
+    parser.add_argument('--images', type=int, default=4,
+                        help='images per split (source, target train, '
+                        'target val)')
+    parser.add_argument('--iters', type=int, default=2,
+                        help='iterations per phase (>= 2: the first one is '
+                        'the FLOP-counted, untimed step)')
+    parser.add_argument('--rounds', type=int, default=1, help='K')
+    parser.add_argument('--ssl-rounds', type=int, default=1, help='N')
+    parser.add_argument('--workers', type=int, default=None,
+                        help='override every dataloader num_workers '
+                        '(default: the config\'s)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch threads (default: torch\'s)')
+    parser.add_argument('--allow-random-init', action='store_true',
+                        help='train from random backbone weights (no '
+                        'pretrained file needed; figures are unaffected)')
+    parser.add_argument('--gpu-json', help='gpu_check.sh result (measured '
+                        'GPU throughput and step times)')
+    parser.add_argument('--plan-only', action='store_true',
+                        help='print schedule, FLOPs and projection only')
+    parser.add_argument('--no-flops', action='store_true',
+                        help='do not count FLOPs (all steps timed)')
+    parser.add_argument('--keep-data', action='store_true',
+                        help='keep S\' and pseudo-label folders afterwards')
+    parser.add_argument('--report-only', action='store_true',
+                        help='rewrite rehearsal.md/.json from the raw '
+                        'records of the last run in the work dir')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='key=value config overrides')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    from mmengine.config import Config, DictAction  # noqa: F401
+
+    from mmbdl.utils import register_all_modules
+    from rehearsal import config_setup, planning, report, running
+
+    register_all_modules(init_default_scope=True)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(config_setup.parse_options(args.cfg_options))
+    source = config_setup.source_dataset(cfg)
+    name = osp.splitext(osp.basename(args.config))[0]
+    work_dir = osp.abspath(args.work_dir or
+                           osp.join('work_dirs', f'rehearsal_{name}'))
+    data_root = osp.abspath(args.data_root or osp.join(work_dir, 'data'))
+    full_train_cfg = cfg.train_cfg.to_dict()
+
+    if args.plan_only:
+        device_flops = planning.measure_device(args)
+        previous = report.load_previous(work_dir)
+        result = planning.plan_only(cfg, args, source, full_train_cfg,
+                                    device_flops, previous)
+        print(report.plan_text(result))
+        return 0
+
+    raw_path = osp.join(work_dir, 'rehearsal_raw.json')
+    if args.report_only:
+        device_flops = planning.measure_device(args)
+        with open(raw_path) as f:
+            raw = json.load(f)
+        result = report.assemble(args, name, source, full_train_cfg,
+                                 raw['data'], raw['phases'],
+                                 raw['checkpoints'], device_flops,
+                                 raw['needs'], raw['wall'], work_dir,
+                                 raw.get('stopped', ''))
+        report.write(result, work_dir)
+        print(report.markdown(result))
+        return 0
+
+    needs = planning.estimate_needs(cfg, args, source, work_dir, data_root)
+    problem = planning.check_needs(needs, work_dir)
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
+        return 2
+    os.makedirs(work_dir, exist_ok=True)
+    device_flops = planning.measure_device(args)
+
+    from rehearsal.synthetic_data import write_synthetic_sets
+    print(f'[rehearse] synthetic data: {args.images} images per split at '
+          f'real sizes in {data_root}', flush=True)
+    data = write_synthetic_sets(data_root, source, args.images)
+    cfg = config_setup.rehearsal_config(cfg, args, data_root, work_dir)
+    started = time.perf_counter()
+    phases, checkpoints, stopped = running.run(cfg, args)
+    wall = time.perf_counter() - started
+    with open(raw_path, 'w') as f:  # the records survive a report bug
+        json.dump(dict(data=data, phases=phases, checkpoints=checkpoints,
+                       needs=needs, wall=wall, stopped=stopped), f,
+                  default=str)
+    result = report.assemble(args, name, source, full_train_cfg, data,
+                             phases, checkpoints, device_flops, needs,
+                             wall, work_dir, stopped)
+    report.write(result, work_dir)
+    if not args.keep_data:
+        for path in running.bulky_outputs(phases):
+            shutil.rmtree(path, ignore_errors=True)
+    print(report.markdown(result))
+    print(f'[rehearse] wrote {osp.join(work_dir, "rehearsal.md")} and '
+          'rehearsal.json')
+    return 1 if stopped else 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print('\ninterrupted: the synthetic data set is only trusted once '
+              'its .complete marker exists; rerun to continue',
+              file=sys.stderr)
+        sys.exit(130)
+    except json.JSONDecodeError as err:  # a broken --gpu-json
+        sys.exit(f'error: cannot read the --gpu-json file: {err}')
