@@ -67,16 +67,24 @@ class GeneratorFirstStepMixin:
         update_gen = ((curr_iter + 1) % (
             self.discriminator_steps * disc_wrapper._accumulative_counts) == 0
             and curr_iter >= self.disc_init_steps)
+        inputs = data['inputs']
+        num = next(iter(inputs.values())).shape[0]
+        micro = getattr(self, 'generator_micro_batch', 0)
         set_requires_grad(self.discriminators, False)
         try:
-            with gen_wrapper.optim_context(self.generators), \
-                    torch.set_grad_enabled(update_gen):
-                outputs = self._forward_generators(data['inputs'])
-                if update_gen:
-                    loss_g, log_vars_g = self._get_gen_loss(outputs)
-                    gen_wrapper.update_params(loss_g)
-                    log_vars.update(log_vars_g)
-                    del loss_g
+            if update_gen and 0 < micro < num:
+                outputs, log_vars_g = self._accumulated_generator_update(
+                    inputs, gen_wrapper, micro, num)
+                log_vars.update(log_vars_g)
+            else:
+                with gen_wrapper.optim_context(self.generators), \
+                        torch.set_grad_enabled(update_gen):
+                    outputs = self._forward_generators(inputs)
+                    if update_gen:
+                        loss_g, log_vars_g = self._get_gen_loss(outputs)
+                        gen_wrapper.update_params(loss_g)
+                        log_vars.update(log_vars_g)
+                        del loss_g
         finally:
             set_requires_grad(self.discriminators, True)
         # the generator graph is gone; the discriminators need values only
@@ -86,3 +94,67 @@ class GeneratorFirstStepMixin:
             disc_wrapper.update_params(loss_d)
             log_vars.update(log_vars_d)
         return log_vars
+
+    def _accumulated_generator_update(self, inputs: Dict[str, Tensor],
+                                      gen_wrapper, micro: int, num: int):
+        """The generator update of a batch, ``micro`` samples at a time.
+
+        Every sample's loss terms are means over equally sized images and
+        the generators, discriminators and M normalise per sample (instance
+        norm, eval-mode BN), so the batch loss is the sample-weighted mean
+        of the micro-batch losses: their parameter gradients are summed
+        with those weights (each micro-batch's graph freed before the
+        next), then handed to the wrapper in one ``update_params`` through
+        :class:`InjectParamGradients` (AMP loss scaling and accumulation
+        counts work as for one loss).
+
+        Returns:
+            tuple: The detached outputs of the whole batch and the log
+            variables (sample-weighted means).
+        """
+        params = [p for p in self.generators.parameters() if p.requires_grad]
+        total = [torch.zeros_like(p) for p in params]
+        scaler = getattr(gen_wrapper, 'loss_scaler', None)
+        scale = float(scaler.get_scale()) if scaler is not None else 1.0
+        parts, logs, value = [], {}, 0.0
+        for start in range(0, num, micro):
+            sl = slice(start, min(start + micro, num))
+            weight = (sl.stop - sl.start) / num
+            with gen_wrapper.optim_context(self.generators):
+                outputs = self._forward_generators(
+                    {k: v[sl] for k, v in inputs.items()})
+                loss, log_vars = self._get_gen_loss(outputs)
+            grads = torch.autograd.grad(loss * (weight * scale), params,
+                                        allow_unused=True)
+            for acc, grad in zip(total, grads):
+                if grad is not None:
+                    acc.add_(grad.to(acc.dtype), alpha=1.0 / scale)
+            value = value + weight * loss.detach().float()
+            for key, val in log_vars.items():
+                logs[key] = logs.get(key, 0.0) + weight * (
+                    val.detach().float() if torch.is_tensor(val) else val)
+            parts.append({k: v.detach() for k, v in outputs.items()})
+            del outputs, loss, grads
+        gen_wrapper.update_params(
+            InjectParamGradients.apply(value, *params, *total))
+        outputs = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        return outputs, logs
+
+
+class InjectParamGradients(torch.autograd.Function):
+    """``value`` forward; ``grad_out * grads[i]`` for ``params[i]`` back.
+
+    ``InjectParamGradients.apply(value, *params, *grads)``.
+    """
+
+    @staticmethod
+    def forward(ctx, value: Tensor, *tensors: Tensor) -> Tensor:
+        num = len(tensors) // 2
+        ctx.num = num
+        ctx.save_for_backward(*tensors[num:])
+        return value.detach().clone()
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        grads = ctx.saved_tensors
+        return (None, *[grad_out * g for g in grads], *([None] * ctx.num))

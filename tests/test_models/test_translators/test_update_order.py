@@ -121,18 +121,24 @@ def _rel_diff(a, b, start):
     return diff / update
 
 
-@pytest.mark.parametrize('order', ['generator_first', 'discriminator_first'])
-@pytest.mark.parametrize('saving', [True, False])
-def test_train_step_matches_hand_written_step(order, saving):
-    cfg = _cfg(perceptual_memory_saving=saving)
+@pytest.mark.parametrize('order, saving, micro', [
+    ('generator_first', True, 1),  # the default: memory-bounded
+    ('generator_first', True, 0),
+    ('generator_first', False, 0),  # the joint graph of the release
+    ('discriminator_first', True, 0),
+    ('discriminator_first', False, 0),
+])
+def test_train_step_matches_hand_written_step(order, saving, micro):
+    cfg = _cfg(perceptual_memory_saving=saving, generator_micro_batch=micro)
     if order != 'generator_first':
         cfg['update_order'] = order
     model = build_translator(cfg, seed=3)
     reference = copy.deepcopy(model)
     start = _weights(model)
-    batch = make_batch(batch_size=2, seed=4)
+    batch = make_batch(batch_size=3, seed=4)
     _set_iter(0)
-    model.train_step(batch, _sgd(model))
+    logs = model.train_step(batch, _sgd(model))
+    assert {'loss', 'loss_per', 'loss_gan_d_source'} <= set(logs)
     hand_step(reference, batch, order)
     ours, hand = _weights(model), _weights(reference)
     assert _rel_diff(ours, hand, start) < 1e-5
