@@ -1,4 +1,12 @@
 """mmbdl: Bidirectional Learning for domain adaptive segmentation."""
+import warnings
+
+# diffusers (imported by mmagic) calls a torch function deprecated since
+# torch 2.2 when it is imported: nothing a user can act on, kept off the
+# console of every entry point
+warnings.filterwarnings(
+    'ignore', category=FutureWarning,
+    message=r'`torch\.utils\._pytree\._register_pytree_node` is deprecated')
 # The dependency check runs before anything imports mmengine/mmseg, so that
 # a missing or unsupported package gives one clear message.
 from .version_check import check_dependencies

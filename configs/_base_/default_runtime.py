@@ -8,6 +8,12 @@ default_scope = 'mmbdl'
 # default scope exists, from the root registry, so its module is named.
 custom_imports = dict(
     imports=['mmbdl', 'mmbdl.engine.runner'], allow_failed_imports=False)
+# MMEngine's Runner with a readable console: phase starts, progress lines
+# with ETA, progress bars and the round table; the full log (environment,
+# config, every INFO line, Python warnings) is in the work dir's log file.
+# console = 'full' gives MMEngine's console.
+runner_type = 'BDLRunner'
+console = 'brief'
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -168,7 +168,7 @@ def test_bad_configuration_fails_before_training(target, tmp_path):
 def test_in_the_bidirectional_loop(tmp_path):
     """The real hook in a tiny BDL run: labels before the self-training
     round, the loop's round table reads the kept-pixel ratio."""
-    bdl_tiny = pytest.importorskip('bdl_tiny')
+    import bdl_tiny  # tests/ helper: an import error fails the test
     root = bdl_tiny.write_bdl_data(str(tmp_path / 'data'))
     kwargs = bdl_tiny.toy_bdl_cfg(root, str(tmp_path / 'work'),
                                   num_rounds=1, num_ssl_rounds=1)

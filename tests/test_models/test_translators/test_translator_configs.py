@@ -1,5 +1,5 @@
-"""Every number of the translator configs, pinned (REFERENCE.md, CycleGAN
-rows)."""
+"""Every number of the translator configs, pinned (docs/method_facts.md,
+"Hyper-parameters", CycleGAN rows)."""
 import glob
 import math
 import os.path as osp
@@ -125,9 +125,41 @@ def test_leaf_configs(name):
     assert tuple(cfg.translate_cfg.scale) == scale
     hooks = [h.type for h in cfg.custom_hooks]
     assert 'TranslationVisualizationHook' in hooks
-    # crops of 452 from width-1024 images
-    text = str(cfg.train_dataloader.dataset)
-    assert '452' in text and '1024' in text
+    # the pipeline resizes both images to width 1024 (keeping the aspect
+    # ratio) and crops 452x452 from them
+    _check_translation_pipeline(cfg.train_dataloader.dataset.pipeline,
+                                source_size=scale)
+
+
+def _check_translation_pipeline(pipeline, source_size):
+    import numpy as np
+
+    from mmbdl.registry import TRANSFORMS
+    width, height = source_size
+    results = dict(
+        img_source=np.zeros((height, width, 3), np.uint8),
+        img_target=np.zeros((1024, 2048, 3), np.uint8))
+    for key in ('img_source', 'img_target'):
+        results[f'ori_{key}_shape'] = results[key].shape[:2]
+    shapes = []
+    for step in pipeline:
+        if 'LoadImageFromFile' in step['type']:
+            continue
+        transform = TRANSFORMS.build(step)
+        results = transform(results)
+        if 'PackInputs' in step['type']:
+            packed = results['inputs']
+            shapes.append(('packed', {k: tuple(v.shape)
+                                      for k, v in packed.items()}))
+        else:
+            shapes.append((step['type'], results['img_source'].shape[:2],
+                           results['img_target'].shape[:2]))
+    resized = round(height * 1024 / width)
+    assert shapes[0] == ('ResizeWidth', (resized, 1024), (512, 1024))
+    assert shapes[1] == ('mmagic.Crop', (452, 452), (452, 452))
+    # both domains packed as CHW tensors of the crop size
+    assert shapes[-1] == ('packed', dict(img_source=(3, 452, 452),
+                                         img_target=(3, 452, 452)))
 
 
 def test_leaf_configs_exist():

@@ -1,0 +1,60 @@
+"""MMEngine's Runner with a readable console (``runner_type='BDLRunner'``)."""
+from mmengine.registry import RUNNERS as ROOT_RUNNERS
+from mmengine.runner import Runner
+
+from mmbdl.registry import RUNNERS
+from mmbdl.utils.errors import ConfigCheckError
+from .console import make_console_brief, make_console_full, warnings_note
+
+
+@RUNNERS.register_module()
+class BDLRunner(Runner):
+    """A ``Runner`` whose console shows what a person follows a run by.
+
+    Everything MMEngine logs still goes to the log file in the work dir;
+    the console keeps warnings, errors, phase starts, progress lines, the
+    round table and the translation / pseudo-labelling progress bars (see
+    :mod:`.console`). ``val()`` and ``test()`` show every INFO line from
+    their start (the evaluation is what a person runs them for). Set
+    ``console='full'`` in the config for MMEngine's console throughout (the
+    config dump, the environment, every INFO line).
+    """
+
+    def build_logger(self, log_level='INFO', log_file=None, **kwargs):
+        """MMEngine's logger, with the brief console unless
+        ``cfg.console == 'full'``."""
+        logger = super().build_logger(log_level, log_file, **kwargs)
+        self._warning_counter = None
+        console = self.cfg.get('console', 'brief')
+        if console not in ('brief', 'full'):
+            raise ConfigCheckError(
+                f"console must be 'brief' or 'full', got {console!r}")
+        if console == 'brief':
+            self._warning_counter = make_console_brief(logger)
+        return logger
+
+    def val(self):
+        """``Runner.val()`` with every INFO line on the console."""
+        make_console_full(self.logger)
+        return super().val()
+
+    def test(self):
+        """``Runner.test()`` with every INFO line on the console."""
+        make_console_full(self.logger)
+        return super().test()
+
+    def train(self):
+        """Train, then name the log file holding the Python warnings."""
+        model = super().train()
+        note = warnings_note(self._warning_counter, self.logger)
+        if note is not None:
+            self.logger.info(note)
+        return model
+
+
+# MMEngine's tools and mmseg's look runners up in the root registry
+# (``RUNNERS.build(cfg)``), which searches parents, not mmbdl's child
+# registry: register the class there too (same class, same name).
+if ROOT_RUNNERS.get('BDLRunner') is None:
+    ROOT_RUNNERS.register_module(module=BDLRunner)
+

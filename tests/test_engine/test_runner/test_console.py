@@ -1,0 +1,70 @@
+"""The console of a BDL run (BDLRunner): what a person follows a run by;
+everything else in the work dir's log file."""
+import os
+import os.path as osp
+import warnings
+
+import pytest
+from bdl_tiny import real_bdl_cfg, write_bdl_data
+from mmengine.hooks import Hook
+
+from mmbdl.engine.runner import BDLRunner
+
+
+class WarnOnceHook(Hook):
+    """Emits a library-style Python warning during training."""
+
+    def before_train(self, runner) -> None:
+        warnings.warn('a library deprecation for the test', FutureWarning)
+
+
+def _log_file(work):
+    logs = [osp.join(root, name) for root, _, names in os.walk(work)
+            for name in names if name.endswith('.log')]
+    assert len(logs) == 1, logs
+    return logs[0]
+
+
+@pytest.mark.parametrize('console', ['brief', 'full'])
+def test_console_of_a_bdl_run(console, tmp_path, capsys):
+    data = write_bdl_data(str(tmp_path / 'data'))
+    work = str(tmp_path / 'work')
+    cfg = real_bdl_cfg(data, work, num_rounds=1,
+                       iters=dict(source_only=1, translation=2,
+                                  adaptation=1, self_training=1))
+    runner = BDLRunner(**cfg, cfg=dict(console=console))
+    runner.register_hook(WarnOnceHook())
+    with warnings.catch_warnings():
+        warnings.simplefilter('always')
+        runner.train()
+    out = capsys.readouterr().out
+    log = open(_log_file(work)).read()
+    phases = runner.train_loop.phases
+    # the full log is in the work dir either way
+    for text in ('System environment', 'Config:', 'Iter(val)',
+                 '==== phase', 'BDL rounds'):
+        assert text in log, text
+    if console == 'full':
+        assert 'System environment' in out and 'Iter(val)' in out
+        return
+    lines = out.splitlines()
+    # one line per phase start, in plan order
+    starts = [line for line in lines if '==== phase' in line]
+    assert len(starts) == len(phases)
+    for line, phase in zip(starts, phases):
+        assert f': {phase.name} (' in line
+    # progress lines (LoggerHook interval 1 in this config), with ETA
+    progress = [line for line in lines if 'Iter(train)' in line]
+    assert len(progress) == runner.train_loop.max_iters
+    assert all('eta:' in line for line in progress)
+    # the round table after each segmentation phase and at the end
+    assert out.count('BDL rounds') == 1 + sum(p.is_segmentation
+                                              for p in phases)
+    # not on the console: environment, config, hooks, val progress,
+    # Python warnings (their count and the log file are)
+    for text in ('System environment', 'Config:', 'Hooks will be executed',
+                 'Iter(val)', 'a library deprecation for the test'):
+        assert text not in out, text
+    assert 'a library deprecation for the test' in log
+    assert f'written to {_log_file(work)}' in lines[-1]
+    assert 'Python warnings of this run' in lines[-1]
