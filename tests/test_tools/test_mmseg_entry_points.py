@@ -105,31 +105,42 @@ def test_mmseg_test_evaluates_the_last_phase_checkpoint(demo_run):
     assert 0.0 <= miou <= 100.0
 
 
-PAPER_CONFIGS = [
-    'bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py',
-    'bdl_fcn8s-vgg16_1xb1-k2n2_synthia-to-cityscapes-1024x512.py',
-    'adv_deeplabv2-r101_1xb1-80k_gta5-to-cityscapes-1024x512.py',
+PAPER_RUNS = [
+    ('mmseg/.mim/tools/train.py',
+     'bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py'),
+    ('mmseg/.mim/tools/train.py',
+     'bdl_fcn8s-vgg16_1xb1-k2n2_synthia-to-cityscapes-1024x512.py'),
+    # `mim train mmsegmentation CONFIG` runs the same packaged script
+    ('mim train mmsegmentation',
+     'adv_deeplabv2-r101_1xb1-80k_gta5-to-cityscapes-1024x512.py'),
 ]
 
 
-@pytest.mark.parametrize('name', PAPER_CONFIGS)
+@pytest.mark.parametrize('entry, name', PAPER_RUNS)
 def test_mmseg_train_builds_paper_configs_and_stops_at_the_data(
-        name, tmp_path):
+        entry, name, tmp_path):
     """No data sets here: the runner and the full-size model build, then
     the run stops at mmbdl's data root check (not at a registry miss)."""
     cfg = osp.join(REPO, 'configs', 'bdl', name)
     work_dir = tmp_path / 'work'
-    proc = run([mmseg_tool('train.py'), cfg, '--work-dir',
-                str(work_dir)], cwd=tmp_path)
+    if entry.startswith('mim'):
+        mim = osp.join(osp.dirname(sys.executable), 'mim')
+        assert osp.isfile(mim), 'pip install --no-deps -r requirements/mim.txt'
+        proc = run([mim, 'train', 'mmsegmentation', cfg, '--work-dir',
+                    str(work_dir)], cwd=tmp_path)
+        assert mmseg_tool('train.py') in proc.stdout  # "Training command"
+    else:
+        proc = run([mmseg_tool('train.py'), cfg, '--work-dir',
+                    str(work_dir)], cwd=tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     assert 'is not in the' not in out, out[-3000:]  # no registry miss
     # the Runner (and the model it builds first) was constructed: it
     # dumps the config into the work dir at the end of its __init__
     assert (work_dir / name).is_file(), out[-3000:]
-    last = out.strip().splitlines()[-1]
-    assert last.startswith('FileNotFoundError'), last
-    assert 'data root does not exist' in last, last
+    errors = [ln for ln in out.splitlines()
+              if ln.startswith('FileNotFoundError')]
+    assert errors and 'data root does not exist' in errors[0], out[-3000:]
 
 
 def test_unimportable_custom_import_names_the_module(tmp_path):
