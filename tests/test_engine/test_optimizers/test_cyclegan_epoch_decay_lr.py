@@ -59,3 +59,27 @@ def test_schedule_base_uses_it():
         type='CycleGANEpochDecayLR', iters_per_epoch=6242, constant_epochs=10,
         decay_epochs=10, epoch_count=1, by_epoch=False)]
     assert cfg.train_cfg.max_iters == 20 * 6242
+
+
+@pytest.mark.parametrize('phase_iters', [124840, 40, 3])
+def test_phase_relative_epoch_length_in_the_bdl_loop(phase_iters):
+    """Inside a translation phase of the loop: 1/20 of the phase per epoch,
+    so any phase_iters keeps 20 epochs (6242 at the paper budget)."""
+    from mmbdl.engine.optimizers.phase_relative_schedule import \
+        resolve_phase_relative
+    cfg = resolve_phase_relative(
+        dict(type='CycleGANEpochDecayLR', relative_iters_per_epoch=1 / 20,
+             by_epoch=False), phase_iters)
+    assert cfg['iters_per_epoch'] == max(1, round(phase_iters / 20))
+    param = torch.nn.Parameter(torch.zeros(1))
+    wrapper = OptimWrapper(torch.optim.Adam([param], lr=2e-4))
+    sched = PARAM_SCHEDULERS.build(cfg, default_args=dict(optimizer=wrapper))
+    lrs = []
+    for _ in range(phase_iters):
+        lrs.append(wrapper.get_lr()['lr'][0])
+        sched.step()
+    assert lrs[0] == 2e-4
+    if phase_iters == 124840:
+        assert lrs[9 * 6242 - 1] == 2e-4
+        assert lrs[9 * 6242] == pytest.approx(2e-4 * 10 / 11)
+        assert lrs[-1] == 0.0
