@@ -1,8 +1,8 @@
 # BDL (Algorithm 1, K=2, N=2) GTA5 -> Cityscapes with a modern backbone:
 # MMSegmentation's SegFormer (MixVisionTransformer MiT-B5 + SegformerHead)
 # as M, trained as DAFormer trains it (AdamW 6e-5, head lr x10, no weight
-# decay on norms and position blocks, linear warm-up over 1500 iterations
-# then poly with power 1; 512x512 random crops). Everything else (D,
+# decay on norms and position blocks, linear warm-up over the first 3.75%
+# of each phase (1500 of DAFormer's 40k) then poly with power 1; 512x512 random crops). Everything else (D,
 # lambda_adv, F and its schedule, the loop, the hooks, the phase budgets)
 # is inherited from the DeepLab-v2 config; F's perceptual model is this M.
 #   python tools/train.py \
@@ -96,6 +96,9 @@ train_dataloader = dict(
 optim_wrapper = dict(
     segmentation=dict(
         segmentor=dict(
+            # MMEngine's constructor: the release's repeated parameter list
+            # (RepeatedSGD) is a property of the DeepLab-v2 code only
+            constructor='DefaultOptimWrapperConstructor',
             optimizer=dict(
                 _delete_=True,
                 type='AdamW',
@@ -108,12 +111,16 @@ optim_wrapper = dict(
                     decode_head=dict(lr_mult=10.0),
                     pos_block=dict(decay_mult=0.0),
                     norm=dict(decay_mult=0.0))))))
-warmup_iters = 1500
-param_scheduler = dict(
-    segmentation=[
-        dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-             end=warmup_iters),
-        # end: each phase's own length (the loop sets it)
-        dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False,
-             begin=warmup_iters)
-    ])
+# DAFormer warms up linearly over 1500 of its 40k iterations (3.75%) and
+# then decays with poly 1.0 to 0; here the same shares of each phase
+# (relative_*: fractions of the phase length, so a shortened phase keeps
+# the shape)
+mit_schedule = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False,
+         relative_begin=0.0, relative_end=0.0375),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False,
+         relative_begin=0.0375, relative_end=1.0)
+]
+# every segmentation phase kind (the DeepLab-v2 base has its own
+# self-training horizon)
+param_scheduler = dict(segmentation=mit_schedule, self_training=mit_schedule)

@@ -61,10 +61,23 @@ def test_full_size_build(path):
     print(f'\n{osp.basename(path)}: M {n_m:,} (backbone '
           f'{count(seg.backbone):,}, decode head {count(seg.decode_head):,}'
           f'), D {n_d:,}, F {n_f:,} parameters')
+    optim = cfg.optim_wrapper.segmentation.segmentor
     if path == SEGFORMER:
+        # DAFormer's optimizer and schedule
+        assert (optim.optimizer.type, optim.optimizer.lr,
+                optim.optimizer.weight_decay) == ('AdamW', 6e-5, 0.01)
+        assert optim.paramwise_cfg.custom_keys.decode_head.lr_mult == 10.0
+        for kind in ('segmentation', 'self_training'):
+            warmup, poly = cfg.param_scheduler[kind]
+            assert (warmup.type, warmup.relative_end) == ('LinearLR', 0.0375)
+            assert (poly.type, poly.power) == ('PolyLR', 1.0)
+        crops = [t for t in cfg.train_dataloader.dataset.source.pipeline
+                 if t.type == 'RandomCrop']
+        assert crops[0].crop_size == (512, 512)
         assert count(seg.backbone) == 81_443_008
         assert n_m == 84_611_027
     else:
+        assert optim.paramwise_cfg.repeat_modules == []  # plain SGD
         assert count(seg.backbone) == 42_519_392
         assert n_m == 62_582_006
     assert n_d == 2_781_121
@@ -109,15 +122,11 @@ def test_two_iterations_of_every_phase(path, tmp_path):
     cfg['model']['segmentor']['data_preprocessor'] = dict(
         type='UDADataPreProcessor', source=pre, target=pre)
     cfg['model']['translator']['perceptual_model'] = copy.deepcopy(seg)
-    # the leaf's own segmentation optimizer and schedule (warm-up shortened)
+    # the leaf's own segmentation optimizer and (phase-relative) schedule
     seg_optim = leaf.optim_wrapper.segmentation.to_dict()
     cfg['optim_wrapper']['segmentation'] = seg_optim
-    sched = copy.deepcopy(leaf.param_scheduler.segmentation)
-    for s in sched:
-        for key in ('begin', 'end'):
-            if s.get(key) == 1500:
-                s[key] = 1
-    cfg['param_scheduler']['segmentation'] = sched
+    cfg['param_scheduler']['segmentation'] = copy.deepcopy(
+        leaf.param_scheduler.segmentation)
     cfg['model'] = ConfigDict(cfg['model'])
     runner = Runner(**cfg)
     model = runner.model
