@@ -2,13 +2,14 @@
 from typing import Optional
 
 import torch.nn as nn
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """Return the module inside DDP / MMEngine model wrappers."""
+    """Return the module inside DDP / MMEngine model wrappers and TTA
+    models (``tools/test.py --tta`` wraps the config's model in one)."""
     while is_model_wrapper(model) or isinstance(
-            model, nn.parallel.DistributedDataParallel):
+            model, (nn.parallel.DistributedDataParallel, BaseTTAModel)):
         model = model.module
     return model
 

@@ -149,3 +149,14 @@ def test_bad_inputs(demo, tmp_path):
                     str(blocker / 'o'), cwd=cwd, check=False)
     assert proc.returncode == 2
     assert 'is not a writable folder' in proc.stderr
+
+
+def test_demo_config_tta_through_test_tool(demo):
+    """--tta on the demo config: its hooks look through the TTA model."""
+    cwd, ckpt = demo
+    proc = run_tool(osp.join(REPO, 'tools/test.py'), DEMO_CFG, str(ckpt),
+                    '--tta', '--out', str(cwd / 'tta'), '--work-dir',
+                    str(cwd / 'w_tta'), cwd=cwd)
+    files = sorted((cwd / 'w_tta').glob('*/*.json'))  # the test metrics
+    assert files and '"mIoU"' in files[-1].read_text(), proc.stdout
+    assert len(list((cwd / 'tta').glob('*.png'))) == 3

@@ -135,6 +135,9 @@ def test_flip_tta_gives_the_plain_prediction(tmp_path, symmetric):
                                source=PREPROCESSOR, target=PREPROCESSOR))
     tta = MODELS.build(dict(type='BDLSegTTAModel', module=module)).eval()
     flip_equivariant(tta.module.segmentor)
+    # hooks that look for M find it through the TTA model
+    from mmbdl.utils import get_inference_segmentor
+    assert get_inference_segmentor(tta) is tta.module.segmentor
     with torch.no_grad():
         plain = tta.module.test_step(plain_data(img))[0]
         merged = tta.test_step(
