@@ -2,12 +2,12 @@
 identical on both ranks although the ranks see different batches."""
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 import textwrap
 
 import torch
+from dist_utils import free_port
 
 TESTS = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REPO = osp.dirname(TESTS)
@@ -40,12 +40,6 @@ SCRIPT = textwrap.dedent('''
                os.path.join({out!r}, f'rank{{rank}}.pth'))
     dist.destroy_process_group()
 ''')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def test_two_ranks_keep_identical_teachers(tmp_path):
