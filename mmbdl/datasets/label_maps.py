@@ -1,4 +1,5 @@
-"""Class tables and label-id maps of the BDL data sets (REFERENCE.md).
+"""Class tables and label-id maps of the BDL data sets (docs/method_facts.md,
+"Label maps").
 
 All three data sets are trained and evaluated in the 19-class Cityscapes
 train-id space; everything outside a map becomes 255 (ignore).

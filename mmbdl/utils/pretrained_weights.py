@@ -208,7 +208,9 @@ def load_converted(source: str, map_location=None,
                 meta=dict(source=found['path'], arch=arch))
 
 
-def _scheme_loader(filename: str, map_location=None) -> dict:
+def load_from_bdl(filename: str, map_location=None) -> dict:
+    """``bdl://`` loader of MMEngine's ``CheckpointLoader`` (its log line
+    names the backend after ``load_from_``)."""
     return load_converted(filename, map_location)
 
 
@@ -217,4 +219,4 @@ def register_pretrained_scheme() -> None:
     """
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(
-        prefixes=SCHEME, loader=_scheme_loader, force=True)
+        prefixes=SCHEME, loader=load_from_bdl, force=True)

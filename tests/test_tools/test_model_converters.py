@@ -1,6 +1,6 @@
 """bdl_to_mmbdl: release-layout state dicts give identical outputs.
 
-The reference modules below are written from the facts in REFERENCE.md
+The reference modules below are written from the facts in docs/method_facts.md
 (key names, shapes, layer order of the released models); they are not the
 release's code.
 """

@@ -1,4 +1,5 @@
-"""Every number of REFERENCE.md for M and D, pinned in the shipped configs."""
+"""Every number of docs/method_facts.md for M and D, pinned in the shipped
+configs."""
 import glob
 import os.path as osp
 
