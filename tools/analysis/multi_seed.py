@@ -197,7 +197,7 @@ def train_command(config: str, directory: str, seed: int,
 
 def run_seeds(config: str, work_dir: str, seeds: Sequence[int],
               cfg_options: Sequence[str], jobs: int = 1,
-              log=print) -> Dict[int, float]:
+              log=print, seed_options=None) -> Dict[int, float]:
     """Train every seed that is not finished, ``jobs`` at a time.
 
     Args:
@@ -207,12 +207,23 @@ def run_seeds(config: str, work_dir: str, seeds: Sequence[int],
         cfg_options (Sequence[str]): ``key=value`` overrides for train.py.
         jobs (int): Parallel processes. Defaults to 1.
         log (Callable): Progress printer. Defaults to print.
+        seed_options (Callable, optional): ``seed -> ['key=value', ...]``,
+            overrides of one seed that may differ between seeds (only keys
+            of :data:`SEED_KEYS`, e.g. ``load_from``). Defaults to None.
 
     Returns:
         dict[int, float]: Seconds each run of this call took.
     """
-    options = parse_options(cfg_options)
-    wanted = {s: load_run_config(config, s, options) for s in seeds}
+    def own(seed):
+        extra = list(seed_options(seed)) if seed_options else []
+        for key in parse_options(extra):
+            if key not in SEED_KEYS:
+                raise ValueError(f'per-seed option {key} may not differ '
+                                 f'between seeds (only {SEED_KEYS})')
+        return list(cfg_options) + extra
+
+    wanted = {s: load_run_config(config, s, parse_options(own(s)))
+              for s in seeds}
     check_same_configs(wanted)
     phases = segmentation_phases(wanted[seeds[0]])
     todo = []
@@ -257,7 +268,7 @@ def run_seeds(config: str, work_dir: str, seeds: Sequence[int],
             time.sleep(1)
             reap(block=False)
         os.makedirs(directory, exist_ok=True)
-        cmd = train_command(config, directory, seed, cfg_options, resume)
+        cmd = train_command(config, directory, seed, own(seed), resume)
         log(f'[multi_seed] seed {seed}: {"resuming" if resume else "running"}'
             f' -> {osp.join(directory, LOG_FILE)}')
         handle = open(osp.join(directory, LOG_FILE), 'a')
