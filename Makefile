@@ -8,7 +8,7 @@ DEMO_DATA ?= data/demo
 DEMO_WORK_DIR ?= work_dirs/bdl_demo
 PYTEST_ARGS ?=
 
-.PHONY: env demo demo-data test clean-env
+.PHONY: env demo demo-data test clean-env rehearsal
 
 env:
 	@VENV=$(VENV) bash scripts/setup_env.sh
@@ -27,6 +27,15 @@ test: env
 	@start=$$(date +%s); \
 	$(PY) -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	echo "[test] suite took $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# Full-scale rehearsal of a paper config on synthetic data at the real image
+# sizes; writes rehearsal.md / .json (measurements, projection) into the work
+# dir. E.g. make rehearsal REHEARSAL_ARGS="--images 24 --iters 2"
+REHEARSAL_CONFIG ?= configs/bdl/bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py
+REHEARSAL_ARGS ?= --images 4 --iters 2
+rehearsal: env
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) tools/analysis/rehearse.py \
+		$(REHEARSAL_CONFIG) $(REHEARSAL_ARGS)
 
 clean-env:
 	rm -rf $(VENV)

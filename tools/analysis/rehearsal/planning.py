@@ -201,6 +201,10 @@ def check_needs(needs: dict, work_dir: str) -> Optional[str]:
                 f'{free / 1e9:.1f} GB free; use fewer --images or another '
                 '--work-dir / --data-root')
     available = _available_memory()
+    if available is not None:
+        # this process already holds part of what the run needs
+        from .memory import rss_bytes
+        available += rss_bytes()
     if available is not None and needs['memory_bytes'] > available:
         return (f'the rehearsal needs about '
                 f'{needs["memory_bytes"] / 1e9:.1f} GB of memory '
