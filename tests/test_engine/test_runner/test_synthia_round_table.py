@@ -73,3 +73,20 @@ def test_gta5_tables_keep_the_mIoU_headline():
     md = format_round_table(rows, (), 'last', 'mIoU')
     assert md.splitlines()[0] == ('| model | mIoU (last iter.) | gain | '
                                   'SSL pixel ratio |')
+
+
+@pytest.mark.parametrize('name,metric', [
+    ('bdl_deeplabv2-r101_1xb1-k2n2_synthia-to-cityscapes-1024x512.py',
+     'mIoU13'),
+    ('bdl_fcn8s-vgg16_1xb1-k2n2_synthia-to-cityscapes-1024x512.py',
+     'mIoU16'),
+    ('bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py', None),
+    ('bdl_fcn8s-vgg16_1xb1-k2n2_gta5-to-cityscapes-1024x512.py', None),
+])
+def test_paper_configs_report_the_papers_metric(name, metric):
+    """SYNTHIA: mIoU13 (DeepLab-v2) / mIoU16 (FCN-8s); GTA5: the loop's
+    default, mIoU."""
+    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))))
+    cfg = Config.fromfile(osp.join(root, 'configs/bdl', name))
+    assert cfg.get('report_metric') == metric
