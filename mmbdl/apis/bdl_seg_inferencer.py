@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch.nn as nn
 from mmengine.config import Config, ConfigDict
+from mmengine.dataset import pseudo_collate
 from mmseg.apis import MMSegInferencer
 from mmseg.structures import SegDataSample
 
@@ -93,6 +94,10 @@ class BDLSegInferencer(MMSegInferencer):
         cfg = Config.fromfile(model) if isinstance(model, str) else \
             copy.deepcopy(model)
         self._checkpoint_meta = _meta_of_checkpoint(weights)
+        if cfg.get('visualizer'):
+            # overlays are drawn in memory: no logging backends (they would
+            # warn without a save_dir)
+            cfg.visualizer.pop('vis_backends', None)
         super().__init__(model=cfg, weights=weights, device=device,
                          scope='mmbdl')
         meta = self.model.dataset_meta
@@ -113,6 +118,17 @@ class BDLSegInferencer(MMSegInferencer):
             cfg, self._checkpoint_meta, int(model.decode_head.num_classes))
         model.cfg = cfg
         return model.to(device).eval()
+
+    def _init_collate(self, cfg: ConfigType):
+        """MMEngine's ``pseudo_collate`` unless the test dataloader names
+        another (looked up in MMEngine's scope: mmbdl has no function
+        registry)."""
+        collate = cfg.get('test_dataloader', {}).get('collate_fn')
+        if collate is None or collate.get('type') == 'pseudo_collate':
+            return pseudo_collate
+        from mmengine.registry import FUNCTIONS
+        with FUNCTIONS.switch_scope_and_registry('mmengine') as registry:
+            return registry.get(collate['type'])
 
     def predict(self, images: Sequence[np.ndarray]) -> List[SegDataSample]:
         """Segment BGR images (as read by ``mmcv.imread``).
