@@ -87,15 +87,15 @@ def find_inputs(path: str) -> Tuple[List[Tuple[str, str]], str]:
         return found, 'folder'
     if not osp.exists(path):
         raise MissingFileError(f'input {path} does not exist; pass an '
-                                'image, a folder or a video')
+                               'image, a folder or a video')
     lower = path.lower()
     if lower.endswith(VIDEO_EXTENSIONS):
         return [(path, osp.basename(path))], 'video'
     if lower.endswith(IMG_EXTENSIONS):
         return [(path, osp.basename(path))], 'image'
     raise ConfigCheckError(f'{path}: unknown file type; pass an image '
-                     f'({", ".join(IMG_EXTENSIONS)}), a video '
-                     f'({", ".join(VIDEO_EXTENSIONS)}) or a folder')
+                           f'({", ".join(IMG_EXTENSIONS)}), a video '
+                           f'({", ".join(VIDEO_EXTENSIONS)}) or a folder')
 
 
 def atomic_imwrite(img_bgr, path: str) -> None:

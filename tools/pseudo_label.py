@@ -114,11 +114,11 @@ def policy_from_args(args, hook_policy) -> dict:
         elif name in ('classwise_median', 'top_fraction'):
             policy['cap'] = args.threshold
         else:
-            raise ValueError(f'--threshold does not apply to --policy {name}')
+            raise ConfigCheckError(f'--threshold does not apply to --policy {name}')
     if args.fraction is not None:
         if name != 'top_fraction':
-            raise ValueError('--fraction applies to --policy top_fraction '
-                             f'only, not {name}')
+            raise ConfigCheckError('--fraction applies to --policy top_fraction '
+                                   f'only, not {name}')
         policy['fraction'] = args.fraction
     return policy
 
@@ -196,4 +196,5 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 if __name__ == '__main__':
     from mmbdl.utils import run_cli
+    from mmbdl.utils.errors import ConfigCheckError
     run_cli(main)

@@ -102,7 +102,7 @@ def load_translator(cfg, checkpoint: str, device: str):
     from mmbdl.utils import get_translator
 
     if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+        raise MissingFileError(f'checkpoint {checkpoint} does not exist')
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') \
         else dict(cfg.model)
     _drop_perceptual_checkpoint(model_cfg)
@@ -115,10 +115,10 @@ def load_translator(cfg, checkpoint: str, device: str):
     gen_missing = [k for k in missing if 'generators.' in k]
     translator = get_translator(model)
     if not hasattr(translator, 'generators'):
-        raise ValueError(f'{cfg.filename}: the model has no translator '
-                         '(no `generators`); use a translator or BDL config')
+        raise ConfigCheckError(f'{cfg.filename}: the model has no translator '
+                               '(no `generators`); use a translator or BDL config')
     if gen_missing:
-        raise ValueError(
+        raise ConfigCheckError(
             f'{checkpoint} holds no weights for {len(gen_missing)} generator '
             f'tensors of the config\'s model (e.g. {gen_missing[:2]}); pass '
             'a checkpoint of a translator (or BDL) run made with this config')
@@ -144,8 +144,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     tcfg = dict(cfg.get('translate_cfg', None) or {})
     img_dir = args.img_dir or tcfg.get('img_dir')
     if img_dir is None:
-        raise ValueError(f'{args.config} has no translate_cfg.img_dir; pass '
-                         '--img-dir')
+        raise ConfigCheckError(f'{args.config} has no translate_cfg.img_dir; pass '
+                               '--img-dir')
     img_suffix = args.img_suffix or tcfg.get('img_suffix', '.png')
     scale = args.scale or tcfg.get('scale')
     batch_size = args.batch_size or tcfg.get('batch_size', 1)
@@ -173,4 +173,5 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 if __name__ == '__main__':
     from mmbdl.utils import run_cli
+    from mmbdl.utils.errors import ConfigCheckError, MissingFileError
     run_cli(main)

@@ -23,6 +23,7 @@ from mmbdl.registry import DATASETS
 from .checked_seg_dataset import CheckedSegDataset
 from .data_checks import DataCheckError
 from .label_maps import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
+from mmbdl.utils.errors import ConfigCheckError
 
 ACDC_CONDITIONS = ('fog', 'night', 'rain', 'snow')
 ACDC_SPLITS = ('train', 'val', 'test')
@@ -102,11 +103,11 @@ class ACDCDataset(_MultiFolderDataset):
         conditions = _as_tuple(conditions)
         bad = [c for c in conditions if c not in ACDC_CONDITIONS]
         if bad or not conditions:
-            raise ValueError(f'ACDCDataset: unknown conditions {bad}; use '
-                             f'some of {ACDC_CONDITIONS}')
+            raise ConfigCheckError(f'ACDCDataset: unknown conditions {bad}; use '
+                                   f'some of {ACDC_CONDITIONS}')
         if split not in ACDC_SPLITS:
-            raise ValueError(f'ACDCDataset: split must be one of '
-                             f'{ACDC_SPLITS}, got {split!r}')
+            raise ConfigCheckError(f'ACDCDataset: split must be one of '
+                                   f'{ACDC_SPLITS}, got {split!r}')
         if split == 'test' and labelled:
             raise DataCheckError(
                 'ACDCDataset: the test split has no public labels; pass '
@@ -149,11 +150,11 @@ class DarkZurichDataset(_MultiFolderDataset):
         conditions = _as_tuple(conditions)
         bad = [c for c in conditions if c not in DARK_ZURICH_CONDITIONS]
         if bad or not conditions:
-            raise ValueError(f'DarkZurichDataset: unknown conditions {bad}; '
-                             f'use some of {DARK_ZURICH_CONDITIONS}')
+            raise ConfigCheckError(f'DarkZurichDataset: unknown conditions {bad}; '
+                                   f'use some of {DARK_ZURICH_CONDITIONS}')
         if split not in DARK_ZURICH_SPLITS:
-            raise ValueError(f'DarkZurichDataset: split must be one of '
-                             f'{DARK_ZURICH_SPLITS}, got {split!r}')
+            raise ConfigCheckError(f'DarkZurichDataset: split must be one of '
+                                   f'{DARK_ZURICH_SPLITS}, got {split!r}')
         if labelled is None:
             labelled = split == 'val'
         if labelled and (split != 'val' or conditions != ('night', )):

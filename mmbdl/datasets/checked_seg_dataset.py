@@ -8,6 +8,7 @@ from mmseg.datasets import BaseSegDataset
 from mmbdl.registry import DATASETS
 from .data_checks import (DataCheckError, check_dir, format_names,
                           read_sizes_cached, scan_files)
+from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 
 SIZE_MISMATCH_ACTIONS = ('warn', 'skip', 'error')
 
@@ -46,8 +47,8 @@ class CheckedSegDataset(BaseSegDataset):
                  converter: Optional[str] = None,
                  **kwargs) -> None:
         if size_mismatch not in SIZE_MISMATCH_ACTIONS:
-            raise ValueError(f'size_mismatch must be one of '
-                             f'{SIZE_MISMATCH_ACTIONS}, got {size_mismatch!r}')
+            raise ConfigCheckError(f'size_mismatch must be one of '
+                                   f'{SIZE_MISMATCH_ACTIONS}, got {size_mismatch!r}')
         self.check_files = check_files
         self.size_mismatch = size_mismatch
         self.converter = converter
@@ -75,7 +76,7 @@ class CheckedSegDataset(BaseSegDataset):
                 and (with ``size_mismatch='error'``) size mismatches.
         """
         if self.data_root is not None and not osp.isdir(self.data_root):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'{self._name()}: the data root does not exist; set '
                 '`data_root` to the folder that holds the data set (see '
                 'configs/_base_/datasets/ for the expected layout)')
@@ -89,7 +90,7 @@ class CheckedSegDataset(BaseSegDataset):
                       self._convert_hint())
         use_ann_file = bool(self.ann_file) and not osp.isdir(self.ann_file)
         if use_ann_file and not osp.isfile(self.ann_file):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'{self._name()}: ann_file {self.ann_file} does not exist')
         data_list = super().load_data_list()
         if not data_list:

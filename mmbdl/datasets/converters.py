@@ -26,6 +26,7 @@ from .data_checks import DataCheckError, check_dir, format_names, scan_files
 from .label_maps import (CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID,
                          CITYSCAPES_KNOWN_IDS, IGNORE_INDEX,
                          SYNTHIA_ID_TO_TRAINID, SYNTHIA_KNOWN_IDS, build_lut)
+from mmbdl.utils.errors import ConfigCheckError
 
 STATS_FILE = 'sample_class_stats.json'
 TRAIN_ID_SUFFIX = '_labelTrainIds.png'
@@ -73,9 +74,9 @@ def read_label_ids(path: str, encoding: str) -> np.ndarray:
     if encoding == 'synthia_16bit':
         arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if arr is None:
-            raise ValueError(f'{path}: cannot be decoded (corrupt PNG?)')
+            raise ConfigCheckError(f'{path}: cannot be decoded (corrupt PNG?)')
         if arr.ndim != 3 or arr.dtype != np.uint16:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'{path}: expected a 16-bit 3-channel SYNTHIA label, got '
                 f'shape {arr.shape} dtype {arr.dtype}')
         return arr[:, :, -1]
@@ -83,14 +84,14 @@ def read_label_ids(path: str, encoding: str) -> np.ndarray:
         with Image.open(path) as img:
             img.load()
             if img.mode not in ('P', 'L'):
-                raise ValueError(f'mode {img.mode}, expected an 8-bit id '
-                                 'image (mode P or L)')
+                raise ConfigCheckError(f'mode {img.mode}, expected an 8-bit id '
+                                       'image (mode P or L)')
             return np.array(img)
     except ValueError as err:
-        raise ValueError(f'{path}: {err}') from None
+        raise ConfigCheckError(f'{path}: {err}') from None
     except Exception as err:  # noqa: BLE001 (PIL raises many types)
-        raise ValueError(f'{path}: cannot be decoded ({type(err).__name__}: '
-                         f'{err})') from None
+        raise ConfigCheckError(f'{path}: cannot be decoded ({type(err).__name__}: '
+                               f'{err})') from None
 
 
 def write_png_atomic(array: np.ndarray, path: str) -> None:
@@ -229,8 +230,8 @@ def run_conversion(tasks: Sequence[Tuple[str, str, str]],
             converted and the statistics file is not written.
     """
     if on_unknown not in ON_UNKNOWN:
-        raise ValueError(f'on_unknown must be one of {ON_UNKNOWN}, got '
-                         f'{on_unknown!r}')
+        raise ConfigCheckError(f'on_unknown must be one of {ON_UNKNOWN}, got '
+                               f'{on_unknown!r}')
     jobs = [(s, d, r, encoding, on_unknown) for s, d, r in tasks]
     if nproc > 1 and len(jobs) > 1:
         chunk = max(1, min(64, len(jobs) // (4 * nproc)))

@@ -4,6 +4,7 @@ from typing import Optional
 from mmbdl.registry import DATASETS
 from .checked_seg_dataset import CheckedSegDataset
 from .label_maps import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
+from mmbdl.utils.errors import ConfigCheckError
 
 
 @DATASETS.register_module()
@@ -34,7 +35,7 @@ class ImageFolderTargetDataset(CheckedSegDataset):
                  converter: Optional[str] = None,
                  **kwargs) -> None:
         if 'seg_map_path' in kwargs.get('data_prefix', {}):
-            raise ValueError(
+            raise ConfigCheckError(
                 'ImageFolderTargetDataset is unlabelled; for a labelled '
                 'validation set use CheckedSegDataset with '
                 'data_prefix=dict(img_path=..., seg_map_path=...)')

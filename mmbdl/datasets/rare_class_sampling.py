@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .data_checks import DataCheckError, format_names
+from mmbdl.utils.errors import ConfigCheckError
 
 STATS_FILE = 'sample_class_stats.json'
 
@@ -37,11 +38,11 @@ def rcs_class_probs(class_pixels: Dict[int, int],
         ``softmax((1 - f) / T)`` over them.
     """
     if temperature <= 0:
-        raise ValueError(f'rare_class_sampling.temperature must be > 0, got '
-                         f'{temperature}')
+        raise ConfigCheckError(f'rare_class_sampling.temperature must be > 0, got '
+                               f'{temperature}')
     classes = sorted(c for c, n in class_pixels.items() if n > 0)
     if not classes:
-        raise ValueError('rare-class sampling: no class has any pixel')
+        raise ConfigCheckError('rare-class sampling: no class has any pixel')
     counts = np.array([class_pixels[c] for c in classes], dtype=np.float64)
     freq = counts / counts.sum()
     logits = (1.0 - freq) / temperature

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 from mmbdl.registry import DATASETS
 from .data_checks import DataCheckError, format_names
 from .rare_class_sampling import STATS_FILE, RareClassSampler
+from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 
 COMPLETE_MARKER = '.complete.json'
 
@@ -46,7 +47,7 @@ def _img_root(dataset: BaseDataset, role: str) -> str:
     prefix = getattr(dataset, 'data_prefix', None) or {}
     root = prefix.get('img_path') if isinstance(prefix, dict) else None
     if not root:
-        raise ValueError(
+        raise ConfigCheckError(
             f'the {role} data set {type(dataset).__name__} has no '
             'data_prefix["img_path"], which names the image root that '
             f'{role} file names are relative to')
@@ -161,7 +162,7 @@ class UDADataset(Dataset):
         tgt = list(self.target.metainfo.get('classes') or ())
         if src and src == tgt:
             return
-        raise ValueError(
+        raise ConfigCheckError(
             'UDADataset: source and target data sets must have the same '
             f'classes in the same order; got {len(src)} source '
             f'({type(self.source).__name__}) and {len(tgt)} target '
@@ -173,8 +174,8 @@ class UDADataset(Dataset):
     def _index_dir(self, root: str, dataset: BaseDataset, role: str,
                    what: str, tool: str) -> List[str]:
         if not osp.isdir(root):
-            raise FileNotFoundError(f'UDADataset: the {what} directory {root} '
-                                    f'does not exist; write it with {tool}')
+            raise MissingFileError(f'UDADataset: the {what} directory {root} '
+                                   f'does not exist; write it with {tool}')
         if self.check_complete and not osp.isfile(
                 osp.join(root, COMPLETE_MARKER)):
             raise DataCheckError(
@@ -324,7 +325,7 @@ class UDADataset(Dataset):
                     f'{infos[name]["img_path"]}')
         if self._pseudo is not None and 'gt_sem_seg' not in tgt[
                 'data_samples']:
-            raise ValueError(
+            raise ConfigCheckError(
                 'UDADataset: pseudo_label_dir is set but the target pipeline '
                 'does not load it; add dict(type="LoadPseudoLabel") and pack '
                 'with dict(type="PackBDLSegInputs")')

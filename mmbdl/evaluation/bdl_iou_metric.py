@@ -159,8 +159,8 @@ class BDLIoUMetric(IoUMetric):
         pred, label = pred[keep], label[keep]
         if label.numel() and (label.min() < 0 or label.max() >= num_classes):
             bad = torch.unique(label[(label < 0) | (label >= num_classes)])
-            raise ValueError(f'label ids {bad.tolist()} are outside '
-                             f'0..{num_classes - 1} and {ignore_index}')
+            raise ConfigCheckError(f'label ids {bad.tolist()} are outside '
+                                   f'0..{num_classes - 1} and {ignore_index}')
         if pred.numel() and (pred.min() < 0 or pred.max() >= num_classes):
             raise ValueError(f'predicted ids outside 0..{num_classes - 1}')
         flat = label * num_classes + pred
@@ -185,7 +185,7 @@ class BDLIoUMetric(IoUMetric):
                 label = sample['gt_sem_seg']['data'].squeeze().to(
                     pred.device)
                 if pred.shape != label.shape:
-                    raise ValueError(
+                    raise ConfigCheckError(
                         f'BDLIoUMetric: {name}: prediction '
                         f'{tuple(pred.shape)} and label {tuple(label.shape)} '
                         'differ in size; the segmentor must upsample to the '
@@ -195,7 +195,7 @@ class BDLIoUMetric(IoUMetric):
                     self.results.append(self.confusion_matrix(
                         pred, label, n, self.ignore_index))
                 except ValueError as err:
-                    raise ValueError(f'BDLIoUMetric: {name}: {err}') from None
+                    raise ConfigCheckError(f'BDLIoUMetric: {name}: {err}') from None
             if self.writer is not None:
                 self.writer.write(pred, name,
                                   sample.get('reduce_zero_label', False))

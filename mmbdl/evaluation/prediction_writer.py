@@ -82,15 +82,15 @@ class PredictionWriter:
         if self._lut is not None:
             bad = np.unique(pred[(pred < 0) | (pred >= 19)])
             if bad.size:
-                raise ValueError(
+                raise ConfigCheckError(
                     f'cityscapes_label_ids needs the 19 Cityscapes train ids '
                     f'but the prediction holds {bad.tolist()[:5]}')
             return self._lut[pred]
         if reduce_zero_label:
             pred = pred + 1
         if pred.size and (pred.min() < 0 or pred.max() > 255):
-            raise ValueError('predicted ids outside 0..255 cannot be written '
-                             'as an 8-bit PNG')
+            raise ConfigCheckError('predicted ids outside 0..255 cannot be written '
+                                   'as an 8-bit PNG')
         return pred.astype(np.uint8)
 
     def write(self, pred: Union[torch.Tensor, np.ndarray], img_path: str,
@@ -115,7 +115,7 @@ class PredictionWriter:
         path = osp.abspath(osp.join(self.output_dir, filename))
         previous = self._written.get(path)
         if previous is not None and previous != img_path:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'the predictions of {previous} and {img_path} would both be '
                 f'written to {path}; give the images distinct file names')
         array = self.encode(pred, reduce_zero_label)

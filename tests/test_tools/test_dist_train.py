@@ -1,20 +1,14 @@
 """tools/dist_train.sh with 2 CPU processes (gloo) keeps ranks in sync."""
 import os
 import os.path as osp
-import socket
 import subprocess
 
 import torch
+from dist_utils import free_port
 
 from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def test_two_process_training_ends_with_identical_weights(tmp_path):

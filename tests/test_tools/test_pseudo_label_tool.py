@@ -3,7 +3,6 @@ import importlib.util
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ from mmbdl.engine.pseudo_labeling import (COMPLETE_FILE, PseudoLabelDirError,
                                           PseudoLabeler,
                                           load_inference_segmentor)
 from mmbdl.registry import DATASETS
+from dist_utils import free_port
 from tiny_pseudo_label import (build_segmentor, config_text, segmentor_cfg,
                                target_dataset_cfg, write_target_set)
 
@@ -140,9 +140,7 @@ def test_whole_model_checkpoint_and_outer_preprocessor(setup, tmp_path):
 
 
 def test_two_processes_give_identical_labels(setup, tmp_path):
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     two = str(tmp_path / 'two')
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run(

@@ -5,7 +5,6 @@ import os
 import os.path as osp
 import pprint
 import re
-import socket
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ import mmcv
 import numpy as np
 import pytest
 import torch
+from dist_utils import free_port
 from tiny_translator import build_translator, tiny_translator_cfg, write_images
 
 from mmbdl.engine.translation import ImageTranslator
@@ -100,9 +100,7 @@ def test_scale_option_and_bad_inputs(setup, tmp_path):
 def test_two_processes_split_the_files(setup, tmp_path):
     """torchrun with 2 CPU processes (gloo): each rank translates its share,
     rank 0 marks the folder complete."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     out = tmp_path / 'dist'
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run(

@@ -131,7 +131,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from mmbdl.utils import load_config, register_all_modules
 
     if not 0.0 <= args.min <= args.max <= 1.0 or args.step <= 0:
-        raise ValueError('need 0 <= --min <= --max <= 1 and --step > 0')
+        raise ConfigCheckError('need 0 <= --min <= --max <= 1 and --step > 0')
     register_all_modules(init_default_scope=True)
     cfg = load_config(args.config, args.cfg_options)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -187,4 +187,5 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 if __name__ == '__main__':
     from mmbdl.utils import run_cli
+    from mmbdl.utils.errors import ConfigCheckError
     run_cli(main)

@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 from PIL import Image
+from mmbdl.utils.errors import MissingFileError
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -49,7 +50,7 @@ def demo_grid(data_root: str, num: int = 6, scale: int = 2,
         data_root, 'cityscapes', 'leftImg8bit', 'train', '*',
         '*_leftImg8bit.png')))[:num]
     if not src_imgs or not tgt_imgs:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'no demo images below {data_root}; run '
             f'`python tools/make_demo_data.py --out {data_root}` first')
 

@@ -7,6 +7,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmbdl.registry import TRANSFORMS
+from mmbdl.utils.errors import ConfigCheckError
 
 
 def read_uint8_png(path: str) -> np.ndarray:
@@ -16,8 +17,8 @@ def read_uint8_png(path: str) -> np.ndarray:
         raise OSError(f'cannot read {path} (missing or corrupt PNG); '
                       'rewrite the pseudo-labels (tools/pseudo_label.py)')
     if img.ndim != 2 or img.dtype != np.uint8:
-        raise ValueError(f'{path}: expected a single-channel uint8 PNG, got '
-                         f'shape {img.shape} dtype {img.dtype}')
+        raise ConfigCheckError(f'{path}: expected a single-channel uint8 PNG, got '
+                               f'shape {img.shape} dtype {img.dtype}')
     return img
 
 
@@ -67,7 +68,7 @@ class LoadPseudoLabel(BaseTransform):
             bad = np.unique(label[(label >= self.num_classes)
                                   & (label != 255)])
             if bad.size:
-                raise ValueError(
+                raise ConfigCheckError(
                     f'{path}: pseudo-label ids {bad.tolist()} are outside '
                     f'0..{self.num_classes - 1} and 255; the labels were '
                     'made for another class count')

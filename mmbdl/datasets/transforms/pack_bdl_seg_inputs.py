@@ -5,6 +5,7 @@ from mmengine.structures import PixelData
 from mmseg.datasets.transforms import PackSegInputs
 
 from mmbdl.registry import TRANSFORMS
+from mmbdl.utils.errors import ConfigCheckError
 
 
 @TRANSFORMS.register_module()
@@ -36,7 +37,7 @@ class PackBDLSegInputs(PackSegInputs):
             return packed
         label = results.get('gt_seg_map')
         if label is None or tuple(weight.shape) != tuple(label.shape[:2]):
-            raise ValueError(
+            raise ConfigCheckError(
                 f'{results.get("img_path")}: gt_seg_weight has shape '
                 f'{tuple(weight.shape)} but gt_seg_map '
                 f'{None if label is None else tuple(label.shape)}; soft '

@@ -5,6 +5,7 @@ import mmcv
 from mmcv.transforms import BaseTransform
 
 from mmbdl.registry import TRANSFORMS
+from mmbdl.utils.errors import ConfigCheckError
 
 
 @TRANSFORMS.register_module()
@@ -35,7 +36,7 @@ class ResizeWidth(BaseTransform):
                  backend: str = 'pillow') -> None:
         self.keys = [keys] if isinstance(keys, str) else list(keys)
         if width <= 0:
-            raise ValueError(f'width must be positive, got {width}')
+            raise ConfigCheckError(f'width must be positive, got {width}')
         self.width = int(width)
         self.interpolation = interpolation
         self.backend = backend

@@ -5,6 +5,7 @@ from mmengine.hooks import Hook
 
 from mmbdl.registry import HOOKS
 from mmbdl.utils.model_utils import unwrap_model
+from mmbdl.utils.errors import ConfigCheckError
 
 
 def _teacher_owner(runner):
@@ -51,11 +52,11 @@ class EMATeacherHook(Hook):
                  interval: int = 1,
                  kinds: Sequence[str] = ('self_training', )) -> None:
         if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f'EMATeacherHook.alpha must be in [0, 1], got '
-                             f'{alpha}')
+            raise ConfigCheckError(f'EMATeacherHook.alpha must be in [0, 1], got '
+                                   f'{alpha}')
         if not isinstance(interval, int) or interval < 1:
-            raise ValueError(f'EMATeacherHook.interval must be an int >= 1, '
-                             f'got {interval!r}')
+            raise ConfigCheckError(f'EMATeacherHook.interval must be an int >= 1, '
+                                   f'got {interval!r}')
         self.alpha = float(alpha)
         self.interval = interval
         self.kinds = tuple(kinds)

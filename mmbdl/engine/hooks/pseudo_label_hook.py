@@ -185,7 +185,7 @@ class PseudoLabelHook(Hook):
         root = self.img_root or dataset_img_root(dataset)
         if len(dataset) == 0:
             raise ConfigCheckError(f'PseudoLabelHook: the target dataset below '
-                             f'{root} holds no images')
+                                   f'{root} holds no images')
         runner.logger.info(f'PseudoLabelHook: {len(dataset)} target images '
                            f'below {root}, {len(names)} classes')
 

@@ -14,6 +14,7 @@ from mmbdl.engine.translation import write_png_atomic
 from mmbdl.models.translators.utils import get_generator_normalization
 from mmbdl.registry import HOOKS
 from mmbdl.utils.model_utils import get_translator, unwrap_model
+from mmbdl.utils.errors import ConfigCheckError
 
 
 @HOOKS.register_module()
@@ -46,7 +47,7 @@ class TranslationVisualizationHook(Hook):
                  save_dir: Optional[str] = 'translation_vis',
                  name: str = 'translation') -> None:
         if interval < 1 or max_samples < 1:
-            raise ValueError('interval and max_samples must be >= 1')
+            raise ConfigCheckError('interval and max_samples must be >= 1')
         self.interval = interval
         self.max_samples = max_samples
         self.save_dir = save_dir

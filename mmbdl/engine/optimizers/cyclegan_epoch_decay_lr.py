@@ -5,6 +5,7 @@ from mmengine.optim.scheduler.lr_scheduler import LRSchedulerMixin
 from mmengine.optim.scheduler.param_scheduler import INF, _ParamScheduler
 
 from mmbdl.registry import PARAM_SCHEDULERS
+from mmbdl.utils.errors import ConfigCheckError
 
 
 def release_epoch_factor(epoch: int, constant_epochs: int = 10,
@@ -67,7 +68,7 @@ class CycleGANEpochDecayLR(LRSchedulerMixin, _ParamScheduler):
                  by_epoch: bool = False,
                  verbose: bool = False) -> None:
         if not by_epoch and (iters_per_epoch is None or iters_per_epoch < 1):
-            raise ValueError(
+            raise ConfigCheckError(
                 'CycleGANEpochDecayLR with by_epoch=False needs '
                 f'iters_per_epoch >= 1, got {iters_per_epoch}; set it to '
                 'ceil(data set length / total batch size)')

@@ -7,6 +7,7 @@ from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 
 from mmbdl.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from mmbdl.utils.model_utils import unwrap_model
+from mmbdl.utils.errors import ConfigCheckError
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -49,13 +50,13 @@ class MultiSubmoduleOptimWrapperConstructor:
                             'dict of sub-module path -> optim wrapper config,'
                             f' got {optim_wrapper_cfg!r}')
         if paramwise_cfg is not None:
-            raise ValueError(
+            raise ConfigCheckError(
                 'give paramwise_cfg inside each sub-module entry of '
                 'optim_wrapper (e.g. optim_wrapper.segmentor.paramwise_cfg), '
                 'not at the top level')
         for key, cfg in optim_wrapper_cfg.items():
             if not isinstance(cfg, dict) or 'optimizer' not in cfg:
-                raise ValueError(
+                raise ConfigCheckError(
                     f'optim_wrapper.{key} must be an optim wrapper config '
                     f'with an `optimizer`, got {cfg!r}')
         self.optim_wrapper_cfg = copy.deepcopy(optim_wrapper_cfg)
@@ -112,7 +113,7 @@ class MultiSubmoduleOptimWrapperConstructor:
             paramwise = cfg.pop('paramwise_cfg', None)
             for param in module.parameters():
                 if id(param) in owner:
-                    raise ValueError(
+                    raise ConfigCheckError(
                         f'optim_wrapper keys {owner[id(param)]!r} and '
                         f'{key!r} share parameters; give every parameter '
                         'to one optimizer only')

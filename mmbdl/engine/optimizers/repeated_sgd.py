@@ -5,6 +5,7 @@ import torch
 from torch.optim import Optimizer
 
 from mmbdl.registry import OPTIMIZERS
+from mmbdl.utils.errors import ConfigCheckError
 
 
 @OPTIMIZERS.register_module()
@@ -50,13 +51,13 @@ class RepeatedSGD(Optimizer):
                  nesterov: bool = False,
                  repeat: int = 1) -> None:
         if lr < 0.0:
-            raise ValueError(f'Invalid learning rate: {lr}')
+            raise ConfigCheckError(f'Invalid learning rate: {lr}')
         if momentum < 0.0:
-            raise ValueError(f'Invalid momentum value: {momentum}')
+            raise ConfigCheckError(f'Invalid momentum value: {momentum}')
         if weight_decay < 0.0:
-            raise ValueError(f'Invalid weight_decay value: {weight_decay}')
+            raise ConfigCheckError(f'Invalid weight_decay value: {weight_decay}')
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(
+            raise ConfigCheckError(
                 'Nesterov momentum requires a momentum and zero dampening')
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov,
@@ -64,7 +65,7 @@ class RepeatedSGD(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             if not isinstance(group['repeat'], int) or group['repeat'] < 1:
-                raise ValueError(
+                raise ConfigCheckError(
                     f"param group 'repeat' must be an int >= 1, got "
                     f"{group['repeat']!r}")
 

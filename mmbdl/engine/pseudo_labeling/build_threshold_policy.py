@@ -6,6 +6,7 @@ from .classwise_median_policy import ClasswiseMedianPolicy
 from .fixed_threshold_policy import FixedThresholdPolicy
 from .soft_label_policy import SoftLabelPolicy
 from .top_fraction_policy import TopFractionPolicy
+from mmbdl.utils.errors import ConfigCheckError
 
 THRESHOLD_POLICIES: Dict[str, Type[BaseThresholdPolicy]] = {
     'classwise_median': ClasswiseMedianPolicy,
@@ -43,11 +44,11 @@ def build_threshold_policy(
     classes = dict(THRESHOLD_POLICIES)
     classes.update({cls.__name__: cls for cls in THRESHOLD_POLICIES.values()})
     if name not in classes:
-        raise ValueError(
+        raise ConfigCheckError(
             f'unknown pseudo-label policy {name!r}; choose one of '
             f'{sorted(THRESHOLD_POLICIES)}')
     try:
         return classes[name](**cfg)
     except TypeError as err:
-        raise ValueError(f'bad arguments for pseudo-label policy {name!r}: '
-                         f'{err}') from None
+        raise ConfigCheckError(f'bad arguments for pseudo-label policy {name!r}: '
+                               f'{err}') from None

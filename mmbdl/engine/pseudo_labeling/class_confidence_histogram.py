@@ -22,6 +22,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
+from mmbdl.utils.errors import ConfigCheckError
 
 IGNORE_INDEX = 255
 
@@ -62,11 +63,11 @@ class ClassConfidenceHistogram:
 
     def __init__(self, num_classes: int, num_bins: int = 65536) -> None:
         if not 0 < num_classes < IGNORE_INDEX + 1:
-            raise ValueError(f'num_classes must be in [1, 255], got '
-                             f'{num_classes}')
+            raise ConfigCheckError(f'num_classes must be in [1, 255], got '
+                                   f'{num_classes}')
         if num_bins < 2 or num_bins & (num_bins - 1):
-            raise ValueError(f'num_bins must be a power of two, got '
-                             f'{num_bins}')
+            raise ConfigCheckError(f'num_bins must be a power of two, got '
+                                   f'{num_bins}')
         self.num_classes = num_classes
         self.num_bins = num_bins
         self.hist = np.zeros((num_classes, num_bins + 1), dtype=np.int64)

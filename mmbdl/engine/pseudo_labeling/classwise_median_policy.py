@@ -4,6 +4,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from .base_threshold_policy import BaseThresholdPolicy, capped
+from mmbdl.utils.errors import ConfigCheckError
 
 
 class ClasswiseMedianPolicy(BaseThresholdPolicy):
@@ -24,8 +25,8 @@ class ClasswiseMedianPolicy(BaseThresholdPolicy):
 
     def __init__(self, cap: float = 0.9) -> None:
         if not 0.0 < cap <= 1.0:
-            raise ValueError(f'classwise_median: cap must be in (0, 1], got '
-                             f'{cap}')
+            raise ConfigCheckError(f'classwise_median: cap must be in (0, 1], got '
+                                   f'{cap}')
         self.cap = float(cap)
 
     def selection_index(self, count: int) -> Optional[int]:

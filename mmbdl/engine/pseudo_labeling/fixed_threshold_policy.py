@@ -4,6 +4,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from .base_threshold_policy import BaseThresholdPolicy
+from mmbdl.utils.errors import ConfigCheckError
 
 
 class FixedThresholdPolicy(BaseThresholdPolicy):
@@ -17,8 +18,8 @@ class FixedThresholdPolicy(BaseThresholdPolicy):
 
     def __init__(self, threshold: float = 0.9) -> None:
         if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f'fixed: threshold must be in [0, 1], got '
-                             f'{threshold}')
+            raise ConfigCheckError(f'fixed: threshold must be in [0, 1], got '
+                                   f'{threshold}')
         self.threshold = float(threshold)
 
     def thresholds(self, counts: Sequence[int],

@@ -50,8 +50,8 @@ def pseudo_label_relpath(img_path: str, img_root: str) -> str:
     rel = osp.relpath(osp.abspath(img_path), osp.abspath(img_root))
     if rel.startswith('..') or osp.isabs(rel):
         raise ConfigCheckError(f'target image {img_path} is not below the image '
-                         f'root {img_root}; set the pseudo-label img_root to '
-                         "the target dataset's data_prefix['img_path']")
+                               f'root {img_root}; set the pseudo-label img_root to '
+                               "the target dataset's data_prefix['img_path']")
     return osp.splitext(rel)[0]
 
 

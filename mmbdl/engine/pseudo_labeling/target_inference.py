@@ -178,12 +178,12 @@ class TargetInference:
             raise ConfigCheckError(f'scales must be positive, got {self.scales}')
         if label_size is not None and len(label_size) != 2:
             raise ConfigCheckError('label_size must be (height, width), got '
-                             f'{label_size}')
+                                   f'{label_size}')
         self.label_size = None if label_size is None else \
             (int(label_size[0]), int(label_size[1]))
         if len(ignore_margin) != 2 or min(ignore_margin) < 0:
             raise ConfigCheckError('ignore_margin must be (top, bottom) rows >= 0, '
-                             f'got {ignore_margin}')
+                                   f'got {ignore_margin}')
         self.ignore_margin = (int(ignore_margin[0]), int(ignore_margin[1]))
         self.num_classes: Optional[int] = None
 

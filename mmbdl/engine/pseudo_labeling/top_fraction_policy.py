@@ -6,6 +6,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from .base_threshold_policy import BaseThresholdPolicy, capped
+from mmbdl.utils.errors import ConfigCheckError
 
 
 class TopFractionPolicy(BaseThresholdPolicy):
@@ -30,11 +31,11 @@ class TopFractionPolicy(BaseThresholdPolicy):
     def __init__(self, fraction: float = 0.5,
                  cap: Optional[float] = None) -> None:
         if not 0.0 < fraction <= 1.0:
-            raise ValueError(f'top_fraction: fraction must be in (0, 1], '
-                             f'got {fraction}')
+            raise ConfigCheckError(f'top_fraction: fraction must be in (0, 1], '
+                                   f'got {fraction}')
         if cap is not None and not 0.0 < cap <= 1.0:
-            raise ValueError(f'top_fraction: cap must be in (0, 1] or None, '
-                             f'got {cap}')
+            raise ConfigCheckError(f'top_fraction: cap must be in (0, 1] or None, '
+                                   f'got {cap}')
         self.fraction = float(fraction)
         self._fraction = Fraction(str(fraction))
         self.cap = None if cap is None else float(cap)

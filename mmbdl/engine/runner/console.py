@@ -1,14 +1,15 @@
 """A console a person can read; the full log stays in the work dir.
 
-The console (the MMLogger's stdout handler) shows warnings and errors and,
-of the INFO messages, only those a person follows a run by: the start of
-each phase, the progress line every ``LoggerHook`` interval (with ETA),
-resume notes, the translation / pseudo-labelling summaries (first line) and
-the round table. The environment dump, the config, the hook table, the
-optimizer constructor's per-parameter lines, validation progress and the
-like go to the log file only (``work_dir/<timestamp>/<timestamp>.log``),
-as do Python warnings (library deprecations); their count and the log file
-are named on the console at the end of the run. Progress bars
+The console (the MMLogger's stdout handler) shows errors, warnings (but
+upstream deprecation notices) and, of the INFO messages, only those a
+person follows a run by: the start of each phase, the progress line every
+``LoggerHook`` interval (with ETA), resume notes, the translation /
+pseudo-labelling summaries (first line) and the round table. The
+environment dump, the config, the hook table, the optimizer constructor's
+per-parameter lines, validation progress and the like go to the log file
+only (``work_dir/<timestamp>/<timestamp>.log``), as do Python warnings
+(library deprecations); their count and the log file are named on the
+console at the end of the run. Progress bars
 (``mmengine.utils.ProgressBar``) write to the terminal directly.
 """
 import logging
@@ -19,33 +20,49 @@ CONSOLE_PREFIXES = (
     '==== phase',  # one line per phase start
     'Iter(train)',  # progress every LoggerHook interval, with ETA
     'BDL rounds',  # the round table
-    'resume',  # resume notes of the BDL loop / MMEngine
+    'resum',  # resume notes of the BDL loop / MMEngine (resume:, resumed)
     'translated source set of round',
     'pseudo-labels written to',
     'pseudo-labels of round',
     'Python warnings of this run',
+)
+# WARNING messages of upstream libraries that are notices for their own
+# developers (deprecations, naming advice), not for a person running BDL:
+# log file only
+FILE_ONLY_WARNINGS = (
+    'will be deprecated',
+    'is deprecated',
+    'The prefix is not set in metric class',
 )
 # of these, only the first line (the rest is in the log file)
 FIRST_LINE_ONLY = ('pseudo-labels written to', )
 
 
 class ConsoleFilter(logging.Filter):
-    """Passes WARNING and above, and INFO records starting with one of
-    ``prefixes`` (checked after leading whitespace and a phase-name
-    prefix such as ``'k1_adaptation: '``).
+    """Passes WARNING and above (but upstream deprecation notices), and INFO
+    records starting with one of ``prefixes`` (checked after leading
+    whitespace and a phase-name prefix such as ``'k1_adaptation: '``).
 
     Args:
         prefixes (Sequence[str]): Message starts to show.
+        file_only_warnings (Sequence[str]): Warnings containing one of these
+            stay off the console.
     """
 
-    def __init__(self, prefixes: Sequence[str] = CONSOLE_PREFIXES) -> None:
+    def __init__(self, prefixes: Sequence[str] = CONSOLE_PREFIXES,
+                 file_only_warnings: Sequence[str] = FILE_ONLY_WARNINGS
+                 ) -> None:
         super().__init__()
         self.prefixes = tuple(prefixes)
+        self.file_only_warnings = tuple(file_only_warnings)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.WARNING:
+        if record.levelno >= logging.ERROR:
             return True
         message = record.getMessage().lstrip()
+        if record.levelno >= logging.WARNING:
+            return not any(text in message
+                           for text in self.file_only_warnings)
         if message.startswith(self.prefixes):
             return True
         # '<phase name>: resuming at ...'

@@ -10,6 +10,7 @@ folder is written or read.
 from typing import Dict, Sequence
 
 from .phase_plan import Phase
+from mmbdl.utils.errors import ConfigCheckError
 
 SELF_TRAINING_MODES = ('offline', 'ema_teacher')
 
@@ -28,11 +29,11 @@ def check_self_training(mode: str, model, hook_names: Sequence[str],
         ValueError | TypeError: Naming the config key to fix.
     """
     if mode not in SELF_TRAINING_MODES:
-        raise ValueError(f'train_cfg.self_training must be one of '
-                         f'{SELF_TRAINING_MODES}, got {mode!r}')
+        raise ConfigCheckError(f'train_cfg.self_training must be one of '
+                               f'{SELF_TRAINING_MODES}, got {mode!r}')
     if mode == 'offline':
         if 'EMATeacherHook' in hook_names:
-            raise ValueError(
+            raise ConfigCheckError(
                 'an EMATeacherHook is configured but train_cfg.self_training'
                 " is 'offline', so no teacher would label anything; set "
                 "train_cfg.self_training='ema_teacher' or remove the hook")
@@ -44,17 +45,17 @@ def check_self_training(mode: str, model, hook_names: Sequence[str],
             f'an EMA teacher, got {type(segmentor).__name__}; set '
             "model.segmentor.type='EMATeacherSegmentor'")
     if 'EMATeacherHook' not in hook_names:
-        raise ValueError(
+        raise ConfigCheckError(
             "train_cfg.self_training='ema_teacher' needs the hook that "
             "updates the teacher: add dict(type='EMATeacherHook') to "
             'custom_hooks')
     if 'PseudoLabelHook' in hook_names:
-        raise ValueError(
+        raise ConfigCheckError(
             "train_cfg.self_training='ema_teacher' labels the target "
             'batches online; remove the PseudoLabelHook from custom_hooks '
             '(it would write offline labels nobody reads)')
     if init.get('self_training') != 'continue':
-        raise ValueError(
+        raise ConfigCheckError(
             "train_cfg.self_training='ema_teacher' starts each teacher as "
             'the model the previous phase ended with and trains that model '
             "further; set train_cfg.init.self_training='continue' (got "

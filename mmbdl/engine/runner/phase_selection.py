@@ -13,6 +13,7 @@ from mmengine.hooks import Hook
 from .loop_state import get_rng, set_rng
 from .phase_plan import Phase
 from .phase_validation import evaluate_phase, to_float
+from mmbdl.utils.errors import ConfigCheckError
 
 SELECTION_RULES = ('last', 'best')
 
@@ -52,13 +53,13 @@ class PhaseSelection:
                  report_metric: str = 'mIoU') -> None:
         if val_interval is not None and (
                 not isinstance(val_interval, int) or val_interval < 1):
-            raise ValueError(
+            raise ConfigCheckError(
                 f'train_cfg.val_interval must be a positive number of '
                 f'iterations or None, got {val_interval!r}')
         for key, value in (('headline', headline),
                            ('continue_from', continue_from)):
             if value not in SELECTION_RULES:
-                raise ValueError(
+                raise ConfigCheckError(
                     f"train_cfg.{key} must be 'last' or 'best', got "
                     f'{value!r}')
         self.val_interval = val_interval

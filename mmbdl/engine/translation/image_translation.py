@@ -32,6 +32,7 @@ from mmengine.utils import ProgressBar
 
 from mmbdl.models.translators.utils import get_generator_normalization
 from mmbdl.utils.model_utils import unwrap_model
+from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 
 COMPLETE_FILE = '.complete.json'
 PROGRESS_FILE = '.in_progress.json'
@@ -57,7 +58,7 @@ def list_images(img_dir: str, img_suffix: str = '.png') -> List[str]:
         ValueError: If no file ends with ``img_suffix``.
     """
     if not osp.isdir(img_dir):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'source image folder {img_dir} does not exist; set img_dir to '
             "the source dataset's image folder (data_root + "
             "data_prefix['img_path'])")
@@ -68,7 +69,7 @@ def list_images(img_dir: str, img_suffix: str = '.png') -> List[str]:
             if name.endswith(img_suffix) and not name.startswith('.'):
                 rels.append(osp.relpath(osp.join(root, name), img_dir))
     if not rels:
-        raise ValueError(
+        raise ConfigCheckError(
             f'source image folder {img_dir} holds no file ending with '
             f'{img_suffix!r}; check img_dir and img_suffix')
     return sorted(rels)
@@ -106,8 +107,8 @@ def load_image(path: str, scale: Optional[Sequence[int]] = None,
     """
     img = mmcv.imread(path, flag='color', channel_order='bgr')
     if img is None:
-        raise ValueError(f'cannot read image {path}; the file is missing or '
-                         'not an image (delete or replace it)')
+        raise ConfigCheckError(f'cannot read image {path}; the file is missing or '
+                               'not an image (delete or replace it)')
     if scale is not None and (img.shape[1], img.shape[0]) != tuple(scale):
         img = mmcv.imresize(img, tuple(scale), interpolation=interpolation,
                             backend='pillow')
@@ -346,7 +347,7 @@ def translate_directory(translator: nn.Module,
     counts = Counter(output_relpath(rel) for rel in rels)
     if len(counts) != len(rels):
         clash = sorted(n for n, c in counts.items() if c > 1)
-        raise ValueError(
+        raise ConfigCheckError(
             f'{img_dir}: several images map to the same output name, e.g. '
             f'{clash[:3]} (same name, different extension); narrow '
             'img_suffix to one extension')

@@ -68,3 +68,26 @@ def test_console_of_a_bdl_run(console, tmp_path, capsys):
     assert 'a library deprecation for the test' in log
     assert f'written to {_log_file(work)}' in lines[-1]
     assert 'Python warnings of this run' in lines[-1]
+
+
+def test_console_filter_rules():
+    import logging
+
+    from mmbdl.engine.runner.console import ConsoleFilter
+
+    def passes(level, message):
+        record = logging.LogRecord('x', level, __file__, 1, message, None,
+                                   None)
+        return ConsoleFilter().filter(record)
+
+    assert passes(logging.INFO, '==== phase 2/7: k1_translation (F^(1))')
+    assert passes(logging.INFO, 'Iter(train) [ 50/1400]  eta: 0:15:46')
+    assert passes(logging.INFO, 'k1_adaptation: resuming at local iter 3')
+    assert passes(logging.INFO, 'BDL rounds so far:\n| model |')
+    assert not passes(logging.INFO, 'Config:\ncustom_hooks = [')
+    assert not passes(logging.INFO, 'paramwise_options -- backbone.conv1')
+    assert not passes(logging.INFO, 'Iter(val) [10/60]')
+    assert passes(logging.WARNING, 'k1_translation: allow_random_init=True')
+    assert not passes(logging.WARNING, '"FileClient" will be deprecated in '
+                      'future.')
+    assert passes(logging.ERROR, 'anything is deprecated')
