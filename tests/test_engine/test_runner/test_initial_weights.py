@@ -1,6 +1,6 @@
 """Initial weights of the BDL loop: random-init refusal, load_from checks,
 ``load_from`` versus ``train_cfg.initial_weights`` as restart points."""
-import glob
+import logging
 import os.path as osp
 
 import pytest
@@ -26,8 +26,11 @@ def _cfg(data_root, work, **overrides):
                        iters=dict(ITERS), **overrides)
 
 
-def _log(work):
-    (path, ) = glob.glob(osp.join(work, '*', '*.log'))
+def _log(runner):
+    """The text of the runner's log file (MMEngine may share one logger,
+    and so one file, between runners made in the same second)."""
+    (path, ) = {h.baseFilename for h in runner.logger.handlers
+                if isinstance(h, logging.FileHandler)}
     with open(path) as f:
         return f.read()
 
@@ -60,8 +63,9 @@ def test_random_backbone_refused_naming_the_keys(data_root, tmp_path):
 
 def test_allow_random_init_warns_at_every_phase_start(data_root, tmp_path):
     work = str(tmp_path / 'w')
-    Runner(**_cfg(data_root, work, allow_random_init=True)).train()
-    log = _log(work)
+    runner = Runner(**_cfg(data_root, work, allow_random_init=True))
+    runner.train()
+    log = _log(runner)
     assert log.count('train_cfg.allow_random_init=True and M\'s backbone '
                      'started from random weights') == 3  # 3 phases
 
@@ -86,8 +90,9 @@ def test_pretrained_backbone_accepted(data_root, tmp_path):
     torch.save(dict(state_dict=model.segmentor.segmentor.state_dict()), path)
     cfg['model']['segmentor']['segmentor']['backbone']['init_cfg'] = dict(
         type='Pretrained', checkpoint=path, prefix='backbone.')
-    Runner(**cfg).train()
-    log = _log(work)
+    runner = Runner(**cfg)
+    runner.train()
+    log = _log(runner)
     assert 'init_cfg Pretrained' in log and 'keys matched' in log
 
 
@@ -126,7 +131,7 @@ def test_load_from_is_not_a_restart_point(data_root, tmp_path):
     assert not torch.all(initial['segmentor'][key] == 0.5)
     perceptual = runner.model.translator.perceptual_model
     assert torch.all(perceptual.backbone.stem[0].weight == 0.5)
-    log = _log(work)
+    log = _log(runner)
     assert 'load_from' in log and 'keys matched' in log
     assert "k1_adaptation: weights re-initialised to the initial ones" in log
 
@@ -144,4 +149,4 @@ def test_initial_weights_are_the_restart_point(data_root, tmp_path):
     initial = torch.load(osp.join(work, 'bdl_initial_weights.pth'))
     key = 'segmentor.backbone.stem.0.weight'
     assert torch.all(initial['segmentor'][key] == 0.25)
-    assert 'train_cfg.initial_weights' in _log(work)
+    assert 'train_cfg.initial_weights' in _log(runner)
