@@ -9,6 +9,7 @@ from mmseg.utils import SampleList
 from torch import Tensor, nn
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 
 
 def outputs_probabilities(segmentor: nn.Module) -> bool:
@@ -87,8 +88,8 @@ class BDLSegTTAModel(SegTTAModel):
             list[SegDataSample]: One merged prediction per image.
 
         Raises:
-            ValueError: If the views of an image differ in size (a view's
-                prediction was not resized to the original image).
+            ConfigCheckError: If the views of an image differ in size (a
+                view's prediction was not resized to the original image).
         """
         segmentor = self._inference_segmentor()
         predictions = []
@@ -96,7 +97,7 @@ class BDLSegTTAModel(SegTTAModel):
             probs = [self.view_probabilities(v, segmentor) for v in views]
             shapes = {tuple(p.shape) for p in probs}
             if len(shapes) != 1:
-                raise ValueError(
+                raise ConfigCheckError(
                     f'{views[0].metainfo.get("img_path", "an image")}: its '
                     f'TTA views predict different sizes {sorted(shapes)}; '
                     'every view must be resized back to the original image')
