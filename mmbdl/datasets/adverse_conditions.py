@@ -20,10 +20,10 @@ import os.path as osp
 from typing import List, Sequence, Union
 
 from mmbdl.registry import DATASETS
+from mmbdl.utils.errors import ConfigCheckError
 from .checked_seg_dataset import CheckedSegDataset
 from .data_checks import DataCheckError
 from .label_maps import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
-from mmbdl.utils.errors import ConfigCheckError
 
 ACDC_CONDITIONS = ('fog', 'night', 'rain', 'snow')
 ACDC_SPLITS = ('train', 'val', 'test')

@@ -6,9 +6,9 @@ from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 
 from mmbdl.registry import DATASETS
+from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 from .data_checks import (DataCheckError, check_dir, format_names,
                           read_sizes_cached, scan_files)
-from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 
 SIZE_MISMATCH_ACTIONS = ('warn', 'skip', 'error')
 

@@ -22,11 +22,11 @@ from mmengine.logging import print_log
 from mmengine.utils import track_parallel_progress, track_progress
 from PIL import Image
 
+from mmbdl.utils.errors import ConfigCheckError
 from .data_checks import DataCheckError, check_dir, format_names, scan_files
 from .label_maps import (CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID,
                          CITYSCAPES_KNOWN_IDS, IGNORE_INDEX,
                          SYNTHIA_ID_TO_TRAINID, SYNTHIA_KNOWN_IDS, build_lut)
-from mmbdl.utils.errors import ConfigCheckError
 
 STATS_FILE = 'sample_class_stats.json'
 TRAIN_ID_SUFFIX = '_labelTrainIds.png'

@@ -18,8 +18,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .data_checks import DataCheckError, format_names
 from mmbdl.utils.errors import ConfigCheckError
+from .data_checks import DataCheckError, format_names
 
 STATS_FILE = 'sample_class_stats.json'
 

@@ -10,9 +10,9 @@ from mmengine.dataset import BaseDataset
 from torch.utils.data import Dataset
 
 from mmbdl.registry import DATASETS
+from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 from .data_checks import DataCheckError, format_names
 from .rare_class_sampling import STATS_FILE, RareClassSampler
-from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 
 COMPLETE_MARKER = '.complete.json'
 

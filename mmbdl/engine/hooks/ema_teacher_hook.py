@@ -4,8 +4,8 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 
 from mmbdl.registry import HOOKS
-from mmbdl.utils.model_utils import unwrap_model
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.model_utils import unwrap_model
 
 
 def _teacher_owner(runner):

@@ -6,11 +6,11 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.engine.translation import list_images, translate_directory
 from mmbdl.engine.translation.image_translation import (COMPLETE_FILE,
                                                         PROGRESS_FILE)
 from mmbdl.registry import HOOKS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.model_utils import get_translator
 from .phase_outputs import claim_phase_outputs, planned_phases
 

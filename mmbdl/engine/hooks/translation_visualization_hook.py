@@ -13,8 +13,8 @@ from torch import Tensor
 from mmbdl.engine.translation import write_png_atomic
 from mmbdl.models.translators.utils import get_generator_normalization
 from mmbdl.registry import HOOKS
-from mmbdl.utils.model_utils import get_translator, unwrap_model
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.model_utils import get_translator, unwrap_model
 
 
 @HOOKS.register_module()

@@ -6,8 +6,8 @@ import torch.nn as nn
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 
 from mmbdl.registry import OPTIM_WRAPPER_CONSTRUCTORS
-from mmbdl.utils.model_utils import unwrap_model
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.model_utils import unwrap_model
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()

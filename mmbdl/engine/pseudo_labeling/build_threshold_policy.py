@@ -1,12 +1,12 @@
 """Build a threshold policy from a name or a config dict."""
 from typing import Dict, Type, Union
 
+from mmbdl.utils.errors import ConfigCheckError
 from .base_threshold_policy import BaseThresholdPolicy
 from .classwise_median_policy import ClasswiseMedianPolicy
 from .fixed_threshold_policy import FixedThresholdPolicy
 from .soft_label_policy import SoftLabelPolicy
 from .top_fraction_policy import TopFractionPolicy
-from mmbdl.utils.errors import ConfigCheckError
 
 THRESHOLD_POLICIES: Dict[str, Type[BaseThresholdPolicy]] = {
     'classwise_median': ClasswiseMedianPolicy,

@@ -3,8 +3,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .base_threshold_policy import BaseThresholdPolicy, capped
 from mmbdl.utils.errors import ConfigCheckError
+from .base_threshold_policy import BaseThresholdPolicy, capped
 
 
 class ClasswiseMedianPolicy(BaseThresholdPolicy):

@@ -9,8 +9,8 @@ folder is written or read.
 """
 from typing import Dict, Sequence
 
-from .phase_plan import Phase
 from mmbdl.utils.errors import ConfigCheckError
+from .phase_plan import Phase
 
 SELF_TRAINING_MODES = ('offline', 'ema_teacher')
 

@@ -8,6 +8,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 
 PHASE_KINDS = ('source_only', 'translation', 'adaptation', 'self_training')
@@ -68,8 +69,8 @@ class BDL(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if segmentor is None:
-            raise ValueError('BDL needs a `segmentor` config (an '
-                             'AdvSelfTrainingSegmentor); got None')
+            raise ConfigCheckError('BDL needs a `segmentor` config (an '
+                                   'AdvSelfTrainingSegmentor); got None')
         self.segmentor = MODELS.build(copy.deepcopy(segmentor))
         self.translator = (MODELS.build(copy.deepcopy(translator))
                            if translator is not None else None)
@@ -88,10 +89,10 @@ class BDL(BaseModel):
     @phase.setter
     def phase(self, kind: str) -> None:
         if kind not in PHASE_KINDS:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'BDL.phase must be one of {PHASE_KINDS}, got {kind!r}')
         if kind == 'translation' and self.translator is None:
-            raise ValueError(
+            raise ConfigCheckError(
                 "BDL.phase='translation' needs a translator; set "
                 '`translator=dict(type=\'PerceptualCycleGAN\', ...)` in the '
                 'BDL model config')

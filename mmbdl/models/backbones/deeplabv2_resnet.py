@@ -5,6 +5,7 @@ import torch.nn as nn
 from mmseg.models.backbones import ResNet
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import ConfigType
 
 
@@ -56,7 +57,7 @@ class DeepLabV2ResNet(ResNet):
                  zero_init_residual: bool = False,
                  **kwargs) -> None:
         if kwargs.get('deep_stem', False):
-            raise ValueError(
+            raise ConfigCheckError(
                 'DeepLabV2ResNet reproduces the 7x7 stem of the release; '
                 'use mmseg ResNetV1c for a deep stem')
         super().__init__(

@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import OptMultiConfig
 
 # (number of 3x3 convs, output channels) of the five VGG-16 blocks
@@ -52,8 +53,8 @@ class VGG16FCN(BaseModule):
                      type='Kaiming', layer='Conv2d')) -> None:
         super().__init__(init_cfg=init_cfg)
         if len(stage_channels) != 5:
-            raise ValueError('VGG16FCN needs 5 stage_channels, got '
-                             f'{stage_channels}')
+            raise ConfigCheckError('VGG16FCN needs 5 stage_channels, got '
+                                   f'{stage_channels}')
         channels = in_channels
         self.block_names: List[List[str]] = []
         for b, ((num_convs, _), out) in enumerate(

@@ -8,6 +8,7 @@ from mmengine.structures import PixelData
 
 from mmbdl.registry import MODELS
 from mmbdl.utils import ConfigType
+from mmbdl.utils.errors import ConfigCheckError
 
 BRANCHES = ('source', 'target')
 
@@ -98,7 +99,7 @@ class UDADataPreProcessor(BaseDataPreprocessor):
             pad = sample.metainfo.get('padding_size', [0, 0, 0, 0])
             padded = F.pad(weight, tuple(int(p) for p in pad), value=0.)
             if tuple(padded.shape[-2:]) != tuple(target):
-                raise ValueError(
+                raise ConfigCheckError(
                     f'{sample.metainfo.get("img_path")}: gt_seg_weight '
                     f'{tuple(weight.shape)} does not match gt_sem_seg '
                     f'{tuple(target)} after padding')

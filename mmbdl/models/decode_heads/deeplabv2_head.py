@@ -6,6 +6,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from torch import Tensor
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import OptMultiConfig
 
 
@@ -55,11 +56,11 @@ class DeepLabV2Head(BaseDecodeHead):
             init_cfg=init_cfg,
             **kwargs)
         if not dilations:
-            raise ValueError('DeepLabV2Head needs at least one dilation')
+            raise ConfigCheckError('DeepLabV2Head needs at least one dilation')
         if num_effective_branches is None:
             num_effective_branches = len(dilations)
         if not 1 <= num_effective_branches <= len(dilations):
-            raise ValueError(
+            raise ConfigCheckError(
                 f'num_effective_branches={num_effective_branches} must be in '
                 f'[1, {len(dilations)}] (one per dilation {tuple(dilations)})')
         self.dilations = tuple(dilations)

@@ -8,6 +8,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from torch import Tensor
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import OptMultiConfig
 
 
@@ -81,8 +82,8 @@ class FCN8sHead(BaseDecodeHead):
             init_cfg=init_cfg,
             **kwargs)
         if len(self.in_channels) != 4:
-            raise ValueError('FCN8sHead takes (image, pool3, pool4, fc7); got '
-                             f'in_channels={self.in_channels}')
+            raise ConfigCheckError('FCN8sHead takes (image, pool3, pool4, fc7); got '
+                                   f'in_channels={self.in_channels}')
         del self.conv_seg
         n = self.out_channels
         _, c3, c4, c7 = self.in_channels
@@ -113,7 +114,7 @@ class FCN8sHead(BaseDecodeHead):
     def _crop(x: Tensor, offset: int, size) -> Tensor:
         h, w = size
         if x.shape[2] < offset + h or x.shape[3] < offset + w:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'FCN8sHead: cannot crop {h}x{w} at offset {offset} from a '
                 f'{x.shape[2]}x{x.shape[3]} map; the backbone must pad '
                 'conv1_1 by 100 as the Caffe FCN-8s does')

@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import OptMultiConfig
 
 
@@ -59,7 +60,7 @@ class FCDiscriminator(BaseModule):
             Tensor: (N, 1, H/32, W/32) logits ("target" is 1).
         """
         if x.shape[1] != self.num_classes:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'FCDiscriminator expects {self.num_classes} channels (one '
                 f'per class), got {x.shape[1]}; set discriminator.num_classes '
                 'to the segmentor\'s num_classes')

@@ -13,6 +13,7 @@ from mmseg.models.utils import resize
 from torch import Tensor
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 
 DEFAULT_UDA_CFG = dict(
@@ -122,13 +123,13 @@ class AdvSelfTrainingSegmentor(BaseModel):
             d_classes = discriminator.setdefault('num_classes',
                                                  self.num_classes)
             if d_classes != self.num_classes:
-                raise ValueError(
+                raise ConfigCheckError(
                     f'discriminator.num_classes={d_classes} but the '
                     f'segmentor predicts {self.num_classes} classes; D '
                     'reads the class probabilities, so set them equal')
             self.discriminator = MODELS.build(discriminator)
         if self.uda_cfg['adversarial'] and self.discriminator is None:
-            raise ValueError(
+            raise ConfigCheckError(
                 'uda_cfg.adversarial=True needs a discriminator config, e.g. '
                 "discriminator=dict(type='FCDiscriminator')")
 
@@ -151,8 +152,8 @@ class AdvSelfTrainingSegmentor(BaseModel):
     @adversarial.setter
     def adversarial(self, value: bool) -> None:
         if value and self.discriminator is None:
-            raise ValueError('cannot enable the adversarial loss: the model '
-                             'was built without a discriminator')
+            raise ConfigCheckError('cannot enable the adversarial loss: the model '
+                                   'was built without a discriminator')
         self.uda_cfg['adversarial'] = bool(value)
 
     @property
@@ -187,8 +188,8 @@ class AdvSelfTrainingSegmentor(BaseModel):
             tgt_samples is not None and len(tgt_samples) > 0 and \
             all('gt_sem_seg' in s for s in tgt_samples)
         if (adversarial or use_pseudo) and tgt_in is None:
-            raise ValueError('the batch has no target branch; the '
-                             'adversarial / pseudo-label losses need one')
+            raise ConfigCheckError('the batch has no target branch; the '
+                                   'adversarial / pseudo-label losses need one')
         self._check_labels(src_samples, 'source')
         if use_pseudo:
             self._check_labels(tgt_samples, 'target (pseudo-label)',
@@ -288,7 +289,7 @@ class AdvSelfTrainingSegmentor(BaseModel):
             path = s.metainfo.get('seg_map_path') or s.metainfo.get(
                 'img_path', '<unknown file>')
             if 'gt_sem_seg' not in s:
-                raise ValueError(f'{branch} sample {path} has no gt_sem_seg')
+                raise ConfigCheckError(f'{branch} sample {path} has no gt_sem_seg')
             label = s.gt_sem_seg.data
             if size is not None:
                 shapes = [('label', tuple(label.shape[-2:]))]
@@ -297,7 +298,7 @@ class AdvSelfTrainingSegmentor(BaseModel):
                                    tuple(s.gt_seg_weight.data.shape[-2:])))
                 for what, shape in shapes:
                     if shape != tuple(size):
-                        raise ValueError(
+                        raise ConfigCheckError(
                             f'{branch} {what} map of {path} is {shape[1]}x'
                             f'{shape[0]} (w x h) but the image is '
                             f'{size[1]}x{size[0]}; the pseudo-labels were '
@@ -306,7 +307,7 @@ class AdvSelfTrainingSegmentor(BaseModel):
             valid = label[label != ignore]
             if valid.numel() and (int(valid.max()) >= self.num_classes
                                   or int(valid.min()) < 0):
-                raise ValueError(
+                raise ConfigCheckError(
                     f'{branch} label {path} holds class id '
                     f'{int(valid.max())} (min {int(valid.min())}) but the '
                     f'segmentor has {self.num_classes} classes; source and '

@@ -18,6 +18,7 @@ from mmseg.models.utils import resize
 from torch import Tensor
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 from .adv_self_training_segmentor import AdvSelfTrainingSegmentor
@@ -89,7 +90,7 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
                            f'{sorted(DEFAULT_EMA_CFG)}')
         self.ema_cfg = {**DEFAULT_EMA_CFG, **(ema_cfg or {})}
         if not 0.0 <= self.ema_cfg['pseudo_threshold'] < 1.0:
-            raise ValueError('ema_cfg.pseudo_threshold must be in [0, 1), '
+            raise ConfigCheckError('ema_cfg.pseudo_threshold must be in [0, 1), '
                              f"got {self.ema_cfg['pseudo_threshold']}")
         # fail at build time for a head whose resizing cannot be read
         self._align = head_align_corners(self.segmentor)
@@ -181,10 +182,10 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
         tgt = inputs.get('target')
         tgt_samples = samples.get('target')
         if tgt is None or not tgt_samples:
-            raise ValueError('online self-training needs a target branch in '
-                             'every batch (UDADataset)')
+            raise ConfigCheckError('online self-training needs a target branch in '
+                                   'every batch (UDADataset)')
         if any('gt_sem_seg' in s for s in tgt_samples):
-            raise ValueError(
+            raise ConfigCheckError(
                 'online self-training labels the target batch itself, but '
                 'the target samples already carry labels: remove '
                 'pseudo_label_dir from the UDADataset config (and the '

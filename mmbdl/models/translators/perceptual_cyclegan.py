@@ -14,6 +14,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor
 
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 from mmbdl.utils.typing_utils import OptConfigType
 from .generator_first import GeneratorFirstStepMixin
 from .grad_sync import step_with_grad_sync
@@ -132,16 +133,16 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if update_order not in UPDATE_ORDERS:
-            raise ValueError(f'update_order={update_order!r} is not '
-                             f'supported; use one of {UPDATE_ORDERS}')
+            raise ConfigCheckError(f'update_order={update_order!r} is not '
+                                   f'supported; use one of {UPDATE_ORDERS}')
         self.update_order = update_order
         self.perceptual_memory_saving = bool(perceptual_memory_saving)
         if int(perceptual_chunk) < 0:
-            raise ValueError(f'perceptual_chunk={perceptual_chunk} must be '
-                             '>= 0 (0: the whole batch in one pass of M)')
+            raise ConfigCheckError(f'perceptual_chunk={perceptual_chunk} must be '
+                                   '>= 0 (0: the whole batch in one pass of M)')
         self.perceptual_chunk = int(perceptual_chunk)
         if int(generator_micro_batch) < 0:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'generator_micro_batch={generator_micro_batch} must be >= 0 '
                 '(0: the whole batch in one generator pass)')
         if generator_micro_batch and update_order != 'generator_first':
@@ -151,12 +152,12 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
                         lambda_per_recon=10.0)
         unknown = set(perceptual_loss_cfg or {}) - set(loss_cfg)
         if unknown:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'perceptual_loss_cfg has unknown keys {sorted(unknown)}; '
                 f'allowed: {sorted(loss_cfg)}')
         loss_cfg.update(perceptual_loss_cfg or {})
         if loss_cfg['loss_type'] not in PERCEPTUAL_LOSS_TYPES:
-            raise ValueError(
+            raise ConfigCheckError(
                 f"perceptual_loss_cfg.loss_type={loss_cfg['loss_type']!r} is "
                 f'not supported; use one of {PERCEPTUAL_LOSS_TYPES}')
         self.perceptual_loss_cfg = loss_cfg
@@ -235,7 +236,7 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
             return
         found = self._perceptual_num_classes()
         if found is not None and found != self.num_classes:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'the perceptual model predicts {found} classes but the data '
                 f'has {self.num_classes}; set num_classes={self.num_classes} '
                 'in the decode head of perceptual_model (the segmentor M '
@@ -258,7 +259,7 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
 
     def _load_perceptual_checkpoint(self, filename: str) -> None:
         if not osp.isfile(filename):
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f'perceptual_checkpoint {filename} does not exist; set '
                 'perceptual_checkpoint to a checkpoint of the segmentor M '
                 '(e.g. the source-only model) or to None')
@@ -303,7 +304,7 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
         if weights is None:
             missing = sorted(set(own) - set(state_dict))
             unexpected = sorted(set(state_dict) - set(own))
-            raise ValueError(
+            raise ConfigCheckError(
                 f'{source} does not match the perceptual_model config: '
                 f'{len(missing)} keys missing (e.g. {missing[:3]}), '
                 f'{len(unexpected)} unexpected (e.g. {unexpected[:3]}). Use a '
@@ -312,7 +313,7 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
         bad = [(k, tuple(weights[k].shape), tuple(v.shape))
                for k, v in own.items() if weights[k].shape != v.shape]
         if bad:
-            raise ValueError(
+            raise ConfigCheckError(
                 f'{source} does not match the perceptual_model config: '
                 f'{len(bad)} tensors differ in shape, e.g. '
                 + ', '.join(f'{k}: {a} in checkpoint vs {b} in model'

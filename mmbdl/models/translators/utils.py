@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from mmbdl.utils.errors import ConfigCheckError
+
 
 class ImageNormalization(NamedTuple):
     """How a model's input tensor relates to 0..255 pixel values.
@@ -101,7 +103,7 @@ def get_generator_normalization(preprocessor: nn.Module,
     order = getattr(preprocessor, 'output_channel_order', None) or \
         channel_order
     if order is None or order.upper() not in ('RGB', 'BGR'):
-        raise ValueError(
+        raise ConfigCheckError(
             'the translator data_preprocessor does not fix the channel order '
             "of generator images; set output_channel_order='RGB' in the "
             "translator's data_preprocessor config (mmagic.DataPreprocessor)")

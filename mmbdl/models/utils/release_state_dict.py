@@ -32,6 +32,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from mmbdl.utils.errors import ConfigCheckError
+
 ARCHS = ('deeplabv2', 'deeplabv2-init', 'fcn8s-vgg16', 'torchvision-vgg16',
          'discriminator')
 _VGG_BACKBONE = re.compile(r'^(conv\d_\d|fc6|fc7)\.')
@@ -66,7 +68,7 @@ def unwrap_state_dict(checkpoint) -> 'OrderedDict[str, Tensor]':
                 state = state[key]
                 break
     if not isinstance(state, dict) or not state:
-        raise ValueError('the checkpoint holds no state dict')
+        raise ConfigCheckError('the checkpoint holds no state dict')
     if all(k.startswith('module.') for k in state):
         state = {k[len('module.'):]: v for k, v in state.items()}
     return OrderedDict(state)
@@ -95,7 +97,7 @@ def detect_arch(state: Dict[str, Tensor]) -> str:
         return 'torchvision-vgg16'
     if 'classifier.weight' in keys and 'conv4.weight' in keys:
         return 'discriminator'
-    raise ValueError(
+    raise ConfigCheckError(
         'not a BDL DeepLab-v2 / FCN-8s VGG-16 / torchvision VGG-16 / '
         f'discriminator checkpoint; first keys: {sorted(keys)[:8]}; name the '
         f'layout explicitly if it is one of {ARCHS} with other key names')
@@ -262,7 +264,7 @@ def convert_release_state_dict(
     if arch == 'auto':
         arch = detect_arch(state)
     if arch not in ARCHS:
-        raise ValueError(f'arch must be one of {ARCHS} or auto, got {arch}')
+        raise ConfigCheckError(f'arch must be one of {ARCHS} or auto, got {arch}')
     if arch in ('deeplabv2', 'deeplabv2-init'):
         out, dropped = convert_deeplabv2(state, num_classes,
                                          init=arch == 'deeplabv2-init')
@@ -273,7 +275,7 @@ def convert_release_state_dict(
     else:
         out, dropped = convert_discriminator(state)
     if not out:
-        raise ValueError(f'nothing converted as {arch}: no key matched; '
-                         f'first keys: {sorted(state)[:8]}')
+        raise ConfigCheckError(f'nothing converted as {arch}: no key matched; '
+                               f'first keys: {sorted(state)[:8]}')
     out = OrderedDict((prefix + k, v) for k, v in out.items())
     return out, dropped, arch
