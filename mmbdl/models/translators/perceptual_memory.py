@@ -86,13 +86,16 @@ class _CheckpointedForward:
     def __init__(self, module: nn.Module) -> None:
         self.module = module
         self.plain = type(module).forward
+        # random layers (dropout) must see the same draws when recomputed
+        self.rng = any(isinstance(m, nn.modules.dropout._DropoutNd)
+                       for m in module.modules())
 
     def __call__(self, *args, **kwargs):
         if torch.is_grad_enabled() and any(
                 isinstance(a, Tensor) and a.requires_grad for a in args):
             return checkpoint(self.plain, self.module, *args,
-                              use_reentrant=False, preserve_rng_state=False,
-                              **kwargs)
+                              use_reentrant=False,
+                              preserve_rng_state=self.rng, **kwargs)
         return self.plain(self.module, *args, **kwargs)
 
 
@@ -141,6 +144,24 @@ def enable_activation_checkpointing(model: nn.Module) -> int:
         if not isinstance(unit.__dict__.get('forward'), _CheckpointedForward):
             unit.forward = _CheckpointedForward(unit)
     return len(units)
+
+
+def checkpoint_modules(modules) -> int:
+    """Checkpoint the given modules one by one (non-reentrant).
+
+    Args:
+        modules (Iterable[nn.Module]): E.g. a generator's residual blocks.
+
+    Returns:
+        int: Number of modules now checkpointed.
+    """
+    count = 0
+    for module in modules:
+        if not isinstance(module.__dict__.get('forward'),
+                          _CheckpointedForward):
+            module.forward = _CheckpointedForward(module)
+        count += 1
+    return count
 
 
 def disable_activation_checkpointing(model: nn.Module) -> None:

@@ -152,6 +152,12 @@ def test_train_step_matches_hand_written_step(order, saving, micro):
 def test_default_is_release_order_and_bad_order_refused():
     model = build_translator(_cfg())
     assert model.update_order == 'generator_first'
+    # memory defaults: one sample per generator pass, checkpointed
+    # residual blocks (the hand-written test above runs with them)
+    assert model.generator_micro_batch == 1
+    blocks = [m for g in model.generators.values() for m in g.modules()
+              if type(m).__name__ == 'ResidualBlockWithDropout']
+    assert len(blocks) == 2 and all('forward' in b.__dict__ for b in blocks)
     with pytest.raises(ValueError, match='update_order'):
         build_translator(_cfg(update_order='d_first'))
 
