@@ -21,6 +21,7 @@ from typing import List, Sequence, Union
 
 from mmbdl.registry import DATASETS
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.errors import ConfigCheckError
 from .checked_seg_dataset import CheckedSegDataset
 from .data_checks import DataCheckError
 from .label_maps import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE

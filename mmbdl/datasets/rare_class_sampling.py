@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.errors import ConfigCheckError
 from .data_checks import DataCheckError, format_names
 
 STATS_FILE = 'sample_class_stats.json'

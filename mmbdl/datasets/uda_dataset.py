@@ -201,7 +201,7 @@ class UDADataset(Dataset):
     def _build_rcs(self, cfg: dict) -> None:
         unknown = sorted(set(cfg) - set(self.RCS_DEFAULTS))
         if unknown:
-            raise KeyError(f'UDADataset: unknown rare_class_sampling keys '
+            raise ConfigCheckError(f'UDADataset: unknown rare_class_sampling keys '
                            f'{unknown}; valid keys: '
                            f'{sorted(self.RCS_DEFAULTS)}')
         cfg = {**self.RCS_DEFAULTS, **cfg}

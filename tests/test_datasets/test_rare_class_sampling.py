@@ -135,7 +135,7 @@ def test_missing_stats_file_names_the_converter(roots, tmp_path):
 
 
 def test_unknown_key_is_refused(roots):
-    with pytest.raises(KeyError, match='temprature'):
+    with pytest.raises(ValueError, match='temprature'):
         build(roots, temprature=0.1)
 
 

@@ -4,6 +4,7 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 
 from mmbdl.registry import HOOKS
+from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.model_utils import unwrap_model
 
@@ -14,7 +15,7 @@ def _teacher_owner(runner):
     for candidate in (getattr(model, 'segmentor', None), model):
         if candidate is not None and hasattr(candidate, 'ema_update'):
             return candidate
-    raise TypeError(
+    raise ConfigTypeError(
         f'EMATeacherHook needs a model holding an EMA teacher, got '
         f'{type(model).__name__}'
         + (f' with segmentor {type(model.segmentor).__name__}'

@@ -10,6 +10,7 @@ folder is written or read.
 from typing import Dict, Sequence
 
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
 from .phase_plan import Phase
 
 SELF_TRAINING_MODES = ('offline', 'ema_teacher')
@@ -26,7 +27,7 @@ def check_self_training(mode: str, model, hook_names: Sequence[str],
         init (dict): The resolved init policy per phase kind.
 
     Raises:
-        ValueError | TypeError: Naming the config key to fix.
+        ConfigCheckError | ConfigTypeError: Naming the config key to fix.
     """
     if mode not in SELF_TRAINING_MODES:
         raise ConfigCheckError(f'train_cfg.self_training must be one of '
@@ -40,7 +41,7 @@ def check_self_training(mode: str, model, hook_names: Sequence[str],
         return
     segmentor = getattr(model, 'segmentor', None)
     if not hasattr(segmentor, 'reset_teacher'):
-        raise TypeError(
+        raise ConfigTypeError(
             "train_cfg.self_training='ema_teacher' needs a segmentor with "
             f'an EMA teacher, got {type(segmentor).__name__}; set '
             "model.segmentor.type='EMATeacherSegmentor'")

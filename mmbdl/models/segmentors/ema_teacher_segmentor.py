@@ -19,6 +19,7 @@ from torch import Tensor
 
 from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 from .adv_self_training_segmentor import AdvSelfTrainingSegmentor
@@ -86,7 +87,7 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
                          uda_cfg=uda_cfg, init_cfg=init_cfg)
         unknown = sorted(set(ema_cfg or {}) - set(DEFAULT_EMA_CFG))
         if unknown:
-            raise KeyError(f'unknown ema_cfg keys {unknown}; valid keys: '
+            raise ConfigCheckError(f'unknown ema_cfg keys {unknown}; valid keys: '
                            f'{sorted(DEFAULT_EMA_CFG)}')
         self.ema_cfg = {**DEFAULT_EMA_CFG, **(ema_cfg or {})}
         if not 0.0 <= self.ema_cfg['pseudo_threshold'] < 1.0:

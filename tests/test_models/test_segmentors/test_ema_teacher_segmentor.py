@@ -178,5 +178,5 @@ def test_head_without_align_corners_names_the_head_and_key():
 def test_unknown_ema_key():
     cfg = tiny_uda_cfg()
     cfg.update(type='EMATeacherSegmentor', ema_cfg=dict(alhpa=0.9))
-    with pytest.raises(KeyError, match='alhpa'):
+    with pytest.raises(ValueError, match='alhpa'):
         MODELS.build(cfg)
