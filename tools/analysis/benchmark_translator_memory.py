@@ -7,9 +7,11 @@ reports its peak RSS (``VmHWM``; CUDA max allocated on a GPU), the step time
 and saves the generators' gradients of that step. Variants:
 
 - ``joint``: the perceptual terms backpropagated in one graph with the
-  generator loss, no checkpointing (mmbdl before the memory fix);
+  generator loss, the whole batch at once, no checkpointing (mmbdl before
+  the memory work);
 - ``saving``: one term and ``--chunk`` samples per pass of M, M's residual
-  blocks checkpointed (the default now).
+  blocks checkpointed, the generator update one sample at a time with the
+  generators' residual blocks checkpointed (the defaults now).
 
 Both use the same update order (generators first), seeds and batch, so the
 gradients must agree to float tolerance; the script prints the ratio of the
