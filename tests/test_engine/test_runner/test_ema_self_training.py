@@ -182,3 +182,21 @@ def test_bad_online_configs(data_root, tmp_path, overrides, error, message):
     with pytest.raises(error) as err:
         Runner(**cfg).train()
     assert message in str(err.value)
+
+
+def test_entry_point_refusal_is_one_error_line(tmp_path):
+    """tools/train.py prints the refusal as one `error:` line (exit 2)."""
+    import subprocess
+    import sys
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+        osp.abspath(__file__)))))
+    proc = subprocess.run(
+        [sys.executable, osp.join(repo, 'tools', 'train.py'),
+         osp.join(repo, 'configs', 'bdl', 'bdl_demo_ema.py'),
+         '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+         'train_cfg.init.self_training=initial'],
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and \
+        "train_cfg.init.self_training='continue'" in last
