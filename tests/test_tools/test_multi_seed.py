@@ -88,7 +88,7 @@ def test_merge_mean_std_gain_per_class_and_missing():
     text = multi_seed.format_merged(merged)
     assert 'missing (not averaged): 2' in text
     assert '| M^(0) | 15.0 ± 7.1 | 15.0 ± 7.1 | - | - |' in text
-    with pytest.raises(ValueError, match='no finished seed'):
+    with pytest.raises(RuntimeError, match='no finished seed'):
         multi_seed.merge_rounds({}, missing=[0, 1])
 
 

@@ -42,6 +42,8 @@ from typing import Dict, List, Optional, Sequence
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import multi_seed  # noqa: E402
+from multi_seed import (ConfigCheckError, MissingFileError,  # noqa: E402
+                        RunStateError)
 
 NO_PERCEPTUAL = [
     'train_cfg.num_rounds=1', 'train_cfg.num_ssl_rounds=1',
@@ -105,7 +107,8 @@ def build_table(merged: Dict[str, dict], num_ssl_rounds: int) -> dict:
     wanted = sorted(set().union(*(set(m['seeds']) | set(m['missing'])
                                   for m in merged.values())))
     if not seeds:
-        raise ValueError('no seed finished in every variant; run them first')
+        raise RunStateError(
+            'no seed finished in every variant; run them first')
     rows = []
     for label, variant, phase in ablation_rows(num_ssl_rounds):
         values = per_seed(merged[variant], phase)
@@ -175,7 +178,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> Optional[dict]:
     args = parse_args(argv)
     if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file {args.config} does not exist')
+        raise MissingFileError(f'config file {args.config} does not exist')
     work_dir = args.work_dir or osp.join(
         'work_dirs',
         osp.splitext(osp.basename(args.config))[0] + '_ablation')
@@ -186,7 +189,7 @@ def main(argv=None) -> Optional[dict]:
     num_rounds = int(train_cfg.get('num_rounds', 2))
     num_ssl = int(train_cfg.get('num_ssl_rounds', 2))
     if num_rounds < 2 or num_ssl < 1:
-        raise ValueError(
+        raise ConfigCheckError(
             f'{args.config}: the ablation needs K >= 2 and N >= 1, the config '
             f'has num_rounds={num_rounds}, num_ssl_rounds={num_ssl}')
     start = time.time()

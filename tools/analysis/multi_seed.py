@@ -36,6 +36,9 @@ from typing import Dict, List, Optional, Sequence
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
+from mmbdl.utils.errors import (ConfigCheckError, MissingFileError,  # noqa
+                                RunStateError)
+
 # config keys that may differ between the runs of one seed set
 SEED_KEYS = ('randomness.seed', 'work_dir', 'launcher', 'resume', 'load_from')
 ROUNDS_FILE = 'bdl_rounds.json'
@@ -169,14 +172,14 @@ def check_same_configs(configs: Dict[int, dict]) -> None:
         configs (dict[int, dict]): Config per seed.
 
     Raises:
-        ValueError: Naming the seeds and the differing keys.
+        ConfigCheckError: Naming the seeds and the differing keys.
     """
     seeds = sorted(configs)
     for seed in seeds[1:]:
         diff = config_diff(configs[seeds[0]], configs[seed])
         if diff:
             shown = ', '.join(diff[:8]) + (' ...' if len(diff) > 8 else '')
-            raise ValueError(
+            raise ConfigCheckError(
                 f'the runs of seed {seeds[0]} and seed {seed} have different '
                 f'configs ({len(diff)} keys differ: {shown}); a seed set must '
                 'differ in the seed only: use another --work-dir for the new '
@@ -218,7 +221,7 @@ def run_seeds(config: str, work_dir: str, seeds: Sequence[int],
         extra = list(seed_options(seed)) if seed_options else []
         for key in parse_options(extra):
             if key not in SEED_KEYS:
-                raise ValueError(f'per-seed option {key} may not differ '
+                raise ConfigCheckError(f'per-seed option {key} may not differ '
                                  f'between seeds (only {SEED_KEYS})')
         return list(cfg_options) + extra
 
@@ -234,7 +237,7 @@ def run_seeds(config: str, work_dir: str, seeds: Sequence[int],
         if previous is not None:
             diff = config_diff(wanted[seed], previous)
             if diff:
-                raise ValueError(
+                raise ConfigCheckError(
                     f'{directory} holds a run of seed {seed} with another '
                     f'config ({len(diff)} keys differ: '
                     f'{", ".join(diff[:8])}); use another --work-dir or '
@@ -320,7 +323,7 @@ def merge_rounds(tables: Dict[int, dict], missing: Sequence[int] = (),
         values}``) and the tables' selection rule / metric.
     """
     if not tables:
-        raise ValueError('no finished seed run to merge (missing seeds: '
+        raise RunStateError('no finished seed run to merge (missing seeds: '
                          f'{list(missing)}); run them first')
     seeds = sorted(tables)
     first = tables[seeds[0]]
@@ -486,10 +489,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if len(set(args.seeds)) != len(args.seeds):
-        raise ValueError(f'--seeds {args.seeds} repeats a seed')
+        raise ConfigCheckError(f'--seeds {args.seeds} repeats a seed')
     config = args.config
     if not osp.isfile(config):
-        raise FileNotFoundError(f'config file {config} does not exist')
+        raise MissingFileError(f'config file {config} does not exist')
     work_dir = args.work_dir or osp.join(
         'work_dirs', osp.splitext(osp.basename(config))[0] + '_seeds')
     options = list(args.cfg_options)
