@@ -102,6 +102,7 @@ def policy_from_args(args, hook_policy) -> dict:
     Returns:
         dict: ``dict(type=..., **kwargs)``.
     """
+    from mmbdl.utils.errors import ConfigCheckError
     if args.policy is None and hook_policy is not None:
         policy = dict(type=hook_policy) if isinstance(hook_policy, str) \
             else dict(hook_policy)
@@ -196,5 +197,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 if __name__ == '__main__':
     from mmbdl.utils import run_cli
-    from mmbdl.utils.errors import ConfigCheckError
     run_cli(main)

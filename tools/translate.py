@@ -100,6 +100,7 @@ def load_translator(cfg, checkpoint: str, device: str):
 
     from mmbdl.registry import MODELS
     from mmbdl.utils import get_translator
+    from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 
     if not osp.isfile(checkpoint):
         raise MissingFileError(f'checkpoint {checkpoint} does not exist')
@@ -134,6 +135,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from mmbdl.engine.translation import (list_images, make_sample_sheet,
                                           translate_directory,
                                           write_png_atomic)
+    from mmbdl.utils.errors import ConfigCheckError
     from mmbdl.utils.launch import setup_tool
 
     cfg, rank, device = setup_tool(args.config, args.cfg_options,
@@ -173,5 +175,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 if __name__ == '__main__':
     from mmbdl.utils import run_cli
-    from mmbdl.utils.errors import ConfigCheckError, MissingFileError
     run_cli(main)

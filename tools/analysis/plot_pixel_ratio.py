@@ -117,6 +117,7 @@ def plot_curve(curve: Dict, out: str, title: Optional[str] = None) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    from mmbdl.utils.errors import ConfigCheckError
     args = parse_args(argv)
     import torch
 
@@ -187,5 +188,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 if __name__ == '__main__':
     from mmbdl.utils import run_cli
-    from mmbdl.utils.errors import ConfigCheckError
     run_cli(main)
