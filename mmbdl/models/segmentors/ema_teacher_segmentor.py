@@ -106,7 +106,15 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
 
     # ------------------------------------------------------------------
     def init_weights(self) -> None:
-        """Initialise M (and D), then start the teacher as a copy of M."""
+        """Initialise M (and D), then start the teacher as a copy of M.
+
+        The teacher's own initialisation is skipped: it would be overwritten
+        by the copy anyway, and skipping it keeps the random-number stream
+        (and a pretrained load) exactly that of an
+        :class:`AdvSelfTrainingSegmentor`, so an online and an offline run
+        with the same seed agree until the first self-training phase.
+        """
+        self.teacher.is_init = True
         super().init_weights()
         self.reset_teacher()
 
