@@ -13,6 +13,7 @@ import pytest
 from mmengine.config import Config, ConfigDict
 
 from mmbdl import registry as R
+from mmbdl.models.algorithms.bdl import follow_segmentor
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -150,8 +151,11 @@ def test_bdl_leaves_share_the_backbone_definition(bb):
     assert gta5.optim_wrapper == synthia.optim_wrapper
     assert gta5.param_scheduler.segmentation == \
         synthia.param_scheduler.segmentation
-    assert gta5.model.translator.perceptual_model == \
-        gta5.model.segmentor.segmentor
+    assert gta5.model.translator.perceptual_model == dict(
+        follow_segmentor=True)
+    built = follow_segmentor(gta5.model.translator.to_dict(),
+                             gta5.model.segmentor.to_dict())
+    assert built['perceptual_model'] == gta5.model.segmentor.segmentor
     src = {'gta5': gta5, 'synthia': synthia}
     for name, cfg in src.items():
         assert cfg.train_dataloader.dataset.source.data_root == \

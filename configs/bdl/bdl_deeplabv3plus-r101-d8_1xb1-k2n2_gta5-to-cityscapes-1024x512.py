@@ -72,9 +72,8 @@ model = dict(
     segmentor=dict(
         segmentor=dict(_delete_=True, **deeplabv3plus_segmentor),
         data_preprocessor=dict(
-            source=v1c_data_preprocessor, target=v1c_data_preprocessor)),
-    translator=dict(
-        perceptual_model=dict(_delete_=True, **deeplabv3plus_segmentor)))
+            source=v1c_data_preprocessor, target=v1c_data_preprocessor)))
+# F's perceptual model follows this M (follow_segmentor in the base)
 # plain SGD: the release's repeated backbone parameter list (RepeatedSGD)
 # belongs to its DeepLab-v2 code, not to this model
 optim_wrapper = dict(

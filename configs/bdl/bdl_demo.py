@@ -55,7 +55,8 @@ demo_translator.update(
     generator=dict(_base_.translator.generator, base_channels=8,
                    num_blocks=2),
     discriminator=dict(_base_.translator.discriminator, base_channels=8),
-    perceptual_model=demo_segmentor,
+    # F's perceptual model is built from M's inference segmentor config
+    perceptual_model=dict(follow_segmentor=True),
     perceptual_checkpoint=None,
     num_classes=num_classes)
 model = dict(

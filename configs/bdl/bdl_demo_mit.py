@@ -42,6 +42,5 @@ demo_mit_segmentor = dict(
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
 model = dict(
-    segmentor=dict(segmentor=dict(_delete_=True, **demo_mit_segmentor)),
-    translator=dict(
-        perceptual_model=dict(_delete_=True, **demo_mit_segmentor)))
+    # F's perceptual model follows M (follow_segmentor in bdl_demo.py)
+    segmentor=dict(segmentor=dict(_delete_=True, **demo_mit_segmentor)))

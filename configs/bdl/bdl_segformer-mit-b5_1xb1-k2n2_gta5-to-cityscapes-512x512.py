@@ -61,10 +61,10 @@ model = dict(
     segmentor=dict(
         segmentor=dict(_delete_=True, **mit_segmentor),
         data_preprocessor=dict(
-            source=mit_data_preprocessor, target=mit_data_preprocessor)),
-    # the perceptual loss of F(k) is computed by this M (same config; the
-    # loop copies M's weights in before each translation phase)
-    translator=dict(perceptual_model=dict(_delete_=True, **mit_segmentor)))
+            source=mit_data_preprocessor, target=mit_data_preprocessor)))
+# the perceptual loss of F(k) is computed by this M: the base's
+# perceptual_model=dict(follow_segmentor=True) builds it from the segmentor
+# above (the loop copies M's weights in before each translation phase)
 
 # ------------------------------------------------------------ 512 crops
 # DAFormer's crops: the images at the BDL training sizes (GTA5 1280x720,

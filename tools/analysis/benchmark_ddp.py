@@ -162,8 +162,11 @@ def worker(rank: int, world: int, args, port: int, out: dict) -> None:
     cfg = Config.fromfile(args.config)
     model_cfg = cfg.model.to_dict()
     if args.depth:
-        for seg in (model_cfg['segmentor']['segmentor'],
-                    model_cfg['translator']['perceptual_model']):
+        # a perceptual model with follow_segmentor=True follows M by itself
+        segs = [model_cfg['segmentor']['segmentor']]
+        if 'backbone' in model_cfg['translator']['perceptual_model']:
+            segs.append(model_cfg['translator']['perceptual_model'])
+        for seg in segs:
             seg['backbone']['depth'] = args.depth
             if args.depth < 50:  # BasicBlocks: 512 output channels
                 seg['decode_head']['in_channels'] = 512

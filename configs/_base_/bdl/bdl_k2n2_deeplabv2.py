@@ -8,7 +8,7 @@
 _base_ = ['../models/adv_deeplabv2_r101.py', './bdl_translator.py']
 model = dict(_delete_=True, type='BDL', segmentor=_base_.model,
              translator=dict(_base_.translator,
-                             perceptual_model=_base_.model.segmentor))
+                             perceptual_model=dict(follow_segmentor=True)))
 
 # M: the release's effective SGD (RepeatedSGD: the release's backbone
 # parameter list repeats parameters, see

@@ -6,7 +6,7 @@
 _base_ = ['../models/adv_fcn8s_vgg16.py', './bdl_translator.py']
 model = dict(_delete_=True, type='BDL', segmentor=_base_.model,
              translator=dict(_base_.translator,
-                             perceptual_model=_base_.model.segmentor))
+                             perceptual_model=dict(follow_segmentor=True)))
 optim_wrapper = dict(
     segmentation=dict(
         constructor='MultiSubmoduleOptimWrapperConstructor',

@@ -11,8 +11,57 @@ from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 
+FOLLOW_KEY = 'follow_segmentor'
 PHASE_KINDS = ('source_only', 'translation', 'adaptation', 'self_training')
 SEGMENTATION_KINDS = ('source_only', 'adaptation', 'self_training')
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    """``base`` updated recursively with ``overrides`` (MMEngine's
+    ``_delete_=True`` replaces a dict instead of merging into it)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if isinstance(value, dict) and not value.get('_delete_', False) \
+                and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        elif isinstance(value, dict):
+            out[key] = {k: v for k, v in copy.deepcopy(dict(value)).items()
+                        if k != '_delete_'}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def follow_segmentor(translator: dict, segmentor: dict) -> dict:
+    """A copy of ``translator`` whose perceptual model is M's.
+
+    When ``translator['perceptual_model']`` is a dict with
+    ``follow_segmentor=True``, it is replaced by M's inference segmentor
+    config (``segmentor['segmentor']``, or ``segmentor`` itself when it has
+    no inner segmentor) with the dict's other keys merged in, e.g.
+    ``dict(follow_segmentor=True, decode_head=dict(num_effective_branches=2))``.
+    Any other value is kept as it is.
+
+    Args:
+        translator (dict): Translator config.
+        segmentor (dict): M's config (``AdvSelfTrainingSegmentor``).
+
+    Returns:
+        dict: The translator config to build.
+    """
+    translator = copy.deepcopy(dict(translator))
+    per = translator.get('perceptual_model')
+    if not isinstance(per, dict) or not per.get(FOLLOW_KEY, False):
+        return translator
+    inner = segmentor.get('segmentor', segmentor)
+    if not isinstance(inner, dict) or 'type' not in inner:
+        raise ConfigCheckError(
+            'translator.perceptual_model has follow_segmentor=True, but the '
+            'BDL segmentor config has no inference segmentor config '
+            '(`segmentor.segmentor` with a `type`) to follow')
+    overrides = {k: v for k, v in per.items() if k != FOLLOW_KEY}
+    translator['perceptual_model'] = _merge(inner, overrides)
+    return translator
 
 
 @MODELS.register_module()
@@ -49,8 +98,12 @@ class BDL(BaseModel):
         segmentor (dict): Config of the adaptation segmentor
             (``AdvSelfTrainingSegmentor``).
         translator (dict, optional): Config of the translator
-            (``PerceptualCycleGAN``). Defaults to None (no translation phase
-            possible).
+            (``PerceptualCycleGAN``). Its ``perceptual_model`` may be
+            ``dict(follow_segmentor=True, **overrides)``: the perceptual
+            model is then built from M's inference segmentor config (
+            ``segmentor.segmentor``) with ``overrides`` merged in, so a
+            backbone swapped in M is swapped in F's perceptual loss too.
+            Defaults to None (no translation phase possible).
         data_preprocessor (dict, optional): Pre-processor of the BDL model
             itself. The sub-models use their own; this one only moves data to
             the device. Defaults to None (``BaseDataPreprocessor``).
@@ -72,7 +125,9 @@ class BDL(BaseModel):
             raise ConfigCheckError('BDL needs a `segmentor` config (an '
                                    'AdvSelfTrainingSegmentor); got None')
         self.segmentor = MODELS.build(copy.deepcopy(segmentor))
-        self.translator = (MODELS.build(copy.deepcopy(translator))
+        if translator is not None:
+            translator = follow_segmentor(translator, segmentor)
+        self.translator = (MODELS.build(translator)
                            if translator is not None else None)
         # the segmentor's own adversarial switch (AdvSelfTrainingSegmentor),
         # turned off for the source-only phase and back on afterwards

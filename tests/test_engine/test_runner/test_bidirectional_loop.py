@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 from mmbdl.engine.runner import plan_phases
 from mmbdl.engine.runner.round_table import (find_pixel_ratio,
                                              format_round_table)
+from mmbdl.models.algorithms.bdl import follow_segmentor
 
 EXPECTED_PHASES = [
     'k0_source_only', 'k1_translation', 'k1_adaptation',
@@ -295,7 +296,11 @@ def test_paper_configs_plan_the_release_schedule(name, translation_iters):
     assert set(cfg.optim_wrapper.translation) >= {'generators',
                                                   'discriminators'}
     assert cfg.model.type == 'BDL'
-    assert cfg.model.translator.perceptual_model == \
+    assert cfg.model.translator.perceptual_model == dict(
+        follow_segmentor=True)
+    assert follow_segmentor(
+        cfg.model.translator.to_dict(),
+        cfg.model.segmentor.to_dict())['perceptual_model'] == \
         cfg.model.segmentor.segmentor
     assert cfg.model_wrapper_cfg.type == 'BDLDistributedDataParallel'
     hooks = [h.type for h in cfg.custom_hooks]

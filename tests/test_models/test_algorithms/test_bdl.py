@@ -10,6 +10,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from tiny_translator import make_batch
 
 from mmbdl.models import BDL
+from mmbdl.models.algorithms.bdl import follow_segmentor
 from mmbdl.registry import MODELS
 
 
@@ -155,3 +156,41 @@ def test_load_perceptual_weights_without_perceptual_model():
         translator=dict(tiny_translator(), perceptual_model=None)))
     with pytest.raises(RuntimeError, match='no perceptual_model'):
         model.load_perceptual_weights()
+
+
+def test_perceptual_model_follows_the_segmentor():
+    """perceptual_model=dict(follow_segmentor=True) builds F's perceptual
+    model from M's inference segmentor config (a swapped M swaps it too),
+    with the dict's other keys merged in."""
+    seg = tiny_segmentor()
+    swapped = copy.deepcopy(seg)
+    swapped['decode_head']['channels'] = 5  # another head width than seg's
+    for inner in (seg, swapped):
+        model = MODELS.build(dict(
+            type='BDL',
+            segmentor=dict(type='ToyAdvSegmentor', segmentor=inner),
+            translator=dict(tiny_translator(),
+                            perceptual_model=dict(follow_segmentor=True))))
+        ours = {k: v.shape for k, v in
+                model.segmentor.segmentor.state_dict().items()}
+        per = {k: v.shape for k, v in
+               model.translator.perceptual_model.state_dict().items()}
+        assert ours == per
+    assert ours != {k: v.shape for k, v in
+                    _bdl().segmentor.segmentor.state_dict().items()}
+    # overrides are merged into the followed config, the rest is M's
+    model = MODELS.build(dict(
+        type='BDL',
+        segmentor=dict(type='ToyAdvSegmentor', segmentor=seg),
+        translator=dict(tiny_translator(), perceptual_model=dict(
+            follow_segmentor=True, decode_head=dict(channels=6)))))
+    per = model.translator.perceptual_model.state_dict()
+    ours = model.segmentor.segmentor.state_dict()
+    assert set(per) == set(ours)
+    assert any(per[k].shape != ours[k].shape for k in per)
+    # nothing to follow: a config error
+    with pytest.raises(ValueError, match='follow_segmentor'):
+        follow_segmentor(
+            dict(tiny_translator(),
+                 perceptual_model=dict(follow_segmentor=True)),
+            dict(type='ToyAdvSegmentor', segmentor=None))
