@@ -74,7 +74,11 @@ def translator_cfg(config: str) -> dict:
     cfg = Config.fromfile(config)
     model = cfg.model.to_dict()
     if model.get('type') == 'BDL':
+        segmentor = model['segmentor'].get('segmentor', model['segmentor'])
         model = model['translator']
+        if 'type' not in (model.get('perceptual_model') or {}):
+            # a BDL translator whose M follows the segmentor's config
+            model['perceptual_model'] = segmentor
     model['perceptual_checkpoint'] = None
     return model
 
