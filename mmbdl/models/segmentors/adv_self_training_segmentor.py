@@ -14,6 +14,7 @@ from torch import Tensor
 
 from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 
 DEFAULT_UDA_CFG = dict(
@@ -158,9 +159,9 @@ class AdvSelfTrainingSegmentor(BaseModel):
 
     @property
     def align_corners(self) -> bool:
-        """bool: ``align_corners`` used to resize logits (the head's)."""
-        return bool(getattr(self.segmentor.decode_head, 'align_corners',
-                            False))
+        """bool: ``align_corners`` used to resize logits (the head's; a head
+        without it is an error naming the config key, never a guess)."""
+        return head_align_corners(self.segmentor)
 
     # ------------------------------------------------------------------
     def train_step(self, data: Union[dict, tuple, list],

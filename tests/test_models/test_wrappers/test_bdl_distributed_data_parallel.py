@@ -126,13 +126,17 @@ UNUSED_SCRIPT = textwrap.dedent('''
     loss = model['used'](x).sum()
     if rank == 1:  # 'unused' gets a gradient on rank 1 only
         loss = loss + model['unused'](x).sum()
+    # one file per rank: two ranks printing to one stdout interleave
     try:
         wrapper.backward(loss)
         wrapper.step()  # averages the gradients first (not zeroed here)
-        print('RESULT', rank, model['unused'].weight.grad.tolist(),
-              model['used'].weight.grad.tolist(), flush=True)
+        line = ' '.join(map(str, ('RESULT', rank,
+                                  model['unused'].weight.grad.tolist(),
+                                  model['used'].weight.grad.tolist())))
     except Exception as err:
-        print('ERROR', rank, type(err).__name__, err, flush=True)
+        line = ' '.join(map(str, ('ERROR', rank, type(err).__name__, err)))
+    with open(f'rank{{rank}}.txt', 'w') as f:
+        f.write(line)
     dist.destroy_process_group()
 ''')
 
@@ -148,9 +152,9 @@ def test_find_unused_parameters_is_honoured(flag, tmp_path):
         env=env, cwd=str(tmp_path), capture_output=True, text=True,
         timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    lines = sorted(line for line in proc.stdout.splitlines()
-                   if line.startswith(('RESULT', 'ERROR')))
-    assert len(lines) == 2, proc.stdout
+    lines = [(tmp_path / f'rank{rank}.txt').read_text() for rank in (0, 1)]
+    assert all(line.startswith(('RESULT', 'ERROR')) for line in lines), \
+        lines
     if not flag:
         # DDP's default: refused on every rank, naming the parameter
         for line in lines:
