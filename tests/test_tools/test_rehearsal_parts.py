@@ -1,6 +1,7 @@
 """The rehearsal tool's parts: synthetic data in the real encodings, the
 interrupted-write rule, the config rewrite, the projection and the memory
 check; the estimate-first refusal through the entry point."""
+import glob
 import os
 import os.path as osp
 import subprocess
@@ -141,6 +142,32 @@ def test_projection_scales_measured_steps_to_the_paper_plan():
         proj['gpu_note']
     assumed = projection.project(train_cfg, 'gta5', kinds, jobs, 1e9)
     assert assumed['gpu_note'].startswith('ASSUMPTION')
+
+
+def test_dataset_builds_cost_a_fixed_part_one_read_then_stats(tmp_path):
+    """A phase start = fixed overhead + one header read of every real file
+    at the first phase, only the fingerprint's stats at the others."""
+    from rehearsal import planning
+    write_synthetic_sets(str(tmp_path / 'data'), 'gta5', 2, sizes=TINY)
+    checks = planning.measure_check_costs(str(tmp_path / 'data'))
+    pngs = glob.glob(str(tmp_path / 'data' / '**' / '*.png'), recursive=True)
+    assert checks['files'] == len(pngs) > 0
+    assert checks['uncached'] > checks['cached'] > 0
+    phases = [dict(dataset_build_seconds=s) for s in (3.0, 1.0, 1.0)]
+    data = dict(check_seconds_per_file=dict(uncached=2e-4, cached=3e-6,
+                                            files=10))
+    build = report._jobs(phases, data)['dataset_build']
+    assert build == dict(overhead_seconds=1.0, first_seconds_per_file=2e-4,
+                         cached_seconds_per_file=3e-6)
+    train_cfg = dict(num_rounds=1, num_ssl_rounds=1, source_only=True,
+                     phase_iters=dict(source_only=1, translation=1,
+                                      adaptation=1, self_training=1))
+    proj = projection.project(train_cfg, 'gta5', {}, dict(dataset_build=build),
+                              cpu_flops=1e9)
+    (row, ) = [r for r in proj['rows'] if r['item'].startswith('data-set')]
+    files = 2 * 24966 + 2 * 2975
+    assert row['cpu_seconds'] == pytest.approx(
+        4 * 1.0 + files * 2e-4 + 3 * files * 3e-6)
 
 
 def test_memory_check_allows_10_percent_at_most_1_gb():

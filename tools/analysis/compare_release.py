@@ -7,7 +7,8 @@ import time
 from typing import Callable, Dict
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+
+from rehearsal.flop_count import TotalFlopCounter
 
 CAFFE_MEAN = torch.tensor([104.00699, 116.66877, 122.67891]).view(1, 3, 1, 1)
 
@@ -21,7 +22,7 @@ def _release_inputs(batch: Dict, device: str):
 
 
 def _flops(fn: Callable) -> int:
-    with FlopCounterMode(display=False) as counter:
+    with TotalFlopCounter() as counter:
         fn()
     return counter.get_total_flops()
 

@@ -112,6 +112,10 @@ def main(argv=None) -> int:
         device_flops = planning.measure_device(args)
         with open(raw_path) as f:
             raw = json.load(f)
+        if 'check_seconds_per_file' not in raw['data'] and osp.isdir(
+                data_root):  # records of a run before this was measured
+            raw['data']['check_seconds_per_file'] = \
+                planning.measure_check_costs(data_root)
         result = report.assemble(args, name, source, full_train_cfg,
                                  raw['data'], raw['phases'],
                                  raw['checkpoints'], device_flops,
@@ -133,6 +137,7 @@ def main(argv=None) -> int:
     print(f'[rehearse] synthetic data: {args.images} images per split at '
           f'real sizes in {data_root}', flush=True)
     data = write_synthetic_sets(data_root, source, args.images)
+    data['check_seconds_per_file'] = planning.measure_check_costs(data_root)
     cfg = config_setup.rehearsal_config(cfg, args, data_root, work_dir)
     started = time.perf_counter()
     phases, checkpoints, stopped = running.run(cfg, args)

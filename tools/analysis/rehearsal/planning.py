@@ -5,9 +5,9 @@ import shutil
 from typing import Dict, Optional
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from .device import conv_throughput
+from .flop_count import TotalFlopCounter
 from .memory import GIB
 from .projection import kind_figures, per_image, project
 from .synthetic_data import COMPLETE_FILE, SIZES, estimate_bytes
@@ -32,7 +32,7 @@ def _build(cfg_model: dict):
 
 
 def _forward_flops(fn) -> int:
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
+    with TotalFlopCounter() as counter, torch.no_grad():
         fn()
     return counter.get_total_flops()
 
@@ -211,3 +211,39 @@ def check_needs(needs: dict, work_dir: str) -> Optional[str]:
                 f'({needs["memory_detail"]}) but {available / 1e9:.1f} GB '
                 'are available; free memory or run it on a larger machine')
     return None
+
+
+def measure_check_costs(data_root: str) -> Dict[str, float]:
+    """Seconds per file of the data-set check, first read and cached.
+
+    Times :func:`mmbdl.datasets.data_checks.read_sizes_cached` (the check a
+    phase runs when it builds its data set) over every image and label of
+    the synthetic sets: once with an empty cache (every header read; the
+    files were just written, so the page cache is warm) and once more (the
+    files only stat-ed, as on a later phase's rebuild).
+
+    Args:
+        data_root (str): The synthetic data sets.
+
+    Returns:
+        dict: ``uncached`` and ``cached`` seconds per file, ``files``.
+    """
+    import glob
+    import time
+
+    from mmbdl.datasets.data_checks import (clear_size_cache,
+                                            read_sizes_cached)
+    paths = sorted(glob.glob(osp.join(data_root, '**', '*.png'),
+                             recursive=True))
+    if not paths:
+        return {}
+    clear_size_cache()
+    start = time.perf_counter()
+    read_sizes_cached(paths)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    read_sizes_cached(paths)
+    again = time.perf_counter() - start
+    clear_size_cache()
+    return dict(uncached=first / len(paths), cached=again / len(paths),
+                files=len(paths))

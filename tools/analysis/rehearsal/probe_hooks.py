@@ -7,16 +7,16 @@ the other hooks on that event: pseudo-labelling in ``before_phase``, the
 source translation S' in ``after_phase``. Per phase it records RSS before
 and after (after a garbage collection), the peak RSS of the process tree
 (training process + dataloader workers) per section, CUDA max allocated,
-the step times, the FLOPs of the first step (``torch.utils.flop_counter``,
-which is why that step is not timed), the data-set build and validation
-times.
+the step times, the FLOPs of the first step
+(``flop_count.TotalFlopCounter``; that step is not timed), the data-set
+build and validation times.
 """
 import time
 from typing import Any, Dict, List, Optional
 
 from mmengine.hooks import Hook
-from torch.utils.flop_counter import FlopCounterMode
 
+from .flop_count import TotalFlopCounter
 from .memory import (PeakSampler, cuda_max_allocated, peak_rss_bytes,
                      release_memory, reset_peak_rss, rss_bytes,
                      tree_rss_bytes)
@@ -36,7 +36,7 @@ class PhaseRecorder:
         self.sampler = PeakSampler()
         self.current: Optional[Dict[str, Any]] = None
         self._marks: Dict[str, float] = {}
-        self._flops: Optional[FlopCounterMode] = None
+        self._flops: Optional[TotalFlopCounter] = None
         self._local = 0
         self.build_seconds: List[float] = []
 
@@ -102,7 +102,7 @@ class RehearsalProbeOpen(Hook):
             return
         rec.current['data_seconds'].append(rec.since('iter_end'))
         if rec._local == 0 and rec.count_flops:
-            rec._flops = FlopCounterMode(display=False)
+            rec._flops = TotalFlopCounter()
             rec._flops.__enter__()
         rec.mark('iter')
 
@@ -150,9 +150,9 @@ class RehearsalProbeClose(Hook):
             rec.current['flops_per_step'] = rec._flops.get_total_flops()
             rec.current['flop_step_seconds'] = seconds
             rec._flops = None
-            # FlopCounterMode itself inflates the step's memory (measured:
-            # 4.1 vs 2.5 GB for an F step at 228x228), so the train peak is
-            # taken over the uncounted steps
+            # the counted step's peak is kept apart (counting slows the step
+            # and may add temporaries); the train peak is taken over the
+            # uncounted steps
             rec.current['flop_step_peak_rss'] = rec.section_peak()
             reset_peak_rss()
         else:

@@ -163,11 +163,15 @@ def project(train_cfg: dict, source: str, kinds: Dict[str, dict],
         count = len(plan)
         real_files = (REAL_COUNTS[source] * 2 +
                       2 * REAL_COUNTS['cityscapes_train'])
-        seconds = build['seconds_per_file'] * real_files
+        seconds = (count * build['overhead_seconds'] +
+                   real_files * build['first_seconds_per_file'] +
+                   real_files * (count - 1) *
+                   build['cached_seconds_per_file'])
         rows.append(dict(
-            item=f'data-set builds ({real_files:,} files checked per phase '
-            f'start, x {count} phases)', count=count, unit='phases',
-            cpu_seconds=seconds * count, gpu_seconds=seconds * count))
+            item=f'data-set builds ({real_files:,} files checked at the '
+            f'first phase start, fingerprinted at the other {count - 1})',
+            count=count, unit='phases', cpu_seconds=seconds,
+            gpu_seconds=seconds))
     total_cpu = sum(r['cpu_seconds'] or 0 for r in rows)
     total_gpu = sum(r['gpu_seconds'] or 0 for r in rows)
     missing = [r['item'] for r in rows if r['cpu_seconds'] is None]
