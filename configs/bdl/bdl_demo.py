@@ -76,8 +76,12 @@ train_cfg = dict(
     num_rounds=2,
     num_ssl_rounds=1,
     source_only=True,
+    # F gets the longest phase: measured on the demo (seed 0), F at 150
+    # iterations left M_0(1) at 33.0 mIoU and the perceptual loss cost 2.4;
+    # at 400 iterations M_0(1) reached 40.9 and the loss added 2.2
+    # (README, "What was changed for this demo")
     phase_iters=dict(
-        source_only=300, translation=150, adaptation=200, self_training=200),
+        source_only=300, translation=400, adaptation=200, self_training=200),
     # evaluate every 100 iterations within each segmentation phase: the
     # round table shows the best-on-val mIoU (and keeps <phase>_best.pth)
     # next to the last-iteration one, which stays the headline (choosing
