@@ -3,7 +3,8 @@
 # GTA5 layout, 200 images; target: Cityscapes layout, 120 train + 60 val
 # images whose brightness, white balance and haze vary per image; written
 # by `python tools/make_demo_data.py`), with a small ResNet-18-style
-# DeepLab-v2 and a small CycleGAN, sized for a few minutes on 2 CPU cores.
+# DeepLab-v2 and a small CycleGAN, sized for about 10 minutes on one CPU core
+# (make demo: 565 s measured, README).
 #   python tools/train.py configs/bdl/bdl_demo.py --work-dir work_dirs/bdl_demo
 # The round table (work_dirs/bdl_demo/bdl_rounds.md) is printed at the end.
 # Over seeds / what each part adds (README, docs/results_and_seeds.md):
