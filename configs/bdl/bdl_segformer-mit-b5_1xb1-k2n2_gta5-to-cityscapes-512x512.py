@@ -10,19 +10,15 @@
 # MiT-B5 starts from MMSegmentation's converted ImageNet weights (the
 # checked `Pretrained` init of every mmbdl config; put the file into
 # checkpoints/ on a machine without internet access).
-_base_ = ['./bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py']
+_base_ = [
+    './bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py',
+    '../_base_/models/imagenet_data_preprocessor.py',
+]
 crop_size = (512, 512)  # (h, w), DAFormer's
 mit_b5_checkpoint = ('https://download.openmmlab.com/mmsegmentation/v0.5/'
                      'pretrain/segformer/mit_b5_20220624-658746d9.pth')
 # ImageNet normalisation (RGB) for the MiT weights, per branch
-mit_data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    size_divisor=1,
-    pad_val=0,
-    seg_pad_val=255)
+mit_data_preprocessor = _base_.imagenet_data_preprocessor
 mit_segmentor = dict(
     type='BDLEncoderDecoder',
     data_preprocessor=mit_data_preprocessor,

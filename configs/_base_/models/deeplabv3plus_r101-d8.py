@@ -5,16 +5,10 @@
 # Caffe BGR mean). The backbone starts from MMSegmentation's ImageNet
 # ResNet-101-V1c (open-mmlab://resnet101_v1c) through the checked
 # `Pretrained` init. Used by the adv_ and bdl_deeplabv3plus leaves.
+_base_ = ['./imagenet_data_preprocessor.py']
 v1c_norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN on several GPUs
 # ImageNet normalisation (RGB) for the V1c weights, per branch
-v1c_data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    size_divisor=1,
-    pad_val=0,
-    seg_pad_val=255)
+v1c_data_preprocessor = _base_.imagenet_data_preprocessor
 deeplabv3plus_segmentor = dict(
     type='BDLEncoderDecoder',
     data_preprocessor=v1c_data_preprocessor,
