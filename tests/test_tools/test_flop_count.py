@@ -47,7 +47,6 @@ def test_installs_no_module_hooks():
              nn_module._global_forward_pre_hooks,
              nn_module._global_backward_hooks)
     before = [len(h) for h in hooks]
-    seen = []
     with TotalFlopCounter():
         seen = [len(h) for h in hooks]
         _step(_model(), torch.randn(1, 4, 6, 6))

@@ -1,7 +1,9 @@
 """Before the run: device throughput, FLOP estimates, disk/memory needs."""
 import copy
+import glob
 import os.path as osp
 import shutil
+import time
 from typing import Dict, Optional
 
 import torch
@@ -228,9 +230,6 @@ def measure_check_costs(data_root: str) -> Dict[str, float]:
     Returns:
         dict: ``uncached`` and ``cached`` seconds per file, ``files``.
     """
-    import glob
-    import time
-
     from mmbdl.datasets.data_checks import (clear_size_cache,
                                             read_sizes_cached)
     paths = sorted(glob.glob(osp.join(data_root, '**', '*.png'),
