@@ -1,12 +1,10 @@
 """Segmentation model M of BDL: Eq. 1 (adversarial) and Eq. 3 (self-training).
 """
 import copy
-import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmseg.models.utils import resize
@@ -16,6 +14,7 @@ from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
+from .finite_loss_check import FiniteLossCheck
 
 DEFAULT_UDA_CFG = dict(
     adversarial=True,
@@ -27,6 +26,7 @@ DEFAULT_UDA_CFG = dict(
     pseudo_loss_weight=1.0,
     ignore_index=255,
     check_finite=True,
+    check_finite_interval=None,
 )
 
 
@@ -91,7 +91,12 @@ class AdvSelfTrainingSegmentor(BaseModel):
             (0.0), ``target_label`` (1.0), ``disc_loss_weight`` (0.5),
             ``use_pseudo_labels`` (True), ``pseudo_loss_weight`` (1.0),
             ``ignore_index`` (255), ``check_finite`` (True: a NaN/inf loss
-            stops training with the iteration and the loss name).
+            stops training with the iteration and the loss name),
+            ``check_finite_interval`` (None: on the CPU every step is
+            checked before its update; on an accelerator the losses are
+            read every 50 steps and at validation, so that no step waits
+            for the device; 1 checks every step there too; see
+            :class:`FiniteLossCheck`).
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -110,6 +115,8 @@ class AdvSelfTrainingSegmentor(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.uda_cfg = self._merge_uda_cfg(uda_cfg)
+        self._finite_check = FiniteLossCheck(
+            self.uda_cfg['check_finite_interval'])
         self.segmentor = MODELS.build(segmentor)
         head = getattr(self.segmentor, 'decode_head', None)
         if head is None or not hasattr(head, 'loss_by_feat'):
@@ -179,6 +186,10 @@ class AdvSelfTrainingSegmentor(BaseModel):
             dict[str, Tensor]: Log variables (prefixed loss keys).
         """
         seg_wrapper, disc_wrapper = self._get_wrappers(optim_wrapper)
+        # class ids are checked on the loaded labels, before they move to
+        # the device (no host sync there)
+        for branch, raw in self._raw_labelled_samples(data):
+            self._check_label_values(raw, branch)
         data = self.data_preprocessor(data, True)
         inputs, samples = self._split_branches(data)
         src_in, src_samples = inputs['source'], samples['source']
@@ -191,10 +202,10 @@ class AdvSelfTrainingSegmentor(BaseModel):
         if (adversarial or use_pseudo) and tgt_in is None:
             raise ConfigCheckError('the batch has no target branch; the '
                                    'adversarial / pseudo-label losses need one')
-        self._check_labels(src_samples, 'source')
+        self._check_label_shapes(src_samples, 'source')
         if use_pseudo:
-            self._check_labels(tgt_samples, 'target (pseudo-label)',
-                               tgt_in.shape[-2:])
+            self._check_label_shapes(tgt_samples, 'target (pseudo-label)',
+                                     tgt_in.shape[-2:])
 
         # ---- segmentor step, D frozen --------------------------------
         if self.discriminator is not None:
@@ -282,38 +293,69 @@ class AdvSelfTrainingSegmentor(BaseModel):
                 f'type {type(inputs).__name__}')
         return inputs, samples or {}
 
-    def _check_labels(self, samples: Sequence, branch: str,
-                      size: Optional[torch.Size] = None) -> None:
-        """Fail early on labels the loss cannot use."""
+    def _raw_labelled_samples(self, data) -> List[Tuple[str, Sequence]]:
+        """The labelled samples of a batch before pre-processing (target
+        samples only when the pseudo-label loss uses them)."""
+        samples = data.get('data_samples') if isinstance(data, dict) \
+            else None
+        if not isinstance(samples, dict):
+            return []
+        branches = [('source', 'source')]
+        if self.uda_cfg['use_pseudo_labels']:
+            branches.append(('target', 'target (pseudo-label)'))
+        out = []
+        for key, branch in branches:
+            labelled = [s for s in samples.get(key) or []
+                        if 'gt_sem_seg' in s]
+            if labelled:
+                out.append((branch, labelled))
+        return out
+
+    @staticmethod
+    def _label_path(sample) -> str:
+        return sample.metainfo.get('seg_map_path') or sample.metainfo.get(
+            'img_path', '<unknown file>')
+
+    def _check_label_values(self, samples: Sequence, branch: str) -> None:
+        """Fail early on class ids the loss cannot use.
+
+        Runs on the labels as loaded (CPU tensors from the data loader), so
+        it costs no device synchronisation.
+        """
         ignore = self.uda_cfg['ignore_index']
         for s in samples:
-            path = s.metainfo.get('seg_map_path') or s.metainfo.get(
-                'img_path', '<unknown file>')
-            if 'gt_sem_seg' not in s:
-                raise ConfigCheckError(f'{branch} sample {path} has no gt_sem_seg')
             label = s.gt_sem_seg.data
-            if size is not None:
-                shapes = [('label', tuple(label.shape[-2:]))]
-                if 'gt_seg_weight' in s:
-                    shapes.append(('weight',
-                                   tuple(s.gt_seg_weight.data.shape[-2:])))
-                for what, shape in shapes:
-                    if shape != tuple(size):
-                        raise ConfigCheckError(
-                            f'{branch} {what} map of {path} is {shape[1]}x'
-                            f'{shape[0]} (w x h) but the image is '
-                            f'{size[1]}x{size[0]}; the pseudo-labels were '
-                            'made at another resolution: regenerate them '
-                            'with the current target pipeline')
             valid = label[label != ignore]
             if valid.numel() and (int(valid.max()) >= self.num_classes
                                   or int(valid.min()) < 0):
                 raise ConfigCheckError(
-                    f'{branch} label {path} holds class id '
+                    f'{branch} label {self._label_path(s)} holds class id '
                     f'{int(valid.max())} (min {int(valid.min())}) but the '
                     f'segmentor has {self.num_classes} classes; source and '
                     'target must use the same train-id map (0..'
                     f'{self.num_classes - 1}, {ignore} = ignore)')
+
+    def _check_label_shapes(self, samples: Sequence, branch: str,
+                            size: Optional[torch.Size] = None) -> None:
+        """Fail early on missing labels or label maps of the wrong size."""
+        for s in samples:
+            path = self._label_path(s)
+            if 'gt_sem_seg' not in s:
+                raise ConfigCheckError(f'{branch} sample {path} has no gt_sem_seg')
+            if size is None:
+                continue
+            shapes = [('label', tuple(s.gt_sem_seg.data.shape[-2:]))]
+            if 'gt_seg_weight' in s:
+                shapes.append(('weight',
+                               tuple(s.gt_seg_weight.data.shape[-2:])))
+            for what, shape in shapes:
+                if shape != tuple(size):
+                    raise ConfigCheckError(
+                        f'{branch} {what} map of {path} is {shape[1]}x'
+                        f'{shape[0]} (w x h) but the image is '
+                        f'{size[1]}x{size[0]}; the pseudo-labels were '
+                        'made at another resolution: regenerate them '
+                        'with the current target pipeline')
 
     def _supervised_losses(self, inputs: Tensor,
                            samples: List) -> Tuple[dict, Tensor]:
@@ -372,24 +414,8 @@ class AdvSelfTrainingSegmentor(BaseModel):
         return ce[valid].sum() / valid.sum().clamp(min=1)
 
     def _check_finite(self, losses: Dict[str, Tensor]) -> None:
-        if not self.uda_cfg['check_finite']:
-            return
-        for name, value in losses.items():
-            if 'loss' not in name:
-                continue
-            total = value.detach().float().sum() if isinstance(
-                value, Tensor) else torch.tensor(
-                    [float(v.detach().sum()) for v in value]).sum()
-            if not math.isfinite(float(total)):
-                hub = MessageHub.get_current_instance()
-                it = hub.get_info('iter')
-                where = f'iteration {it}' if it is not None else \
-                    'an unknown iteration (no runner)'
-                raise FloatingPointError(
-                    f'AdvSelfTrainingSegmentor: loss {name} = {float(total)}'
-                    f' at {where}; training stopped before the update. '
-                    'Lower the learning rate, check the input data, or '
-                    'disable --amp')
+        if self.uda_cfg['check_finite']:
+            self._finite_check(losses)
 
     # ------------------------------------------------------------------
     def val_step(self, data: Union[dict, tuple, list]) -> list:
@@ -401,6 +427,8 @@ class AdvSelfTrainingSegmentor(BaseModel):
         Returns:
             list[SegDataSample]: Predictions.
         """
+        # losses not yet read by the finite check are read before a score
+        self._finite_check.flush()
         return self.segmentor.val_step(data)
 
     def test_step(self, data: Union[dict, tuple, list]) -> list:

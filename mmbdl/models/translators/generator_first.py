@@ -7,6 +7,8 @@ from mmengine import MessageHub
 from mmengine.optim import OptimWrapperDict
 from torch import Tensor
 
+from .perceptual_memory import loss_scale_of
+
 
 class GeneratorFirstStepMixin:
     """``_generator_first_step`` for a subclass of MMagic's ``CycleGAN``.
@@ -114,8 +116,9 @@ class GeneratorFirstStepMixin:
         """
         params = [p for p in self.generators.parameters() if p.requires_grad]
         total = [torch.zeros_like(p) for p in params]
-        scaler = getattr(gen_wrapper, 'loss_scaler', None)
-        scale = float(scaler.get_scale()) if scaler is not None else 1.0
+        # the AMP loss scale as a device scalar (no host sync); None: 1
+        scale = loss_scale_of(gen_wrapper,
+                              next(iter(inputs.values())).device)
         parts, logs, value = [], {}, 0.0
         for start in range(0, num, micro):
             sl = slice(start, min(start + micro, num))
@@ -124,11 +127,16 @@ class GeneratorFirstStepMixin:
                 outputs = self._forward_generators(
                     {k: v[sl] for k, v in inputs.items()})
                 loss, log_vars = self._get_gen_loss(outputs)
-            grads = torch.autograd.grad(loss * (weight * scale), params,
-                                        allow_unused=True)
+            scaled = loss * weight if scale is None else \
+                loss * (scale * weight)
+            grads = torch.autograd.grad(scaled, params, allow_unused=True)
             for acc, grad in zip(total, grads):
-                if grad is not None:
-                    acc.add_(grad.to(acc.dtype), alpha=1.0 / scale)
+                if grad is None:
+                    continue
+                if scale is None:
+                    acc.add_(grad.to(acc.dtype))
+                else:
+                    acc.add_(grad.to(acc.dtype) / scale.to(acc.dtype))
             value = value + weight * loss.detach().float()
             for key, val in log_vars.items():
                 logs[key] = logs.get(key, 0.0) + weight * (

@@ -1,26 +1,25 @@
 """CycleGAN with BDL's segmentation perceptual loss (Eq. 2 of the paper)."""
 import copy
 import logging
-import os.path as osp
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmagic.models.editors.cyclegan import CycleGAN
 from mmengine.dist import get_world_size
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import print_log
 from mmengine.optim import OptimWrapperDict
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch import Tensor
 
 from mmbdl.registry import MODELS
-from mmbdl.utils.errors import ConfigCheckError, MissingFileError
+from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import OptConfigType
 from .generator_first import GeneratorFirstStepMixin
 from .grad_sync import step_with_grad_sync
 from .perceptual_memory import (InjectGradient, checkpoint_modules,
                                 enable_activation_checkpointing,
-                                input_gradient)
+                                input_gradient, loss_scale_of)
+from .perceptual_weights import PerceptualWeightsMixin
 from .utils import (generator_to_segmentor_input, get_generator_normalization,
                     get_segmentor_normalization)
 
@@ -29,7 +28,8 @@ UPDATE_ORDERS = ('generator_first', 'discriminator_first')
 
 
 @MODELS.register_module()
-class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
+class PerceptualCycleGAN(GeneratorFirstStepMixin, PerceptualWeightsMixin,
+                         CycleGAN):
     """MMagic's CycleGAN plus a perceptual loss from a frozen segmentor M.
 
     The domains are ``'source'`` and ``'target'``: ``generators['target']``
@@ -182,6 +182,14 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
         # uint8 rather than bool: every backend can broadcast it.
         self.register_buffer('perceptual_loaded',
                              torch.tensor(0, dtype=torch.uint8))
+        # the buffer lives on the device: reading it is a host sync, so it
+        # is read once after every change (load, state-dict load), not per
+        # step
+        self._perceptual_checked = False
+        self._register_load_state_dict_pre_hook(self._forget_check)
+        # the generators' optimizer wrapper of the running train_step (its
+        # AMP loss scale scales the perceptual terms' inner backward)
+        self._gen_wrapper = None
 
         if perceptual_model is None:
             self.perceptual_model = None
@@ -203,6 +211,10 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
                 level=logging.WARNING)
         if perceptual_checkpoint is not None:
             self._load_perceptual_checkpoint(perceptual_checkpoint)
+
+    def _forget_check(self, *args, **kwargs) -> None:
+        """State-dict pre-hook: ``perceptual_loaded`` may change."""
+        self._perceptual_checked = False
 
     def init_weights(self) -> None:
         """Initialise generators and discriminators (not M).
@@ -272,74 +284,6 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
             self.perceptual_model.eval()
         return self
 
-    def _load_perceptual_checkpoint(self, filename: str) -> None:
-        if not osp.isfile(filename):
-            raise MissingFileError(
-                f'perceptual_checkpoint {filename} does not exist; set '
-                'perceptual_checkpoint to a checkpoint of the segmentor M '
-                '(e.g. the source-only model) or to None')
-        checkpoint = CheckpointLoader.load_checkpoint(
-            filename, map_location='cpu')
-        state_dict = checkpoint.get('state_dict', checkpoint) \
-            if isinstance(checkpoint, dict) else checkpoint
-        self.load_perceptual_weights(state_dict, source=filename)
-        own = len(self.perceptual_model.state_dict())
-        MMLogger.get_current_instance().info(
-            f'perceptual model loaded from {filename}: {own}/{own} keys of '
-            f'M matched, 0 missing, {len(state_dict) - own} other keys in '
-            'the checkpoint (other parts of the model) not used')
-
-    def load_perceptual_weights(self, state_dict: Mapping[str, Tensor],
-                                source: str = 'the given state dict') -> None:
-        """Copy a segmentor's weights into the frozen perceptual model.
-
-        Keys may carry a prefix (``module.``, ``segmentor.segmentor.``...):
-        the shortest prefix under which every key of M is found is used
-        (so in a whole BDL checkpoint the segmentor wins over the
-        translator's own copy of M). Values are
-        copied, so later training of the segmentor does not change M.
-
-        Args:
-            state_dict (Mapping[str, Tensor]): Weights of a segmentor with the
-                architecture of ``perceptual_model``, e.g.
-                ``get_inference_segmentor(model).state_dict()``.
-            source (str): Name used in error messages. Defaults to
-                'the given state dict'.
-
-        Raises:
-            RuntimeError: If no perceptual model is configured.
-            ValueError: If keys or shapes do not match M's config.
-        """
-        if self.perceptual_model is None:
-            raise RuntimeError(
-                'load_perceptual_weights called but this PerceptualCycleGAN '
-                'has no perceptual_model configured')
-        own = self.perceptual_model.state_dict()
-        weights = _select_prefixed(state_dict, own.keys())
-        if weights is None:
-            missing = sorted(set(own) - set(state_dict))
-            unexpected = sorted(set(state_dict) - set(own))
-            raise ConfigCheckError(
-                f'{source} does not match the perceptual_model config: '
-                f'{len(missing)} keys missing (e.g. {missing[:3]}), '
-                f'{len(unexpected)} unexpected (e.g. {unexpected[:3]}). Use a '
-                'checkpoint of the segmentor architecture given in '
-                'perceptual_model, or change perceptual_model to match it.')
-        bad = [(k, tuple(weights[k].shape), tuple(v.shape))
-               for k, v in own.items() if weights[k].shape != v.shape]
-        if bad:
-            raise ConfigCheckError(
-                f'{source} does not match the perceptual_model config: '
-                f'{len(bad)} tensors differ in shape, e.g. '
-                + ', '.join(f'{k}: {a} in checkpoint vs {b} in model'
-                            for k, a, b in bad[:3])
-                + ' (a different class count or depth?). Use a checkpoint of '
-                'the configured segmentor or fix perceptual_model.')
-        self.perceptual_model.load_state_dict(weights, strict=True)
-        self.perceptual_model.requires_grad_(False)
-        self.perceptual_model.eval()
-        self.perceptual_loaded.fill_(1)
-
     # ------------------------------------------------------------------
     # training
     def train_step(self, data: dict,
@@ -358,6 +302,16 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
             step = self._generator_first_step
         else:
             step = super().train_step
+        self._gen_wrapper = optim_wrapper['generators']
+        try:
+            return self._synced_step(step, data, optim_wrapper)
+        finally:
+            self._gen_wrapper = None
+
+    @staticmethod
+    def _synced_step(step, data: dict,
+                     optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
+        """Run ``step``, averaging every optimizer's grads over the ranks."""
         if get_world_size() == 1:
             return step(data, optim_wrapper)
         wrappers = [optim_wrapper[k] for k in ('generators', 'discriminators')]
@@ -421,13 +375,14 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
         """
         if not self.with_perceptual:
             return {}
-        if not bool(self.perceptual_loaded):
+        if not self._perceptual_checked and not bool(self.perceptual_loaded):
             raise RuntimeError(
                 'the perceptual model M still has its random initial weights: '
                 'set perceptual_checkpoint in the translator config, or call '
                 'load_perceptual_weights() before training (the BDL loop does '
                 'this before every translation phase), or set '
                 'perceptual_model=None to train a plain CycleGAN')
+        self._perceptual_checked = True
         cfg = self.perceptual_loss_cfg
         losses = {}
         for domain in self._reachable_domains:
@@ -481,7 +436,9 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
             return weight * self.perceptual_distance(
                 self.perceptual_logits(x), ref[sl])
 
-        value, grad = input_gradient(loss_fn, img, self.perceptual_chunk)
+        scale = loss_scale_of(self._gen_wrapper, img.device)
+        value, grad = input_gradient(loss_fn, img, self.perceptual_chunk,
+                                     scale)
         if not img.requires_grad:
             return value
         return InjectGradient.apply(img, grad, value)
@@ -506,30 +463,3 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, CycleGAN):
             log_vars_g['loss_per'] = loss_per
             log_vars_g['loss'] = loss_g
         return loss_g, log_vars_g
-
-
-def _select_prefixed(state_dict: Mapping[str, Tensor],
-                     keys: Iterable[str]) -> Optional[Dict[str, Tensor]]:
-    """Find the prefix under which all ``keys`` exist in ``state_dict``.
-
-    Args:
-        state_dict (Mapping[str, Tensor]): Possibly prefixed weights.
-        keys (Iterable[str]): Keys the target module needs.
-
-    Returns:
-        dict | None: ``{key: tensor}`` for every key, or None if no prefix
-        gives all of them.
-    """
-    keys = list(keys)
-    if not keys:
-        return {}
-    first = keys[0]
-    prefixes = sorted({k[:-len(first)] for k in state_dict
-                       if k.endswith(first)}, key=len)
-    for prefix in prefixes:
-        if prefix and not prefix.endswith('.'):
-            continue
-        if all(prefix + k in state_dict for k in keys):
-            return {k: state_dict[prefix + k] for k in keys}
-    return None
-

@@ -12,14 +12,20 @@ activations for all of them alive at once: with the DeepLabV2-R101 M on
   other samples of the batch). M's graph is freed before the next pass.
   :class:`InjectGradient` then hands that gradient to the generators' graph
   in the one backward pass of the generator loss, so the optimizer wrapper
-  (AMP loss scaling, gradient accumulation, DDP) sees an ordinary loss.
+  (gradient accumulation, DDP) sees an ordinary loss. Under float16 AMP
+  the inner backward through M happens outside the wrapper's
+  ``GradScaler``: it is therefore scaled by the scaler's current scale
+  (``scale``, a device scalar: no host sync) so that M's float16
+  gradients do not underflow, exactly as in a scaled joint backward, and
+  divided by it again in float32. Overflows stay infinite, so the scaler
+  skips the step and lowers its scale as it would for the joint graph.
 - :func:`enable_activation_checkpointing`: non-reentrant activation
   checkpointing of M's residual blocks; only their inputs are stored and each
   block is recomputed during the backward pass.
 
 Both give the gradients of the joint computation up to float rounding.
 """
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -38,16 +44,21 @@ class InjectGradient(torch.autograd.Function):
     @staticmethod
     def forward(ctx, img: Tensor, grad: Tensor, value: Tensor) -> Tensor:
         ctx.save_for_backward(grad)
+        ctx.img_dtype = img.dtype
         return value.detach().clone()
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> Tuple[Tensor, None, None]:
         grad, = ctx.saved_tensors
-        return grad_out * grad, None, None
+        # the product in float32 (``grad`` is float32): ``grad_out`` carries
+        # the outer loss scale, which a float16 ``grad`` could not hold
+        return (grad_out.float() * grad).to(ctx.img_dtype), None, None
 
 
-def input_gradient(loss_fn: Callable[[Tensor, slice], Tensor], img: Tensor,
-                   chunk: int) -> Tuple[Tensor, Tensor]:
+def input_gradient(loss_fn: Callable[[Tensor, slice], Tensor],
+                   img: Tensor,
+                   chunk: int,
+                   scale: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Value and input gradient of a batch-mean loss, ``chunk`` samples a pass.
 
     Args:
@@ -55,25 +66,54 @@ def input_gradient(loss_fn: Callable[[Tensor, slice], Tensor], img: Tensor,
             samples ``sl`` of the batch (``x = img[sl]``) as a mean over them.
         img (Tensor): ``(N, C, H, W)`` images (the generator outputs).
         chunk (int): Samples per pass; ``<= 0`` means the whole batch.
+        scale (Tensor, optional): The AMP loss scale (a scalar tensor on
+            ``img``'s device, e.g. from :func:`loss_scale_of`). Each pass
+            backpropagates ``loss * scale`` and the gradient is divided by
+            ``scale`` in float32. None: no scaling (float32 and bfloat16
+            training). Defaults to None.
 
     Returns:
         tuple[Tensor, Tensor]: The batch loss (the mean over all samples,
-        detached) and its gradient with respect to ``img``.
+        detached, float32) and its gradient with respect to ``img``
+        (float32, unscaled).
     """
     num = img.shape[0]
     chunk = num if chunk <= 0 else min(chunk, num)
-    grad = torch.empty_like(img)
-    total = img.new_zeros(())
+    grad = torch.empty(img.shape, dtype=torch.float32, device=img.device)
+    total = img.new_zeros((), dtype=torch.float32)
     for start in range(0, num, chunk):
         sl = slice(start, min(start + chunk, num))
         x = img[sl].detach().requires_grad_(True)
         with torch.enable_grad():
             loss = loss_fn(x, sl) * ((sl.stop - sl.start) / num)
-        g, = torch.autograd.grad(loss, x)
-        grad[sl] = g.to(grad.dtype)
+        if scale is None:
+            g, = torch.autograd.grad(loss, x)
+            grad[sl] = g.float()
+        else:
+            g, = torch.autograd.grad(loss * scale, x)
+            grad[sl] = g.float() / scale.float()
         total = total + loss.detach().float()
         del x, loss, g
     return total, grad
+
+
+def loss_scale_of(optim_wrapper, device: torch.device) -> Optional[Tensor]:
+    """The current loss scale of an optimizer wrapper, as a device scalar.
+
+    Args:
+        optim_wrapper (OptimWrapper | None): E.g. MMEngine's
+            ``AmpOptimWrapper`` (its ``loss_scaler`` is a ``GradScaler``).
+        device (torch.device): Where the scale is needed.
+
+    Returns:
+        Tensor | None: ``GradScaler.scale`` of a one (no host sync), or
+        None when the wrapper scales nothing (plain ``OptimWrapper``,
+        bfloat16 AMP, a disabled scaler).
+    """
+    scaler = getattr(optim_wrapper, 'loss_scaler', None)
+    if scaler is None or not getattr(scaler, 'is_enabled', lambda: True)():
+        return None
+    return scaler.scale(torch.ones((), dtype=torch.float32, device=device))
 
 
 class _CheckpointedForward:
