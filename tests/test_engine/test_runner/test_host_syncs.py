@@ -1,0 +1,77 @@
+"""No host sync in the training step: no tensor-to-host read
+(``item``/``float``/``int``/``bool``/``tolist``/``numpy``) from mmbdl's
+code inside ``train_step`` in any phase kind, counted over real steps of
+the tiny BDL loop on the CPU (the same calls wait for the device on a GPU;
+the cuda tier checks it there with ``torch.cuda.set_sync_debug_mode``)."""
+import os.path as osp
+
+import pytest
+import torch
+from bdl_tiny import real_bdl_cfg, write_bdl_data
+from mmengine.runner import Runner
+
+import mmbdl
+from mmbdl.models.segmentors.finite_loss_check import DEVICE_INTERVAL
+from mmbdl.utils.host_sync_counter import HostSyncCounter, PhaseSyncCounts
+
+ITERS = dict(source_only=10, translation=10, adaptation=10,
+             self_training=10)
+PACKAGE = osp.dirname(mmbdl.__file__)
+# reads of loaded labels (CPU tensors from the data loader, before the
+# pre-processor moves them): no device to wait for
+HOST_SIDE = ('_check_label_values', )
+
+
+
+
+def test_counter_counts_each_read_once_by_site():
+    x = torch.arange(4.0)
+    with HostSyncCounter() as counter:
+        float(x[1])
+        x.sum().item()
+        int(x[2])
+        bool(x[0])
+        x.tolist()
+    assert counter.total == 5
+    assert all(f == osp.abspath(__file__) for f, _, _ in counter.calls)
+    assert torch.Tensor.item is not counter._saved.get('item')
+    with HostSyncCounter(enabled=False) as off:
+        x.sum().item()
+    assert off.total == 0
+
+
+def test_no_mmbdl_host_read_in_any_train_step(tmp_path):
+    data_root = write_bdl_data(str(tmp_path / 'data'))
+    cfg = real_bdl_cfg(data_root, str(tmp_path / 'work'), num_rounds=1,
+                       num_ssl_rounds=1, iters=dict(ITERS),
+                       allow_random_init=True)
+    # the finite-loss check as on an accelerator (on the CPU it reads every
+    # step by default: no device to wait for there)
+    cfg['model']['segmentor']['uda_cfg']['check_finite_interval'] = \
+        DEVICE_INTERVAL
+    runner = Runner(**cfg)
+    counts = PhaseSyncCounts(runner.model)
+    try:
+        runner.train()
+    finally:
+        counts.remove()
+    table = counts.table(PACKAGE)
+    assert {k: v['steps'] for k, v in table.items()} == ITERS
+    own = {}
+    for kind, row in table.items():
+        own[kind] = {site: n for site, n in row['sites'].items()
+                     if not _is_host_side(site)}
+    assert own == {kind: {} for kind in ITERS}, own
+
+
+def _is_host_side(site: str) -> bool:
+    path, rest = site.split(':', 1)
+    line = int(rest.split()[0])
+    with open(path) as f:
+        lines = f.readlines()
+    # the enclosing function of the line
+    for text in reversed(lines[:line]):
+        stripped = text.strip()
+        if stripped.startswith('def '):
+            return stripped[4:].split('(')[0] in HOST_SIDE
+    return False
