@@ -26,7 +26,14 @@ def parse_args() -> argparse.Namespace:
         '--amp',
         action='store_true',
         default=False,
-        help='enable automatic mixed precision training')
+        help='enable automatic mixed precision training (float16 autocast '
+        'with dynamic loss scaling unless --amp-dtype says otherwise)')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=['float16', 'bfloat16'],
+        default=None,
+        help="autocast dtype of --amp in every phase (default: the config's "
+        'amp_dtype, else float16 as in MMEngine)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -51,15 +58,16 @@ def main() -> None:
     from mmengine.runner import Runner
 
     from mmbdl.utils import load_config, register_all_modules
-    from mmbdl.utils.launch import (enable_amp, prepare_distributed,
-                                    set_work_dir)
+    from mmbdl.utils.launch import (check_amp_request, enable_amp,
+                                    prepare_distributed, set_work_dir)
 
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     set_work_dir(cfg, args.config, args.work_dir)
+    check_amp_request(cfg, args.amp, args.amp_dtype)
     if args.amp:
-        enable_amp(cfg)
+        enable_amp(cfg, args.amp_dtype)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

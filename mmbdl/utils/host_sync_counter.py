@@ -25,7 +25,12 @@ METHODS = ('item', 'tolist', 'numpy', '__float__', '__int__', '__bool__',
 _TORCH_DIR = osp.dirname(torch.__file__)
 _THIS = osp.abspath(__file__)
 
-Site = Tuple[str, int, str]
+# (file, line, method, function)
+Site = Tuple[str, int, str, str]
+# mmbdl functions that read tensors made on the host by design (labels as
+# the data loader delivers them, before the pre-processor moves them): no
+# device to wait for, listed apart
+HOST_SIDE_FUNCTIONS = frozenset({'_check_label_values'})
 
 
 class HostSyncCounter:
@@ -112,9 +117,9 @@ def _call_site(method: str) -> Site:
         filename = osp.abspath(frame.f_code.co_filename)
         if filename != _THIS and not filename.startswith(_TORCH_DIR +
                                                          osp.sep):
-            return filename, frame.f_lineno, method
+            return filename, frame.f_lineno, method, frame.f_code.co_name
         frame = frame.f_back
-    return '<unknown>', 0, method
+    return '<unknown>', 0, method, '<unknown>'
 
 
 class PhaseSyncCounts:
@@ -156,13 +161,16 @@ class PhaseSyncCounts:
 
         Returns:
             dict: ``{kind: dict(steps, total, sites={'file:line method':
-            count})}``.
+            count}, host_side={...})}``; ``host_side`` holds the reads in
+            :data:`HOST_SIDE_FUNCTIONS`, ``sites`` the others.
         """
         out = {}
         for kind, counter in self.counters.items():
             sites = counter.by_site(root) if root else counter.by_site()
-            out[kind] = dict(
-                steps=self.steps[kind], total=counter.total,
-                sites={f'{osp.relpath(f)}:{line} {method}': n
-                       for (f, line, method), n in sites.items()})
+            row = dict(steps=self.steps[kind], total=counter.total,
+                       sites={}, host_side={})
+            for (f, line, method, func), n in sites.items():
+                key = 'host_side' if func in HOST_SIDE_FUNCTIONS else 'sites'
+                row[key][f'{osp.relpath(f)}:{line} {method} ({func})'] = n
+            out[kind] = row
         return out

@@ -26,37 +26,69 @@ def set_work_dir(cfg: Config, config_path: str,
                                 osp.splitext(osp.basename(config_path))[0])
 
 
-def _amp_wrapper(wrapper: dict) -> None:
+AMP_DTYPES = ('float16', 'bfloat16')
+
+
+def _amp_wrapper(wrapper: dict, dtype: Optional[str]) -> None:
     """Turn one optim wrapper config into an ``AmpOptimWrapper`` config."""
     wrapper_type = wrapper.get('type', 'OptimWrapper')
-    if wrapper_type in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
-        return
-    if wrapper_type not in ('OptimWrapper', 'mmengine.OptimWrapper'):
+    if wrapper_type not in ('AmpOptimWrapper', 'mmengine.AmpOptimWrapper'):
+        if wrapper_type not in ('OptimWrapper', 'mmengine.OptimWrapper'):
+            raise ConfigCheckError(
+                f'--amp supports OptimWrapper configs, but found '
+                f'{wrapper_type}; set the AMP wrapper in the config instead')
+        wrapper['type'] = 'AmpOptimWrapper'
+        wrapper.setdefault('loss_scale', 'dynamic')
+    if dtype is not None:
+        wrapper['dtype'] = dtype
+
+
+def amp_dtype_of(cfg: Config, dtype: Optional[str] = None) -> Optional[str]:
+    """The autocast dtype asked for by ``--amp-dtype`` or ``cfg.amp_dtype``.
+
+    Args:
+        cfg (Config): The config (its optional top-level ``amp_dtype``).
+        dtype (str, optional): The command line's choice, which wins.
+
+    Returns:
+        str | None: ``'float16'``, ``'bfloat16'`` or None (MMEngine's
+        default: float16 on CUDA).
+
+    Raises:
+        ConfigCheckError: For another value.
+    """
+    dtype = dtype if dtype is not None else cfg.get('amp_dtype', None)
+    if dtype is not None and dtype not in AMP_DTYPES:
         raise ConfigCheckError(
-            f'--amp supports OptimWrapper configs, but found {wrapper_type}; '
-            'set the AMP wrapper in the config instead')
-    wrapper['type'] = 'AmpOptimWrapper'
-    wrapper.setdefault('loss_scale', 'dynamic')
+            f'amp_dtype={dtype!r} is not supported; use one of {AMP_DTYPES} '
+            '(float16: MMEngine\'s default, with dynamic loss scaling; '
+            'bfloat16: float32 range, no scaling needed)')
+    return dtype
 
 
-def enable_amp(cfg: Config) -> None:
+def enable_amp(cfg: Config, dtype: Optional[str] = None) -> None:
     """Switch every optim wrapper of the config to mixed precision.
 
     Handles a single ``optim_wrapper`` and a multi-optimizer config whose
     values are optim wrapper configs (keyed by sub-module), also nested one
     level deeper by phase (``{'segmentation': {'segmentor': {...}}}``).
 
-    Every wrapper becomes an ``AmpOptimWrapper`` (float16 autocast in its
-    ``optim_context``, dynamic loss scaling); its loss-scaler state is part
-    of the optimizer state that checkpoints hold.
+    Every wrapper becomes an ``AmpOptimWrapper`` with dynamic loss scaling
+    (its loss-scaler state is part of the optimizer state that checkpoints
+    hold) and autocasts to ``dtype``: float16 by default (MMEngine's), or
+    bfloat16 through ``--amp-dtype bfloat16`` / ``amp_dtype = 'bfloat16'``
+    in the config; every phase's wrappers get the same dtype.
 
     Args:
         cfg (Config): The config to update in place.
+        dtype (str, optional): ``'float16'`` or ``'bfloat16'``; None reads
+            ``cfg.amp_dtype`` (default None: float16). Defaults to None.
 
     Raises:
         ConfigCheckError: On a machine without a CUDA GPU (MMEngine's
-            ``AmpOptimWrapper`` needs one).
+            ``AmpOptimWrapper`` needs one), or for an unknown dtype.
     """
+    dtype = amp_dtype_of(cfg, dtype)
     if not torch.cuda.is_available():
         raise ConfigCheckError(
             '--amp needs a CUDA GPU (mixed precision with loss scaling); '
@@ -66,7 +98,7 @@ def enable_amp(cfg: Config) -> None:
         if not isinstance(node, (dict, ConfigDict)):
             return False
         if 'optimizer' in node:
-            _amp_wrapper(node)
+            _amp_wrapper(node, dtype)
             return True
         found = False
         for value in node.values():
@@ -79,7 +111,31 @@ def enable_amp(cfg: Config) -> None:
     if not any(visit(w) for w in wrappers if w is not None):
         raise ConfigCheckError('--amp was given but the config defines no '
                                'optim_wrapper with an optimizer')
-    print_log('AMP enabled for every optimizer wrapper', logger='current')
+    print_log(f'AMP enabled for every optimizer wrapper ({dtype or "float16"} '
+              'autocast, dynamic loss scaling)', logger='current')
+
+
+def check_amp_request(cfg: Config, amp: bool,
+                      dtype: Optional[str] = None) -> None:
+    """Refuse an AMP dtype that would do nothing (AMP off).
+
+    Args:
+        cfg (Config): The config (``amp_dtype``).
+        amp (bool): Whether ``--amp`` was given.
+        dtype (str, optional): ``--amp-dtype``.
+
+    Raises:
+        ConfigCheckError: ``--amp-dtype`` or ``amp_dtype`` without ``--amp``.
+    """
+    if amp:
+        return
+    asked = dtype if dtype is not None else cfg.get('amp_dtype', None)
+    if asked is not None:
+        source = '--amp-dtype' if dtype is not None else \
+            "the config's amp_dtype"
+        raise ConfigCheckError(
+            f'{source} is {asked!r} but AMP is off: add --amp (or remove '
+            f'{source})')
 
 
 def prepare_distributed(cfg: Config) -> None:

@@ -79,20 +79,26 @@ def main(argv=None) -> int:
     own, everything = run(args)
     print(f'host reads inside train_step, {args.config}, {args.iters} '
           'iterations per phase')
-    print('| phase kind | steps | all reads | per step | of them in mmbdl |')
-    print('| --- | --- | --- | --- | --- |')
+    print('| phase kind | steps | all reads | per step | in mmbdl | '
+          'in mmbdl, of loaded (CPU) labels |')
+    print('| --- | --- | --- | --- | --- | --- |')
     for kind, row in everything.items():
         mine = sum(own[kind]['sites'].values())
+        host = sum(own[kind]['host_side'].values())
         print(f'| {kind} | {row["steps"]} | {row["total"]} | '
-              f'{row["total"] / max(row["steps"], 1):.1f} | {mine} |')
+              f'{row["total"] / max(row["steps"], 1):.1f} | {mine} | '
+              f'{host} |')
     for kind, row in own.items():
         for site, count in row['sites'].items():
             print(f'  {kind}: {site} x{count}')
+        for site, count in row['host_side'].items():
+            print(f'  {kind}: {site} x{count} (host-side)')
     print('largest call sites outside mmbdl (e.g. torch.optim reading its '
           'CPU step counters inside optimizer.step: no device wait):')
     for kind, row in everything.items():
+        mine = set(own[kind]['sites']) | set(own[kind]['host_side'])
         upstream = [(s, n) for s, n in row['sites'].items()
-                    if s not in own[kind]['sites']][:3]
+                    if s not in mine][:3]
         for site, count in upstream:
             print(f'  {kind}: {site} x{count}')
     if args.json:
