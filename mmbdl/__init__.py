@@ -7,6 +7,11 @@ import warnings
 warnings.filterwarnings(
     'ignore', category=FutureWarning,
     message=r'`torch\.utils\._pytree\._register_pytree_node` is deprecated')
+# numpy 2 removed np.bool8, which MMagic 1.2.0 names when it is imported:
+# the alias is restored before anything imports MMagic
+from .numpy_compat import apply_numpy2_aliases  # noqa: E402
+
+apply_numpy2_aliases()
 # The dependency check runs before anything imports mmengine/mmseg, so that
 # a missing or unsupported package gives one clear message.
 from .version_check import check_dependencies

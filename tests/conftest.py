@@ -1,8 +1,81 @@
-"""Test-wide set-up: register every module under the mmbdl scope once."""
+"""Test-wide set-up: register every module under the mmbdl scope once, and
+keep the suite on the CPU unless a test is marked ``cuda``.
+
+The suite's figures (bit-exact comparisons, deterministic round tables)
+are CPU figures, so on a machine with a GPU every test that is not marked
+``cuda`` still runs on the CPU: CUDA is hidden from it (``torch.cuda``,
+MMEngine's device, and ``CUDA_VISIBLE_DEVICES`` for the tools it starts).
+Tests marked ``cuda`` (tests/test_cuda/) see the GPU and are skipped, with
+the reason, where none is visible.
+"""
 import os
 
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
 from mmbdl.utils import register_all_modules  # noqa: E402
 
 register_all_modules(init_default_scope=True)
+
+CUDA = torch.cuda.is_available()
+NO_CUDA = ('no CUDA device is visible (torch.cuda.is_available() is '
+           'False): the cuda tier runs on a GPU machine, e.g. through '
+           'tools/analysis/gpu_check.sh')
+
+
+def pytest_collection_modifyitems(config, items):
+    if CUDA:
+        return
+    skip = pytest.mark.skip(reason=NO_CUDA)
+    for item in items:
+        if item.get_closest_marker('cuda') is not None:
+            item.add_marker(skip)
+
+
+class _CpuPin:
+    """Hides a visible GPU (torch, MMEngine's device, child processes)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.saved = {}
+
+    def on(self) -> None:
+        if self.active:
+            return
+        import mmengine.device.utils as device_utils
+        self.saved = dict(available=torch.cuda.is_available,
+                          device=device_utils.DEVICE,
+                          env=os.environ.get('CUDA_VISIBLE_DEVICES'))
+        torch.cuda.is_available = lambda: False
+        device_utils.DEVICE = 'cpu'
+        os.environ['CUDA_VISIBLE_DEVICES'] = ''
+        self.active = True
+
+    def off(self) -> None:
+        if not self.active:
+            return
+        import mmengine.device.utils as device_utils
+        torch.cuda.is_available = self.saved['available']
+        device_utils.DEVICE = self.saved['device']
+        if self.saved['env'] is None:
+            os.environ.pop('CUDA_VISIBLE_DEVICES', None)
+        else:
+            os.environ['CUDA_VISIBLE_DEVICES'] = self.saved['env']
+        self.active = False
+
+
+_PIN = _CpuPin()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before any fixture of the test (module-scoped ones included) is set
+    up: CPU for unmarked tests, the GPU for ``cuda`` ones."""
+    if not CUDA:
+        return
+    if item.get_closest_marker('cuda') is None:
+        _PIN.on()
+    else:
+        _PIN.off()

@@ -16,7 +16,8 @@ Examples:
     python tools/analysis/benchmark_ddp.py --nprocs 1 --backend nccl \
         --device cuda --iters 20 --kinds source_only translation \
         adaptation self_training --source-size 1280 720 \
-        --target-size 1024 512 --crop 452 --translation-batch 4
+        --target-size 1024 512 --crop 452 --translation-batch 4 \
+        --dtype float16
 """
 import argparse
 import copy
@@ -58,8 +59,13 @@ def parse_args(argv=None):
     parser.add_argument('--backend', default=None, help='gloo or nccl '
                         '(default: nccl on cuda, else gloo)')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--amp', action='store_true',
-                        help='bf16/fp16 autocast (AmpOptimWrapper)')
+    parser.add_argument('--dtype', default='float32',
+                        choices=['float32', 'float16', 'bfloat16'],
+                        help='float32, or AmpOptimWrapper autocast to float16 '
+                        '(--amp\'s default, dynamic loss scaling) or bfloat16 '
+                        '(default float32)')
+    parser.add_argument('--amp', action='store_const', const='float16',
+                        dest='dtype', help='same as --dtype float16')
     parser.add_argument('--json', help='write the results here')
     return parser.parse_args(argv)
 
@@ -126,16 +132,17 @@ def _batch(kind: str, args, num_classes: int, seed: int):
                 data_samples=dict(source=src_s, target=tgt_s))
 
 
-def _optim(cfg, model, kind: str, amp: bool):
+def _optim(cfg, model, kind: str, dtype: str):
     from mmengine.optim import build_optim_wrapper
 
     from mmbdl.engine.runner.phase_plan import lookup
     optim_cfg = copy.deepcopy(lookup(cfg.optim_wrapper, kind))
-    if amp:
+    if dtype != 'float32':
         for key, sub in optim_cfg.items():
             if isinstance(sub, dict) and 'optimizer' in sub:
                 sub['type'] = 'AmpOptimWrapper'
-                sub['dtype'] = 'bfloat16'
+                sub['loss_scale'] = 'dynamic'
+                sub['dtype'] = dtype
     module = model.translator if kind == 'translation' else model.segmentor
     return build_optim_wrapper(module, optim_cfg)
 
@@ -187,7 +194,7 @@ def worker(rank: int, world: int, args, port: int, out: dict) -> None:
     results = {}
     for kind in args.kinds:
         model.phase = kind
-        optim = _optim(cfg, model, kind, args.amp)
+        optim = _optim(cfg, model, kind, args.dtype)
         batch = _batch(kind, args, 19, seed=rank)
         times = []
         if args.device == 'cuda':
@@ -242,7 +249,7 @@ def main(argv=None) -> int:
           f'per process; {args.threads} thread(s) per process; device '
           f'{args.device}, backend '
           f'{args.backend or ("nccl" if args.device == "cuda" else "gloo")}'
-          f'{", AMP" if args.amp else ""}', flush=True)
+          f', {args.dtype}', flush=True)
     table = {}
     for world in args.nprocs:
         table[world] = _run(world, args)
