@@ -257,6 +257,11 @@ class DINOv2VisionTransformer(VisionTransformer):
                 torch.zeros(1, num_register_tokens, embed_dims))
         self.lora_cfg = lora_cfg
         if lora_cfg is not None:
+            unknown = set(lora_cfg) - {'rank', 'alpha', 'dropout'}
+            if unknown:
+                raise ConfigCheckError(
+                    f'lora_cfg: unknown keys {sorted(unknown)}; use rank, '
+                    'alpha and dropout, e.g. dict(rank=8, alpha=8)')
             add_lora(self.layers, 'qkv', **lora_cfg)
             freeze_all_but_lora(self)
         self._freeze()

@@ -1,9 +1,11 @@
 """LoRA switch of the DINOv2 backbone: frozen ViT, trainable adapters."""
+import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 
 from mmbdl.models.utils.lora import LoRALinear
 from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError
 
 LORA = dict(rank=4, alpha=8)
 
@@ -69,3 +71,8 @@ def test_lora_off_equals_plain_and_fresh_adapter_changes_nothing():
         x = torch.randn(5, 32)
         delta = qkv(x) - torch.nn.functional.linear(x, qkv.weight, qkv.bias)
         assert torch.linalg.matrix_rank(delta) <= LORA['rank']
+
+
+def test_unknown_lora_key_refused():
+    with pytest.raises(ConfigCheckError, match="unknown keys \\['r'\\]"):
+        segmentor(lora_cfg=dict(r=8))
