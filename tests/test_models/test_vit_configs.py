@@ -126,7 +126,7 @@ def shrink(seg: dict) -> dict:
 
 
 def run_two_iterations(tmp_path, seg, optim=None, schedule=None,
-                       ema=False, size=56):
+                       ema=False, size=56, allow_random_init=True):
     from bdl_tiny import real_bdl_cfg, write_bdl_data
     from mmengine.runner import Runner
     data = write_bdl_data(str(tmp_path / 'data'), size=size)
@@ -135,7 +135,7 @@ def run_two_iterations(tmp_path, seg, optim=None, schedule=None,
                        iters=dict(source_only=2, translation=2, adaptation=2,
                                   self_training=2),
                        **(dict(self_training='ema_teacher') if ema else {}))
-    cfg['train_cfg']['allow_random_init'] = True
+    cfg['train_cfg']['allow_random_init'] = allow_random_init
     pre = seg['data_preprocessor']
     cfg['model']['segmentor']['segmentor'] = seg
     cfg['model']['segmentor']['data_preprocessor'] = dict(
@@ -182,6 +182,17 @@ def test_vitb_leaf_two_iterations_of_every_phase(tmp_path):
     assert sorted({round(g['lr_scale'], 6) for g in groups}) == [0.1, 1.0]
     assert type(runner.optim_wrapper['segmentor'].optimizer).__name__ == \
         'AdamW'
+
+
+def test_random_vit_refused(tmp_path):
+    """Without weights (and without allow_random_init) the loop does not
+    start, as with every backbone."""
+    leaf = load(VITB)
+    seg = shrink(leaf.model.segmentor.segmentor.to_dict())
+    with pytest.raises(ValueError, match='allow_random_init'):
+        run_two_iterations(tmp_path, seg, allow_random_init=False)
+    assert not osp.exists(osp.join(str(tmp_path / 'work'),
+                                   'k0_source_only.pth'))
 
 
 def test_vitb_leaf_with_lora_two_iterations(tmp_path):

@@ -212,3 +212,25 @@ def test_converter_tool_writes_backbone_keys(tmp_path, capsys):
     model = build()
     own = {'backbone.' + k for k in model.state_dict()}
     assert set(written['state_dict']) == own
+
+
+def test_perceptual_memory_path_checkpoints_vit_blocks():
+    """F's memory saving (activation checkpointing of checkpoint_units)
+    gives M's input gradient unchanged for a ViT M."""
+    from mmbdl.models.translators.perceptual_memory import (
+        disable_activation_checkpointing, enable_activation_checkpointing)
+    seg = tiny_segmentor()
+    seg.init_weights()
+    seg.eval()
+    img = torch.randn(2, 3, 28, 42)
+    metas = [dict(img_shape=(28, 42))] * 2
+
+    def input_grad():
+        x = img.clone().requires_grad_(True)
+        seg.encode_decode(x, metas).square().mean().backward()
+        return x.grad
+
+    plain = input_grad()
+    assert enable_activation_checkpointing(seg) == 2
+    torch.testing.assert_close(input_grad(), plain)
+    disable_activation_checkpointing(seg)
