@@ -234,3 +234,41 @@ def test_perceptual_memory_path_checkpoints_vit_blocks():
     assert enable_activation_checkpointing(seg) == 2
     torch.testing.assert_close(input_grad(), plain)
     disable_activation_checkpointing(seg)
+
+
+def test_whole_image_test_pads_to_patches_and_crops_back():
+    """The configs' test_cfg=dict(size_divisor=14): a 30x44 image is
+    padded to 42x56 for the ViT and predicted at 30x44; the prediction of
+    the original pixels equals that of the same image placed in a
+    42x56 canvas by hand."""
+    from mmseg.structures import SegDataSample
+    seg = MODELS.build(dict(
+        type='BDLEncoderDecoder',
+        data_preprocessor=dict(
+            type='SegDataPreProcessor', mean=[0., 0., 0.], std=[1., 1., 1.],
+            size_divisor=1, pad_val=0, seg_pad_val=255,
+            test_cfg=dict(size_divisor=14)),
+        backbone=dict(TINY, out_indices=-1),
+        decode_head=dict(
+            type='SETRUPHead', in_channels=32, channels=8, num_convs=2,
+            up_scale=2, kernel_size=3, num_classes=3, align_corners=False,
+            norm_cfg=dict(type='BN', requires_grad=True),
+            loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0))))
+    seg.init_weights()
+    seg.eval()
+    img = torch.rand(3, 30, 44) * 255
+
+    def sample(h, w):
+        return SegDataSample(metainfo=dict(img_shape=(h, w),
+                                           ori_shape=(h, w)))
+
+    with torch.no_grad():
+        out, = seg.test_step(dict(inputs=[img],
+                                  data_samples=[sample(30, 44)]))
+        canvas = torch.zeros(3, 42, 56)
+        canvas[:, :30, :44] = img
+        full, = seg.test_step(dict(inputs=[canvas],
+                                   data_samples=[sample(42, 56)]))
+    assert tuple(out.pred_sem_seg.data.shape) == (1, 30, 44)
+    torch.testing.assert_close(out.seg_logits.data,
+                               full.seg_logits.data[:, :30, :44])
