@@ -179,9 +179,11 @@ class DINOv2VisionTransformer(VisionTransformer):
             puts trainable low-rank adapters on every ``qkv`` projection and
             freezes the rest of the backbone. Defaults to None (full
             fine-tuning).
+        qkv_bias, drop_rate, attn_drop_rate, drop_path_rate, norm_cfg,
+            act_cfg, mlp_ratio: As MMSegmentation's ``VisionTransformer``
+            (DINOv2's defaults: LayerNorm eps 1e-6, GELU, MLP ratio 4).
         **kwargs: Other arguments of MMSegmentation's ``VisionTransformer``
-            (``drop_rate``, ``drop_path_rate``, ``norm_eval``,
-            ``frozen_exclude``, ``init_cfg``, ...).
+            (``norm_eval``, ``frozen_exclude``, ``init_cfg``).
     """
 
     def __init__(self,
