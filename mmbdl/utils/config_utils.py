@@ -7,6 +7,7 @@ from typing import Callable, Optional, Tuple
 from mmengine.config import Config
 
 from .errors import ConfigCheckError, MissingFileError, MMBDLUserError
+from .patch_size_check import check_patch_sizes
 
 __all__ = ['ConfigCheckError', 'load_config', 'run_cli', 'user_error_types']
 
@@ -24,7 +25,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
     Raises:
         MissingFileError: If ``path`` does not exist.
-        ConfigCheckError: If the config's ``default_scope`` is not ``mmbdl``.
+        ConfigCheckError: If the config's ``default_scope`` is not
+            ``mmbdl``, or a crop is not a multiple of a DINOv2 backbone's
+            patch size (:mod:`mmbdl.utils.patch_size_check`).
     """
     if not osp.isfile(path):
         raise MissingFileError(
@@ -39,6 +42,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
             f'{path}: default_scope is {scope!r}, but mmbdl configs must '
             "use default_scope = 'mmbdl' (inherit "
             'configs/_base_/default_runtime.py or set it in the config)')
+    check_patch_sizes(cfg)
     return cfg
 
 

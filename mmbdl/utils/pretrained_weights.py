@@ -49,6 +49,16 @@ KNOWN_WEIGHTS: Dict[str, Dict[str, str]] = {
         filename='vgg16-397923af.pth',
         arch='torchvision-vgg16'),
 }
+# the official DINOv2 backbones (facebookresearch/dinov2), with and without
+# the 4 register tokens
+for _size in ('s', 'b', 'l'):
+    for _reg in ('', '_reg4'):
+        _file = f'dinov2_vit{_size}14{_reg}_pretrain.pth'
+        KNOWN_WEIGHTS[f'dinov2-vit{_size}14{_reg.replace("_", "-")}'] = dict(
+            url=f'https://dl.fbaipublicfiles.com/dinov2/dinov2_vit{_size}14/'
+            f'{_file}',
+            filename=_file,
+            arch='dinov2')
 
 
 def search_dirs() -> List[str]:

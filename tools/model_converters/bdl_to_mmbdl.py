@@ -15,7 +15,11 @@ convert these files on load (``init_cfg`` with ``checkpoint='bdl://...'``):
   ``upscore*``);
 - ``torchvision-vgg16``: torchvision's ImageNet VGG-16 (fc6 / fc7 reshaped
   to convolutions, fc8 dropped);
-- ``discriminator``: the output-space D (``conv1..4``, ``classifier``).
+- ``discriminator``: the output-space D (``conv1..4``, ``classifier``);
+- ``dinov2``: an official DINOv2 ViT-S/B/L/14 checkpoint (``cls_token``,
+  ``blocks.N.*``, ...) to ``DINOv2VisionTransformer`` keys (``backbone.*``;
+  ``mask_token`` dropped). Configs need no converted file: their
+  ``bdl://dinov2-vitb14`` init converts on load.
 
 Keys map to :class:`BDLEncoderDecoder` (``backbone.*``, ``decode_head.*``)
 or :class:`FCDiscriminator` (``layers.{0,2,4,6,8}.*``), optionally under a

@@ -5,10 +5,12 @@ from .multi_submodule_optim_wrapper_constructor import \
 from .release_param_list_optim_wrapper_constructor import (
     ReleaseParamListOptimWrapperConstructor, release_multiplicity)
 from .repeated_sgd import RepeatedSGD
+from .vit_layer_decay_optim_wrapper_constructor import \
+    ViTLayerDecayOptimWrapperConstructor
 
 __all__ = [
     'CycleGANEpochDecayLR',
     'MultiSubmoduleOptimWrapperConstructor',
     'ReleaseParamListOptimWrapperConstructor', 'RepeatedSGD',
-    'release_multiplicity'
+    'ViTLayerDecayOptimWrapperConstructor', 'release_multiplicity'
 ]

@@ -27,6 +27,10 @@ class CheckedPretrainedInit(PretrainedInit):
     keys match. Checkpoints with the ``bdl://`` scheme are release files
     converted on load (:mod:`mmbdl.utils.pretrained_weights`).
 
+    A module with a ``check_pretrained(state, checkpoint)`` method (the
+    DINOv2 backbone) checks the selected weights first and may refuse them
+    with its own message (e.g. another model size).
+
     A module it loaded carries ``_mmbdl_pretrained_from`` (the checkpoint),
     which the BDL loop reads to refuse a randomly initialised backbone.
 
@@ -64,6 +68,10 @@ class CheckedPretrainedInit(PretrainedInit):
                 raise ConfigCheckError(self._no_prefix_message(
                     what, prefix, state, module))
             state = selected
+        # a module can refuse weights of another size with its own message
+        check = getattr(module, 'check_pretrained', None)
+        if callable(check):
+            check(state, self.checkpoint)
         match = check_key_match(
             match_keys(state, module.state_dict(), what), self.min_ratio,
             MMLogger.get_current_instance())

@@ -18,7 +18,9 @@ config's ``init_cfg`` loads a release file). Layouts handled:
   ``classifier.{0,3,6}``): the 13 convolutions map to ``conv{b}_{i}``, the
   fully connected fc6 / fc7 are reshaped to 7x7 / 1x1 convolutions and the
   1000-class fc8 is dropped;
-- ``discriminator``: the output-space D (``conv1..4``, ``classifier``).
+- ``discriminator``: the output-space D (``conv1..4``, ``classifier``);
+- ``dinov2``: the official DINOv2 ViT checkpoints (not a BDL file; the key
+  map is :mod:`mmbdl.models.utils.dinov2_state_dict`).
 
 Keys map to :class:`BDLEncoderDecoder` (``backbone.*``, ``decode_head.*``)
 or :class:`FCDiscriminator` (``layers.{0,2,4,6,8}.*``). BatchNorm
@@ -33,9 +35,10 @@ import torch
 from torch import Tensor
 
 from mmbdl.utils.errors import ConfigCheckError
+from .dinov2_state_dict import convert_dinov2, is_dinov2
 
 ARCHS = ('deeplabv2', 'deeplabv2-init', 'fcn8s-vgg16', 'torchvision-vgg16',
-         'discriminator')
+         'discriminator', 'dinov2')
 _VGG_BACKBONE = re.compile(r'^(conv\d_\d|fc6|fc7)\.')
 _VGG_HEAD = re.compile(r'^(score_fr|score_pool3|score_pool4|upscore2|'
                        r'upscore8|upscore_pool4)\.')
@@ -97,10 +100,12 @@ def detect_arch(state: Dict[str, Tensor]) -> str:
         return 'torchvision-vgg16'
     if 'classifier.weight' in keys and 'conv4.weight' in keys:
         return 'discriminator'
+    if is_dinov2(keys):
+        return 'dinov2'
     raise ConfigCheckError(
         'not a BDL DeepLab-v2 / FCN-8s VGG-16 / torchvision VGG-16 / '
-        f'discriminator checkpoint; first keys: {sorted(keys)[:8]}; name the '
-        f'layout explicitly if it is one of {ARCHS} with other key names')
+        'discriminator or DINOv2 checkpoint; first keys: '
+        f'{sorted(keys)[:8]}; name the layout explicitly if it is one of {ARCHS} with other key names')
 
 
 def _add_bn_counters(state: 'OrderedDict[str, Tensor]') -> None:
@@ -272,6 +277,8 @@ def convert_release_state_dict(
         out, dropped = convert_fcn8s(state)
     elif arch == 'torchvision-vgg16':
         out, dropped = convert_torchvision_vgg16(state)
+    elif arch == 'dinov2':
+        out, dropped = convert_dinov2(state)
     else:
         out, dropped = convert_discriminator(state)
     if not out:

@@ -39,6 +39,36 @@ def _forward_flops(fn) -> int:
     return counter.get_total_flops()
 
 
+def _crop_of(pipeline, types) -> Optional[tuple]:
+    """(w, h) of the first crop transform of ``types`` in a pipeline."""
+    for t in pipeline or []:
+        if t.get('type') in types and 'crop_size' in t:
+            size = t['crop_size']
+            h, w = (size, size) if isinstance(size, int) else size[:2]
+            return int(w), int(h)
+    return None
+
+
+def config_input_sizes(cfg, source: str) -> dict:
+    """Input sizes (w, h) of M's source / target batches and F's images.
+
+    The crops of the config's pipelines where it has them (e.g. the
+    DINOv2 configs' 504x504, whose ViT takes whole patches only), else the
+    paper configs' whole images and the release's 452x452 F crops.
+    """
+    data = cfg.get('train_dataloader', {}).get('dataset', {})
+    seg = ('RandomCrop', 'mmseg.RandomCrop')
+    translation = cfg.train_cfg.get('phase_dataloaders', {}).get(
+        'translation', {}).get('dataset', {})
+    return dict(
+        source=_crop_of(data.get('source', {}).get('pipeline'), seg)
+        or SEG_SIZES[source],
+        target=_crop_of(data.get('target', {}).get('pipeline'), seg)
+        or TARGET_SIZE,
+        translation=_crop_of(translation.get('pipeline'),
+                             ('mmagic.Crop', 'Crop')) or (452, 452))
+
+
 def estimate_kind_flops(cfg, source: str) -> Dict[str, dict]:
     """FLOPs per step of each phase kind from forward passes on meta tensors.
 
@@ -72,11 +102,12 @@ def estimate_kind_flops(cfg, source: str) -> Dict[str, dict]:
         x = torch.empty(1, 19, size[1], size[0], device='meta')
         return _forward_flops(lambda: disc(x))
 
-    src, tgt = SEG_SIZES[source], TARGET_SIZE
+    sizes = config_input_sizes(cfg, source)
+    src, tgt = sizes['source'], sizes['target']
     batch = cfg.train_cfg.get('phase_dataloaders', {}).get(
         'translation', {}).get('batch_size', 4)
-    crop = 452
-    x = torch.empty(batch, 3, crop, crop, device='meta')
+    crop_w, crop_h = sizes['translation']
+    x = torch.empty(batch, 3, crop_h, crop_w, device='meta')
     gen = translator.generators['target']
     gen_f = _forward_flops(lambda: gen(x))
     pd = translator.discriminators['target']
