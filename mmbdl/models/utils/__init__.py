@@ -1,9 +1,19 @@
-"""Model utilities of mmbdl: release key mapping and checked init."""
+"""Model utilities of mmbdl: release key mapping, checked init and the
+pseudo-label rules."""
 from .checked_pretrained_init import PRETRAINED_ATTR, CheckedPretrainedInit
+from .pseudo_label_rules import (IGNORE_INDEX, ClasswiseMedianRule,
+                                 FixedThresholdRule, PseudoLabelRule,
+                                 QualityWeightRule, SoftLabelRule,
+                                 ThresholdRule, TopFractionRule,
+                                 build_pseudo_label_rule,
+                                 thresholds_to_float32)
 from .release_state_dict import (ARCHS, convert_release_state_dict,
                                  detect_arch, unwrap_state_dict)
 
 __all__ = [
     'ARCHS', 'CheckedPretrainedInit', 'PRETRAINED_ATTR',
-    'convert_release_state_dict', 'detect_arch', 'unwrap_state_dict'
+    'convert_release_state_dict', 'detect_arch', 'unwrap_state_dict',
+    'IGNORE_INDEX', 'PseudoLabelRule', 'ThresholdRule', 'ClasswiseMedianRule',
+    'TopFractionRule', 'FixedThresholdRule', 'SoftLabelRule',
+    'QualityWeightRule', 'build_pseudo_label_rule', 'thresholds_to_float32'
 ]
