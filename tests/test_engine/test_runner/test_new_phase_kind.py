@@ -1,46 +1,29 @@
 """A phase kind added by one spec class and one config, nothing else.
 
-``target_finetune`` (test-only): after the adaptation phase of every round,
-M is fine-tuned on the target pseudo-labels alone (no source term, no D).
-Its spec declares what it trains and consumes; the loop, the plan, the
-optimizer lookup, the real ``PseudoLabelHook``, the dataloader and the
-round table follow from it.
+``target_finetune`` (test-only, ``tests/tiny_phase_kinds.py``): after the
+adaptation phase of every round, M is fine-tuned on the target
+pseudo-labels alone (no source term, no D). Its spec declares what it
+trains and consumes; the loop, the plan, the optimizer lookup, the real
+``PseudoLabelHook``, the dataloader and the round table follow from it.
 """
 import json
+import os
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
 from bdl_tiny import real_bdl_cfg, write_bdl_data
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from tiny_phase_kinds import TargetFinetunePhase  # noqa: F401 (registers)
 
-from mmbdl.engine.runner.phase_kinds import PSEUDO_LABELS, PhaseKind
-from mmbdl.registry import PHASE_KINDS
+TESTS = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(TESTS)
+
 from mmbdl.utils import ConfigCheckError
-
-
-@PHASE_KINDS.register_module(name='target_finetune', force=True)
-class TargetFinetunePhase(PhaseKind):
-    """Cross-entropy of M on the target pseudo-labels only."""
-
-    name = 'target_finetune'
-    consumes = (PSEUDO_LABELS, )
-
-    def model_name(self, k: int, i: int) -> str:
-        return f'M_ft^({k})'
-
-    def train_step(self, model, data, optim_wrapper):
-        seg = model.inference_segmentor
-        wrapper = optim_wrapper['segmentor']
-        with wrapper.optim_context(seg):
-            batch = model.segmentor.data_preprocessor(data, True)
-            losses = seg.loss(batch['inputs']['target'],
-                              batch['data_samples']['target'])
-            loss, log_vars = seg.parse_losses(
-                {f'tgt.{k}': v for k, v in losses.items()})
-        wrapper.update_params(loss)
-        return log_vars
 
 
 class PhaseRecorder(Hook):
@@ -133,3 +116,26 @@ def test_plan_refusals(tmp_path):
         round=['translation', dict(kind='adaptation', repeat=2)]))
     with pytest.raises(ConfigCheckError, match='not numbered'):
         Runner(**cfg).train()
+
+
+def test_new_kind_through_tools_train(tmp_path):
+    """A config file importing the plugin, run by tools/train.py."""
+    data_root = write_bdl_data(str(tmp_path / 'data'))
+    cfg = finetune_cfg(data_root, str(tmp_path / 'unused'))
+    cfg.pop('work_dir')
+    cfg['custom_imports'] = dict(imports=['bdl_tiny', 'tiny_phase_kinds'],
+                                 allow_failed_imports=False)
+    path = str(tmp_path / 'finetune.py')
+    Config(cfg).dump(path)
+    work = str(tmp_path / 'work')
+    env = dict(os.environ, OMP_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([REPO, TESTS]))
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', path, '--work-dir', work],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.load(open(osp.join(work, 'bdl_rounds.json')))['rows']
+    assert [r['model'] for r in rows] == ['M^(0)', 'M_0^(1)(F^(1))',
+                                          'M_ft^(1)']
+    assert osp.isfile(osp.join(work, 'pseudo_labels', 'k1_i0',
+                               '.complete.json'))
