@@ -125,6 +125,10 @@ VISBACKENDS = Registry(
 LOG_PROCESSORS = Registry(
     'log_processor', parent=MMSEG_LOG_PROCESSORS, scope='mmbdl',
     locations=_locations(MMSEG_LOG_PROCESSORS, 'mmbdl.visualization'))
+# the kinds of phase of the BDL loop (one spec class per kind; no
+# MMSegmentation counterpart, hence no parent)
+PHASE_KINDS = Registry(
+    'phase kind', scope='mmbdl', locations=['mmbdl.engine.runner.phase_kinds'])
 INFERENCERS = Registry(
     'inferencer', parent=MMSEG_INFERENCERS, scope='mmbdl',
     locations=_locations(MMSEG_INFERENCERS, 'mmbdl.models'))

@@ -22,6 +22,7 @@ from mmseg.structures import SegDataSample
 from PIL import Image
 from torch.utils.data import Dataset
 
+from mmbdl.engine.hooks import BDLHook, PhaseArtifacts
 from mmbdl.registry import DATASETS, HOOKS, MODELS
 
 CLASSES = ('background', 'square', 'stripe')
@@ -205,16 +206,16 @@ class ToyAdvSegmentor(BaseModel):
 
 
 @HOOKS.register_module(force=True)
-class ToyPseudoLabelHook(Hook):
+class ToyPseudoLabelHook(BDLHook):
     """Labels the target set with argmax of the current segmentor."""
 
     def __init__(self, data_root: str, threshold: float = 0.34) -> None:
         self.data_root = data_root
         self.threshold = threshold
 
-    def before_phase(self, runner, phase) -> None:
+    def before_phase(self, runner, phase) -> Optional[PhaseArtifacts]:
         if phase.kind != 'self_training':
-            return
+            return None
         from mmbdl.utils import get_inference_segmentor, unwrap_model
         out = osp.join(runner.work_dir, 'pseudo_labels',
                        f'k{phase.k}_i{phase.i}')
@@ -246,12 +247,11 @@ class ToyPseudoLabelHook(Hook):
         barrier()
         with open(osp.join(out, '.complete.json')) as f:
             stats = json.load(f)
-        runner.message_hub.update_info('pseudo_label_dir', out)
-        runner.message_hub.update_info('pseudo_label_stats', stats)
+        return PhaseArtifacts(pseudo_label_dir=out, pseudo_label_stats=stats)
 
 
 @HOOKS.register_module(force=True)
-class EventRecorderHook(Hook):
+class EventRecorderHook(BDLHook):
     """Records phase events (and a snapshot of relevant state) in order."""
 
     def __init__(self) -> None:
@@ -284,7 +284,7 @@ class LossRecorderHook(Hook):
 
 
 @HOOKS.register_module(force=True)
-class RaiseAtHook(Hook):
+class RaiseAtHook(BDLHook):
     """Raises ``KeyboardInterrupt`` at a given point (simulated kill)."""
 
     def __init__(self, event: str, value, phase_kind: Optional[str] = None):

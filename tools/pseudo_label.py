@@ -128,12 +128,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     from mmengine.logging import MMLogger
 
-    from mmbdl.engine.pseudo_labeling import (PseudoLabeler,
-                                              build_target_dataset,
+    from mmbdl.apis.segmentor_loading import (build_target_dataset,
                                               dataloader_cfg_from_config,
                                               hook_settings_from_config,
-                                              load_inference_segmentor,
-                                              prepare_round_dir)
+                                              load_inference_segmentor)
+    from mmbdl.engine.pseudo_labeling import PseudoLabeler, prepare_round_dir
     from mmbdl.engine.pseudo_labeling.pseudo_labeler import \
         dataset_class_names
     from mmbdl.utils.launch import setup_tool

@@ -73,7 +73,7 @@ class BDLSegInferencer(MMSegInferencer):
     from a checkpoint of any phase of a run (the whole model's weights,
     keys ``segmentor.segmentor.*``), of an adaptation run or of a plain
     segmentor. A checkpoint that does not fit is refused with the reason
-    (see :func:`mmbdl.engine.pseudo_labeling.segmentor_loading.
+    (see :func:`mmbdl.apis.segmentor_loading.
     load_inference_segmentor`). The config's test pipeline (without
     ``LoadAnnotations``) prepares the images, so predictions follow the
     config's evaluation rule (BDL: probabilities resized to the image size).
@@ -108,8 +108,7 @@ class BDLSegInferencer(MMSegInferencer):
     def _init_model(self, cfg: ConfigType, weights: Optional[str],
                     device: str = 'cpu') -> nn.Module:
         """Build the inference segmentor and load ``weights`` into it."""
-        from mmbdl.engine.pseudo_labeling.segmentor_loading import \
-            load_inference_segmentor
+        from .segmentor_loading import load_inference_segmentor
         if weights is None:
             raise ConfigCheckError(
                 'BDLSegInferencer needs a checkpoint (weights)')

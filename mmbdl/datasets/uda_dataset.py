@@ -100,9 +100,13 @@ class UDADataset(Dataset):
         target (dict | BaseDataset): Target training data set (config); its
             pipeline must not load ground-truth labels.
         translated_source_dir (str, optional): Translated source images.
-            Defaults to None.
+            Defaults to None. In the BDL loop, set for each phase whose
+            kind consumes the translated source set, from the loop's
+            ``PhaseArtifacts``.
         pseudo_label_dir (str, optional): Pseudo-labels of the target set.
-            Defaults to None.
+            Defaults to None. In the BDL loop, set for each phase whose
+            kind consumes pseudo-labels (None for the other phases training
+            M).
         seed (int, optional): Seed of the target sampling. Defaults to None.
         check_complete (bool): Require ``.complete.json`` in the two
             directories. Defaults to True.

@@ -52,7 +52,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 KNOWN_USER_ERRORS = {
     'mmbdl.datasets.data_checks': ('DataCheckError', ),
     'mmbdl.datasets.converters': ('ConversionError', ),
-    'mmbdl.engine.pseudo_labeling.pseudo_label_io': ('PseudoLabelDirError', ),
+    'mmbdl.engine.pseudo_labeling.label_files': ('PseudoLabelDirError', ),
     'mmbdl.utils.checkpoint': ('CheckpointRefusedError', ),
 }
 

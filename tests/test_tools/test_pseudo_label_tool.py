@@ -12,9 +12,9 @@ import pytest
 import torch
 from mmengine.dataset import pseudo_collate
 
+from mmbdl.apis.segmentor_loading import load_inference_segmentor
 from mmbdl.engine.pseudo_labeling import (COMPLETE_FILE, PseudoLabelDirError,
-                                          PseudoLabeler,
-                                          load_inference_segmentor)
+                                          PseudoLabeler)
 from mmbdl.registry import DATASETS
 from dist_utils import free_port
 from tiny_pseudo_label import (build_segmentor, config_text, segmentor_cfg,

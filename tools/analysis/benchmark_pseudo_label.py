@@ -162,7 +162,7 @@ def naive_release_method(labeler, dataset, out_dir: str,
     probability of every image; per class the confidences of its pixels are
     sorted and the element at ``round(n / 2)`` (capped) is the threshold.
     """
-    from mmbdl.engine.pseudo_labeling.pseudo_label_io import (
+    from mmbdl.engine.pseudo_labeling.label_files import (
         pseudo_label_path, pseudo_label_relpath, write_label_png)
     img_root = dataset.data_prefix['img_path']
     dataset.full_init()

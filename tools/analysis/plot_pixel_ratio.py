@@ -121,12 +121,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     import torch
 
-    from mmbdl.engine.pseudo_labeling import (ClasswiseMedianPolicy,
-                                              PseudoLabeler,
-                                              build_target_dataset,
+    from mmbdl.apis.segmentor_loading import (build_target_dataset,
                                               dataloader_cfg_from_config,
                                               hook_settings_from_config,
                                               load_inference_segmentor)
+    from mmbdl.engine.pseudo_labeling import PseudoLabeler
+    from mmbdl.models.utils import ClasswiseMedianRule
     from mmbdl.engine.pseudo_labeling.pseudo_labeler import \
         dataset_class_names
     from mmbdl.utils import load_config, register_all_modules
@@ -158,7 +158,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     curve = ratio_curve(hist, grid)
     # the released class-wise median rule, approximated at bin resolution
     # (1.5e-5): exact values would need a second pass.
-    policy = ClasswiseMedianPolicy()
+    policy = ClasswiseMedianRule()
     counts = [int(n) for n in hist.counts]
     wanted = {c: policy.selection_index(n) for c, n in enumerate(counts)
               if policy.selection_index(n) is not None}

@@ -1,3 +1,4 @@
+from .bdl_hook import BDLHook, PhaseArtifacts  # noqa: F401
 from .source_translation_hook import SourceTranslationHook  # noqa: F401
 from .translation_visualization_hook import \
     TranslationVisualizationHook  # noqa: F401

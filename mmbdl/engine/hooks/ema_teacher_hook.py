@@ -1,12 +1,13 @@
 """Hook that keeps the EMA teacher of online self-training up to date."""
 from typing import Optional, Sequence
 
-from mmengine.hooks import Hook
-
 from mmbdl.registry import HOOKS
 from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
-from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.model_utils import unwrap_model
+from .bdl_hook import BDLHook, PhaseArtifacts
+from .phase_outputs import serves
+
+ARTIFACT = 'pseudo_labels'
 
 
 def _teacher_owner(runner):
@@ -24,15 +25,19 @@ def _teacher_owner(runner):
 
 
 @HOOKS.register_module()
-class EMATeacherHook(Hook):
+class EMATeacherHook(BDLHook):
     """Updates the EMA teacher of :class:`EMATeacherSegmentor`; nothing else.
 
-    - ``before_phase`` of a phase whose kind is in ``kinds``: the teacher
-      becomes a copy of the current M (the model the previous phase ended
-      with) and the phase's pixel statistics restart.
+    - ``before_phase`` of a phase whose kind consumes pseudo-labels (or is
+      in ``kinds``): the teacher becomes a copy of the current M (the model
+      the previous phase ended with) and the phase's pixel statistics
+      restart.
     - ``after_train_iter`` while the segmentor is self-training online:
       ``teacher = alpha * teacher + (1 - alpha) * M``, every ``interval``
       iterations.
+    - ``after_phase`` of such a phase: returns the phase's label statistics
+      (``PhaseArtifacts.pseudo_label_stats``, from
+      ``EMATeacherSegmentor.label_statistics``) for the round table.
 
     The teacher is part of the model's weights, so it is saved in every
     checkpoint and restored on resume. Ranks hold identical students (the
@@ -42,8 +47,8 @@ class EMATeacherHook(Hook):
     Args:
         alpha (float): EMA decay. Defaults to 0.999 (DAFormer's).
         interval (int): Iterations between updates. Defaults to 1.
-        kinds (Sequence[str]): Phase kinds that start a teacher.
-            Defaults to ('self_training', ).
+        kinds (Sequence[str], optional): Phase kinds that start a teacher.
+            Defaults to None (the kinds consuming pseudo-labels).
     """
 
     priority = 'NORMAL'
@@ -51,16 +56,17 @@ class EMATeacherHook(Hook):
     def __init__(self,
                  alpha: float = 0.999,
                  interval: int = 1,
-                 kinds: Sequence[str] = ('self_training', )) -> None:
+                 kinds: Optional[Sequence[str]] = None) -> None:
         if not 0.0 <= alpha <= 1.0:
-            raise ConfigCheckError(f'EMATeacherHook.alpha must be in [0, 1], got '
-                                   f'{alpha}')
+            raise ConfigCheckError(
+                f'EMATeacherHook.alpha must be in [0, 1], got {alpha}')
         if not isinstance(interval, int) or interval < 1:
-            raise ConfigCheckError(f'EMATeacherHook.interval must be an int >= 1, '
-                                   f'got {interval!r}')
+            raise ConfigCheckError(
+                f'EMATeacherHook.interval must be an int >= 1, got '
+                f'{interval!r}')
         self.alpha = float(alpha)
         self.interval = interval
-        self.kinds = tuple(kinds)
+        self.kinds = None if kinds is None else tuple(kinds)
 
     def before_run(self, runner) -> None:
         """Fail early without a teacher."""
@@ -68,10 +74,17 @@ class EMATeacherHook(Hook):
 
     def before_phase(self, runner, phase) -> None:
         """Start the teacher of a self-training phase from the current M."""
-        if phase.kind in self.kinds:
+        if serves(phase, self.kinds, ARTIFACT, 'consumes'):
             _teacher_owner(runner).reset_teacher()
             runner.logger.info(f'{phase.name}: EMA teacher <- current '
                                f'segmentor (alpha={self.alpha})')
+
+    def after_phase(self, runner, phase) -> Optional[PhaseArtifacts]:
+        """The label statistics of a finished self-training phase."""
+        if not serves(phase, self.kinds, ARTIFACT, 'consumes'):
+            return None
+        return PhaseArtifacts(
+            pseudo_label_stats=_teacher_owner(runner).label_statistics())
 
     def after_train_iter(self,
                          runner,

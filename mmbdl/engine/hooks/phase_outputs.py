@@ -12,18 +12,38 @@ Checkpoints are never touched.
 import os
 import os.path as osp
 import shutil
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 from mmengine.dist import barrier, get_dist_info
 
 from mmbdl.utils.errors import RunStateError
 
 
-def planned_phases(runner, kinds: Sequence[str]) -> List:
-    """The phases of the BDL plan with a kind in ``kinds`` (empty for other
-    loops)."""
+def serves(phase, kinds: Optional[Sequence[str]], artifact: str,
+           role: str) -> bool:
+    """Whether a hook acts on ``phase``.
+
+    Args:
+        phase (Phase): A phase of the BDL plan.
+        kinds (Sequence[str], optional): The hook's ``kinds``; None: every
+            kind whose spec lists ``artifact`` under ``role``.
+        artifact (str): 'translated_source' or 'pseudo_labels'.
+        role (str): 'consumes' or 'produces'.
+
+    Returns:
+        bool: Whether the phase's kind is one the hook serves.
+    """
+    if kinds is not None:
+        return phase.kind in kinds
+    return artifact in getattr(phase.spec, role)
+
+
+def planned_phases(runner, kinds: Optional[Sequence[str]], artifact: str,
+                   role: str) -> List:
+    """The phases of the BDL plan the hook serves (see :func:`serves`;
+    empty for other loops)."""
     phases = getattr(runner.train_loop, 'phases', None) or []
-    return [p for p in phases if getattr(p, 'kind', None) in kinds]
+    return [p for p in phases if serves(p, kinds, artifact, role)]
 
 
 def claim_phase_outputs(runner, folders: Sequence[str], what: str,

@@ -4,35 +4,38 @@ import copy
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
-from mmengine.hooks import Hook
-
 from mmbdl.engine.pseudo_labeling import (PseudoLabeler, prepare_round_dir,
                                           round_dir_state)
 from mmbdl.engine.pseudo_labeling.pseudo_labeler import (dataset_class_names,
                                                          dataset_img_root)
+from mmbdl.models.utils.pseudo_label_rules import build_pseudo_label_rule
 from mmbdl.registry import DATASETS, HOOKS
 from mmbdl.utils.errors import ConfigCheckError
-from .phase_outputs import claim_phase_outputs, planned_phases
+from mmbdl.utils.runner_internals import resume_requested
+from .bdl_hook import BDLHook, PhaseArtifacts
+from .phase_outputs import claim_phase_outputs, planned_phases, serves
 
 DEFAULT_CFG_KEY = 'pseudo_label_dataloader'
+ARTIFACT = 'pseudo_labels'
 
 
 @HOOKS.register_module()
-class PseudoLabelHook(Hook):
+class PseudoLabelHook(BDLHook):
     """Write pseudo-labels of the target training set for a self-training
-    round and publish their folder.
+    round and return their folder.
 
-    On ``before_phase(runner, phase)`` with ``phase.kind`` in ``kinds``
-    (default ``'self_training'``) the current inference segmentor
+    On ``before_phase(runner, phase)`` of a phase whose kind consumes
+    pseudo-labels (its spec's ``consumes``: self-training; or a kind in
+    ``kinds``) the current inference segmentor
     (``get_inference_segmentor(runner.model)``, i.e. M_{i-1}) labels every
     target training image and the labels go to
     ``<out_root>/k{phase.k}_i{phase.i}/<rel>.png`` (uint8, 255 = ignore;
-    ``<rel>.weight.png`` too for the soft policy). ``.complete.json`` is
-    written last; then ``runner.message_hub.update_info('pseudo_label_dir',
-    path)`` and ``update_info('pseudo_label_stats', stats)`` publish the
-    folder and the round's statistics (``stats['kept_ratio']`` is the
-    paper's pixel ratio). The same work is available without the loop
-    through :meth:`label_round`.
+    ``<rel>.weight.png`` too for a rule with weights, e.g. soft).
+    ``.complete.json`` is written last; the folder and the round's statistics
+    (``stats['kept_ratio']`` is the paper's pixel ratio) are returned as
+    ``PhaseArtifacts(pseudo_label_dir=..., pseudo_label_stats=...)``, which
+    the loop hands to the phase's ``UDADataset`` and round-table row. The
+    same work is available without the loop through :meth:`label_round`.
 
     A round folder that is complete for the same weights and settings is
     reused; an unfinished one is emptied and redone. A complete folder made
@@ -67,10 +70,12 @@ class PseudoLabelHook(Hook):
             ``dataset`` (config). Defaults to None: the runner config's
             ``pseudo_label_dataloader``. A sampler in it is ignored (ranks
             take every world-size-th image).
-        policy (str | dict): Threshold policy: 'classwise_median' (default,
-            the released rule, ``dict(type=..., cap=0.9)``), 'fixed'
-            (``threshold=0.9``, the paper), 'soft' or 'top_fraction'
-            (``fraction``, ``cap``).
+        policy (str | dict): The pseudo-label rule (``TASK_UTILS``, see
+            :mod:`mmbdl.models.utils.pseudo_label_rules`):
+            'classwise_median' (default, the released rule,
+            ``dict(type=..., cap=0.9)``), 'fixed' (``threshold=0.9``, the
+            paper), 'soft', 'top_fraction' (``fraction``, ``cap``),
+            'daformer_quality', or a plugin's registered rule.
         flip (bool): Flip-averaged inference. Defaults to False.
         scales (Sequence[float], optional): Multi-scale inference factors.
             Defaults to None (single scale).
@@ -90,8 +95,8 @@ class PseudoLabelHook(Hook):
             target labels). Defaults to None (inside the round folder).
         overwrite (bool): Replace complete rounds made by other weights or
             settings. Defaults to False.
-        kinds (Sequence[str]): Phase kinds to act on. Defaults to
-            ('self_training', ).
+        kinds (Sequence[str], optional): Phase kinds to act on. Defaults to
+            None (the kinds consuming pseudo-labels).
         progress (bool): Show a progress bar. Defaults to True.
         keep_previous (bool): In a fresh run, refuse (before training) to
             replace rounds another run left in this run's round folders.
@@ -112,7 +117,7 @@ class PseudoLabelHook(Hook):
                  out_root: Optional[str] = None,
                  cache_dir: Optional[str] = None,
                  overwrite: bool = False,
-                 kinds: Sequence[str] = ('self_training', ),
+                 kinds: Optional[Sequence[str]] = None,
                  progress: bool = True,
                  keep_previous: bool = False) -> None:
         self.dataloader_cfg = copy.deepcopy(dataloader)
@@ -121,13 +126,12 @@ class PseudoLabelHook(Hook):
                                 ignore_margin=ignore_margin,
                                 data_preprocessor=data_preprocessor)
         # validate the settings now (policy names, sizes)
-        from mmbdl.engine.pseudo_labeling import build_threshold_policy
-        build_threshold_policy(policy)
+        build_pseudo_label_rule(policy)
         self.img_root = img_root
         self.out_root = out_root
         self.cache_dir = cache_dir
         self.overwrite = overwrite
-        self.kinds = tuple(kinds)
+        self.kinds = None if kinds is None else tuple(kinds)
         self.progress = progress
         self.keep_previous = keep_previous
 
@@ -184,8 +188,9 @@ class PseudoLabelHook(Hook):
         self._labeler(runner).check_num_classes(len(names))
         root = self.img_root or dataset_img_root(dataset)
         if len(dataset) == 0:
-            raise ConfigCheckError(f'PseudoLabelHook: the target dataset below '
-                                   f'{root} holds no images')
+            raise ConfigCheckError(
+                f'PseudoLabelHook: the target dataset below {root} holds no '
+                'images')
         runner.logger.info(f'PseudoLabelHook: {len(dataset)} target images '
                            f'below {root}, {len(names)} classes')
 
@@ -196,27 +201,31 @@ class PseudoLabelHook(Hook):
             runner (Runner): The runner.
         """
         folders = [self.out_dir(runner, p.k, p.i)
-                   for p in planned_phases(runner, self.kinds)]
+                   for p in planned_phases(runner, self.kinds, ARTIFACT,
+                                           'consumes')]
         claim_phase_outputs(
             runner, folders, 'pseudo-labels', 'PseudoLabelHook',
             self.keep_previous,
             lambda path: round_dir_state(path) in ('complete', 'incomplete',
                                                    'empty'))
 
-    def before_phase(self, runner, phase) -> None:
+    def before_phase(self, runner, phase) -> Optional[PhaseArtifacts]:
         """Label the target set before a self-training round.
 
         Args:
             runner (Runner): The runner.
-            phase: Phase descriptor with ``k``, ``i``, ``kind``, ``name``.
+            phase (Phase): The phase about to start.
+
+        Returns:
+            PhaseArtifacts | None: The round's folder and statistics.
         """
-        if phase.kind not in self.kinds:
-            return
-        self.label_round(runner, phase.k, phase.i,
-                         phase_name=getattr(phase, 'name', None))
+        if not serves(phase, self.kinds, ARTIFACT, 'consumes'):
+            return None
+        return self.label_round(runner, phase.k, phase.i,
+                                phase_name=phase.name)
 
     def label_round(self, runner, k: int, i: int,
-                    phase_name: Optional[str] = None) -> str:
+                    phase_name: Optional[str] = None) -> PhaseArtifacts:
         """Make (or reuse) the pseudo-labels of round ``(k, i)``.
 
         Args:
@@ -226,7 +235,8 @@ class PseudoLabelHook(Hook):
             phase_name (str, optional): Stored in the metadata.
 
         Returns:
-            str: The round folder, also published as ``pseudo_label_dir``.
+            PhaseArtifacts: ``pseudo_label_dir`` (the round folder) and
+            ``pseudo_label_stats``.
         """
         logger = runner.logger
         out_dir = self.out_dir(runner, k, i)
@@ -237,7 +247,7 @@ class PseudoLabelHook(Hook):
         signature = dict(fingerprint=labeler.fingerprint(),
                          img_root=osp.abspath(img_root),
                          num_images=len(dataset), **labeler.settings())
-        resumed = bool(getattr(runner, '_resume', False))
+        resumed = resume_requested(runner)
         it = int(runner.iter)
 
         def resolve(meta: Dict, differing: List[str]) -> str:
@@ -272,6 +282,5 @@ class PseudoLabelHook(Hook):
                         f'complete in {out_dir}')
         stats = dict(meta.get('stats', {}))
         stats.update(k=k, i=i, pseudo_label_dir=out_dir)
-        runner.message_hub.update_info('pseudo_label_dir', out_dir)
-        runner.message_hub.update_info('pseudo_label_stats', stats)
-        return out_dir
+        return PhaseArtifacts(pseudo_label_dir=out_dir,
+                              pseudo_label_stats=stats)

@@ -3,7 +3,6 @@ phase of the BDL loop."""
 import os.path as osp
 from typing import Optional, Sequence
 
-from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mmbdl.engine.translation import list_images, translate_directory
@@ -12,23 +11,29 @@ from mmbdl.engine.translation.image_translation import (COMPLETE_FILE,
 from mmbdl.registry import HOOKS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.model_utils import get_translator
-from .phase_outputs import claim_phase_outputs, planned_phases
+from .bdl_hook import BDLHook, PhaseArtifacts
+from .phase_outputs import claim_phase_outputs, planned_phases, serves
+
+ARTIFACT = 'translated_source'
+
 
 
 @HOOKS.register_module()
-class SourceTranslationHook(Hook):
+class SourceTranslationHook(BDLHook):
     """Translate every source image after each translation phase.
 
-    On ``after_phase`` with ``phase.kind == 'translation'`` the trained
+    On ``after_phase`` of a phase whose kind produces the translated source
+    set (its spec's ``produces``: translation; or a kind in ``kinds``) the
+    trained
     source-to-target generator of the model's translator
     (``get_translator(runner.model)``) is applied to every image below
     ``img_dir`` at full training resolution (``scale``; the generator is fully
     convolutional, nothing is cropped). PNGs with the same relative names go
     to ``runner.work_dir/translated/k{phase.k}/``, written atomically, a rerun
     skips finished files, and ``.complete.json`` is written last. The folder
-    is published with ``runner.message_hub.update_info('translated_source_dir',
-    path)`` for the next phase's ``UDADataset``. In distributed runs the files
-    are split among ranks.
+    is returned as ``PhaseArtifacts(translated_source_dir=path)``; the loop
+    hands it to the next phases' ``UDADataset``. In distributed runs the
+    files are split among ranks.
 
     The image folder is checked in ``before_run``, so a missing or empty
     folder stops the run before any training.
@@ -56,6 +61,9 @@ class SourceTranslationHook(Hook):
         keep_previous (bool): In a fresh run, refuse (before training) to
             replace translated images another run left in this run's
             folders. Defaults to False (replace them, with a warning).
+        kinds (Sequence[str], optional): Phase kinds after which to
+            translate. Defaults to None (the kinds producing the translated
+            source set).
     """
 
     priority = 'NORMAL'
@@ -69,11 +77,14 @@ class SourceTranslationHook(Hook):
                  num_workers: int = 4,
                  out_root: Optional[str] = None,
                  target_domain: str = 'target',
-                 keep_previous: bool = False) -> None:
+                 keep_previous: bool = False,
+                 kinds: Optional[Sequence[str]] = None) -> None:
         if scale is not None and len(scale) != 2:
-            raise ConfigCheckError(f'scale must be (width, height), got {scale}')
+            raise ConfigCheckError(
+                f'scale must be (width, height), got {scale}')
         if batch_size < 1:
-            raise ConfigCheckError(f'batch_size must be >= 1, got {batch_size}')
+            raise ConfigCheckError(
+                f'batch_size must be >= 1, got {batch_size}')
         self.img_dir = img_dir
         self.img_suffix = img_suffix
         self.scale = tuple(scale) if scale is not None else None
@@ -83,6 +94,7 @@ class SourceTranslationHook(Hook):
         self.out_root = out_root
         self.target_domain = target_domain
         self.keep_previous = keep_previous
+        self.kinds = None if kinds is None else tuple(kinds)
 
     def before_run(self, runner: Runner) -> None:
         """Fail early when the source image folder is missing or empty.
@@ -101,7 +113,8 @@ class SourceTranslationHook(Hook):
             runner (Runner): The runner.
         """
         folders = [self.out_dir(runner, p.k)
-                   for p in planned_phases(runner, ('translation', ))]
+                   for p in planned_phases(runner, self.kinds, ARTIFACT,
+                                           'produces')]
         claim_phase_outputs(
             runner, folders, 'translated source images',
             'SourceTranslationHook', self.keep_previous,
@@ -121,15 +134,19 @@ class SourceTranslationHook(Hook):
         root = self.out_root or osp.join(runner.work_dir, 'translated')
         return osp.join(root, f'k{k}')
 
-    def after_phase(self, runner: Runner, phase) -> None:
+    def after_phase(self, runner: Runner,
+                    phase) -> Optional[PhaseArtifacts]:
         """Translate the source set after a translation phase.
 
         Args:
             runner (Runner): The runner.
-            phase: Phase descriptor with ``k``, ``i``, ``kind`` and ``name``.
+            phase (Phase): The finished phase.
+
+        Returns:
+            PhaseArtifacts | None: The translated source folder.
         """
-        if phase.kind != 'translation':
-            return
+        if not serves(phase, self.kinds, ARTIFACT, 'produces'):
+            return None
         out_dir = self.out_dir(runner, phase.k)
         translator = get_translator(runner.model)
         meta = translate_directory(
@@ -146,4 +163,4 @@ class SourceTranslationHook(Hook):
         runner.logger.info(
             f'translated source set of round k={phase.k}: {out_dir} '
             f"({meta['num_images']} images)")
-        runner.message_hub.update_info('translated_source_dir', out_dir)
+        return PhaseArtifacts(translated_source_dir=out_dir)

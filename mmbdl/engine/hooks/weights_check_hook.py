@@ -9,6 +9,7 @@ from mmbdl.registry import HOOKS
 from mmbdl.utils.checkpoint import KeyMatch, check_key_match
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.model_utils import get_inference_segmentor, unwrap_model
+from mmbdl.utils.runner_internals import load_from, resume_requested
 
 
 def module_prefix(model: nn.Module, module: nn.Module) -> str:
@@ -146,18 +147,18 @@ class WeightsCheckHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Check a ``load_from`` checkpoint before MMEngine loads it."""
-        if runner._resume:
+        if resume_requested(runner):
             return
         state = checkpoint.get('state_dict', checkpoint)
         _, backbone = check_segmentor_checkpoint(
-            runner.model, state, f'load_from {runner._load_from}',
+            runner.model, state, f'load_from {load_from(runner)}',
             self.min_ratio)
         if backbone:
-            self._loaded_backbone = runner._load_from
+            self._loaded_backbone = load_from(runner)
 
     def before_train(self, runner) -> None:
         """Refuse (or warn about) a random backbone."""
-        if runner._resume:
+        if resume_requested(runner):
             return
         source = backbone_init_source(runner.model) or self._loaded_backbone
         if source is not None:

@@ -7,10 +7,12 @@ round is three steps, each in its own module:
 
 - inference on the target set (:mod:`.target_inference`, as the release
   does it);
-- the per-class thresholds of the policy (:mod:`.pseudo_label_thresholds`,
-  streaming: memory independent of the number of images);
-- writing the labels, the statistics and the completion marker
-  (:mod:`.pseudo_label_writing`).
+- fitting the rule's data-dependent thresholds, if it has any
+  (:mod:`.histogram`, streaming: memory independent of the number of
+  images);
+- applying the rule (``TASK_UTILS``,
+  :mod:`mmbdl.models.utils.pseudo_label_rules`) and writing the labels, the
+  statistics and the completion marker (:mod:`.label_files`).
 """
 import os
 import os.path as osp
@@ -22,18 +24,17 @@ from mmengine.dist import barrier, get_dist_info
 from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
+from mmbdl.models.utils.pseudo_label_rules import (PseudoLabelRule,
+                                                   RuleConfig,
+                                                   build_pseudo_label_rule)
 from mmbdl.utils.errors import ConfigCheckError
-from .base_threshold_policy import BaseThresholdPolicy
-from .build_threshold_policy import build_threshold_policy
-from .class_confidence_histogram import (ClassConfidenceHistogram,
-                                         thresholds_to_float32)
-from .pseudo_label_io import (FORMAT_NAME, load_cache, model_fingerprint,
-                              pseudo_label_relpath, save_cache)
-from .pseudo_label_statistics import PseudoLabelStatistics
-from .pseudo_label_thresholds import (cache_path, one_pass_thresholds,
-                                      round_cache_dir, round_thresholds)
-from .pseudo_label_writing import (check_unique_labels, finish_round,
-                                   log_statistics, write_pseudo_label)
+from .histogram import (ClassConfidenceHistogram, SetConfidences, cache_path,
+                        round_cache_dir)
+from .label_files import (FORMAT_NAME, check_unique_labels, finish_round,
+                          load_cache, log_statistics, model_fingerprint,
+                          pseudo_label_relpath, save_cache,
+                          write_pseudo_label)
+from .statistics import PseudoLabelStatistics
 from .target_inference import (TargetImageError, TargetInference,
                                dataset_class_names, dataset_img_root,
                                find_data_preprocessor, segmentor_num_classes)
@@ -51,9 +52,10 @@ class PseudoLabeler(TargetInference):
     Args:
         segmentor (nn.Module): An mmseg segmentor (``EncoderDecoder``) or a
             model holding one under ``.segmentor`` (BDL wrappers).
-        policy (str | dict | BaseThresholdPolicy): Threshold policy, see
-            :func:`build_threshold_policy`. Defaults to 'classwise_median'
-            (the released rule).
+        policy (str | dict | PseudoLabelRule): The pseudo-label rule (the
+            config key keeps its name), see
+            :func:`~mmbdl.models.utils.build_pseudo_label_rule`. Defaults to
+            'classwise_median' (the released rule).
         flip, scales, label_size, ignore_margin, data_preprocessor:
             Inference settings, see :class:`TargetInference`.
         num_bins (int): First-pass histogram bins per class. Defaults to
@@ -62,8 +64,7 @@ class PseudoLabeler(TargetInference):
 
     def __init__(self,
                  segmentor: nn.Module,
-                 policy: Union[str, dict, BaseThresholdPolicy,
-                               None] = 'classwise_median',
+                 policy: RuleConfig = 'classwise_median',
                  flip: bool = False,
                  scales: Optional[Sequence[float]] = None,
                  label_size: Optional[Sequence[int]] = None,
@@ -73,12 +74,18 @@ class PseudoLabeler(TargetInference):
         super().__init__(segmentor, flip=flip, scales=scales,
                          label_size=label_size, ignore_margin=ignore_margin,
                          data_preprocessor=data_preprocessor)
-        self.policy = build_threshold_policy(policy)
+        self.rule: PseudoLabelRule = build_pseudo_label_rule(policy)
+        if not self.rule.uses_max_prob and self.rule.needs_fit:
+            raise ConfigCheckError(
+                f'{self.rule!r} fits thresholds and needs every class '
+                'probability; offline labelling streams the maximum only '
+                'between its passes: give it uses_max_prob=True or no fit')
+        self.keep_probs = not self.rule.uses_max_prob
         self.num_bins = num_bins
 
     def settings(self) -> Dict:
         """Inference and policy settings (stored in the round metadata)."""
-        return dict(policy=self.policy.to_dict(), flip=self.flip,
+        return dict(policy=self.rule.to_dict(), flip=self.flip,
                     scales=list(self.scales),
                     label_size=None if self.label_size is None else list(
                         self.label_size),
@@ -165,19 +172,19 @@ class PseudoLabeler(TargetInference):
         rels = [pseudo_label_relpath(p, img_root) for p in paths]
         check_unique_labels(paths, rels)
         if len(rels) == 0:
-            raise ConfigCheckError(f'the target dataset below {img_root} is empty')
-        policy = self.policy
+            raise ConfigCheckError(
+                f'the target dataset below {img_root} is empty')
+        rule = self.rule
         num_classes = len(names)
-        two_pass = policy.needs_selection
+        two_pass = rule.needs_fit
         cache_dir = round_cache_dir(out_dir, cache_dir)
         stats = PseudoLabelStatistics(num_classes)
         hist = ClassConfidenceHistogram(num_classes, self.num_bins)
-        thresholds = one_pass_thresholds(policy, num_classes)
         mine: List[int] = []
 
         if rank == 0:
             logger.info(f'pseudo-labelling {len(rels)} target images into '
-                        f'{out_dir} with {policy!r}')
+                        f'{out_dir} with {rule!r}')
         # pass 1: inference (labels written now unless thresholds need the
         # whole set's statistics; then cached)
         for idx, result in self._iterate(dataset, batch_size, num_workers,
@@ -189,24 +196,29 @@ class PseudoLabeler(TargetInference):
                 mine.append(idx)
             else:
                 write_pseudo_label(out_dir, rels[idx], result['pred'],
-                                   result['conf'], result['gt'],
-                                   thresholds_to_float32(thresholds), stats,
-                                   policy.soft)
+                                   result['conf'], result['gt'], rule, stats,
+                                   prob=result.get('prob'))
         if two_pass:
-            # pass 2: exact thresholds; pass 3: write from the cache
+            # pass 2: the rule's exact thresholds; pass 3: write from cache
             hist.all_reduce()
-            thresholds = round_thresholds(policy, hist, cache_dir, mine)
-            self._write_cached(out_dir, cache_dir, rels, mine,
-                               thresholds_to_float32(thresholds), stats,
+
+            def refine_data():
+                for idx in mine:
+                    pred, conf, _ = load_cache(cache_path(cache_dir, idx))
+                    yield pred, conf
+
+            rule.fit(SetConfidences(hist, refine_data))
+            self._write_cached(out_dir, cache_dir, rels, mine, stats,
                                progress and rank == 0 and world == 1)
 
+        thresholds = rule.class_thresholds(num_classes)
         stats.all_reduce()
-        summary = stats.to_dict(names, thresholds, soft=policy.soft)
+        summary = stats.to_dict(names, thresholds, weighted=rule.weighted)
         meta = dict(
             format=FORMAT_NAME,
             version=1,
             num_files=len(rels),
-            num_weight_files=len(rels) if policy.soft else 0,
+            num_weight_files=len(rels) if rule.weighted else 0,
             class_names=names,
             thresholds=[float(t) for t in thresholds],
             img_root=osp.abspath(img_root),
@@ -224,15 +236,15 @@ class PseudoLabeler(TargetInference):
         return meta
 
     def _write_cached(self, out_dir: str, cache_dir: str,
-                      rels: Sequence[str], indices: Sequence[int], t32,
+                      rels: Sequence[str], indices: Sequence[int],
                       stats: PseudoLabelStatistics, progress: bool) -> None:
         """Write the labels of the cached images, removing each cache."""
         bar = ProgressBar(len(indices)) if progress else None
         for idx in indices:
             cache = cache_path(cache_dir, idx)
             pred, conf, gt = load_cache(cache)
-            write_pseudo_label(out_dir, rels[idx], pred, conf, gt, t32, stats,
-                               self.policy.soft)
+            write_pseudo_label(out_dir, rels[idx], pred, conf, gt, self.rule,
+                               stats)
             os.remove(cache)
             if bar is not None:
                 bar.update()

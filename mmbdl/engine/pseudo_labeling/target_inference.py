@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from mmbdl.utils.errors import ConfigCheckError, MMBDLUserError
 from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.model_utils import unwrap_model
-from .class_confidence_histogram import IGNORE_INDEX
+from .histogram import IGNORE_INDEX
 
 
 class TargetImageError(MMBDLUserError, ValueError):
@@ -175,17 +175,21 @@ class TargetInference:
         self.flip = bool(flip)
         self.scales = tuple(float(s) for s in (scales or (1.0, )))
         if any(s <= 0 for s in self.scales):
-            raise ConfigCheckError(f'scales must be positive, got {self.scales}')
+            raise ConfigCheckError(
+                f'scales must be positive, got {self.scales}')
         if label_size is not None and len(label_size) != 2:
             raise ConfigCheckError('label_size must be (height, width), got '
                                    f'{label_size}')
         self.label_size = None if label_size is None else \
             (int(label_size[0]), int(label_size[1]))
         if len(ignore_margin) != 2 or min(ignore_margin) < 0:
-            raise ConfigCheckError('ignore_margin must be (top, bottom) rows >= 0, '
-                                   f'got {ignore_margin}')
+            raise ConfigCheckError(
+                'ignore_margin must be (top, bottom) rows >= 0, got '
+                f'{ignore_margin}')
         self.ignore_margin = (int(ignore_margin[0]), int(ignore_margin[1]))
         self.num_classes: Optional[int] = None
+        # also return each image's probabilities (rules that need them)
+        self.keep_probs = False
 
     def check_num_classes(self, num_classes: int, source: str = '') -> None:
         """Fail if the segmentor predicts another number of classes.
@@ -227,7 +231,8 @@ class TargetInference:
         Returns:
             list[dict]: Per image ``pred`` (uint8, 255 in the margins),
             ``conf`` (float32), ``gt`` (uint8 labels at the label size, or
-            None) and ``img_path``.
+            None), ``img_path`` and, with :attr:`keep_probs`, ``prob``
+            (``(1, C, H, W)`` float32).
         """
         data = self.data_preprocessor(data_batch, False)
         inputs, samples = data['inputs'], data['data_samples']
@@ -282,10 +287,12 @@ class TargetInference:
                 pred[:top] = IGNORE_INDEX
             if bottom:
                 pred[max(pred.shape[0] - bottom, 0):] = IGNORE_INDEX
-            results.append(
-                dict(pred=pred, conf=conf,
-                     gt=self._gt(sample, pred.shape),
-                     img_path=sample.metainfo.get('img_path')))
+            result = dict(pred=pred, conf=conf,
+                          gt=self._gt(sample, pred.shape),
+                          img_path=sample.metainfo.get('img_path'))
+            if self.keep_probs:
+                result['prob'] = probs[None].cpu()
+            results.append(result)
         return results
 
     def _resize(self, p: torch.Tensor, padded: Tuple[int, int],

@@ -8,14 +8,18 @@ from mmengine.dist import barrier, is_main_process
 from mmengine.runner.base_loop import BaseLoop
 from torch.utils.data import DataLoader
 
+from mmbdl.engine.hooks.bdl_hook import PHASE_EVENTS, BDLHook, PhaseArtifacts
 from mmbdl.registry import LOOPS
+from mmbdl.utils.errors import ConfigTypeError
 from mmbdl.utils.model_utils import unwrap_model
-from .loop_state import LoopStateHook, load_image_pools, set_rng
+from mmbdl.utils.runner_internals import forget_scalars
 from .initial_weights_source import InitialWeightsSource
+from .loop_state import (LoopCheckpointState, LoopStateHook,
+                         load_image_pools, set_rng)
+from .online_self_training import check_self_training, set_online_labels
 from .phase_data import (NoDataLoader, advanced_iterator,
                          build_phase_dataloader, check_source_translation,
-                         forget_train_scalars, phase_dataloader_cfg)
-from .online_self_training import check_self_training, set_online_labels
+                         phase_dataloader_cfg)
 from .phase_memory import release_phase_memory
 from .phase_optim import PhaseOptimizers
 from .phase_plan import (Phase, check_kind_keys, locate, plan_phases,
@@ -30,37 +34,43 @@ __all__ = ['BidirectionalTrainLoop', 'Phase', 'plan_phases']
 
 
 @LOOPS.register_module()
-class BidirectionalTrainLoop(BaseLoop):
+class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
     """Algorithm 1 of BDL: K rounds of translation, adaptation, self-training.
 
-    The plan (``Phase`` objects, in order; :mod:`.phase_plan`)::
+    The paper's plan (``Phase`` objects, in order; :mod:`.phase_plan`)::
 
-        [M(0) source-only]                    kind 'source_only', k=0
+        [M(0) source-only]                    kind source_only, k=0
         for k in 1..K:
-            F(k)      translation             kind 'translation'
+            F(k)      translation             kind translation
               -> after_phase: SourceTranslationHook writes S'(k)
-            M_0(k)    Eq. 1 on S'(k), T       kind 'adaptation', i=0
+            M_0(k)    Eq. 1 on S'(k), T       kind adaptation, i=0
             for i in 1..N:
               -> before_phase: PseudoLabelHook labels T with the latest M
-            M_i(k)    Eq. 3                   kind 'self_training', i
+            M_i(k)    Eq. 3                   kind self_training, i
+
+    ``plan`` gives another order or other kinds; what a kind trains and
+    needs is its spec's (:mod:`.phase_kinds`, registry ``PHASE_KINDS``).
 
     Every phase has its own iteration budget (``phase_iters``), dataloader
     (``phase_dataloaders``, default: the runner's ``train_dataloader``;
-    rebuilt from config at the start of the phase, with the message-hub
-    infos ``translated_source_dir`` / ``pseudo_label_dir`` injected into the
-    ``UDADataset`` config; :mod:`.phase_data`), optimizer wrappers and lr
-    schedule (the runner's ``optim_wrapper`` / ``param_scheduler`` configs,
-    keyed by phase kind; a ``'segmentation'`` key serves the three
-    segmentation kinds; :mod:`.phase_optim`), and weight policy (``init``;
+    rebuilt from config at the start of the phase with the phase artifacts
+    its kind consumes as the ``translated_source_dir`` / ``pseudo_label_dir``
+    arguments of its ``UDADataset``; :mod:`.phase_data`), optimizer wrappers
+    and lr schedule (the runner's ``optim_wrapper`` / ``param_scheduler``
+    configs, keyed by phase kind or a kind's fallback key such as
+    segmentation; :mod:`.phase_optim`), and weight policy (``init``;
     :mod:`.phase_weights`): ``'continue'`` from the current weights or
     ``'initial'`` (the weights the run started with; the release retrains M
     from the ImageNet initialisation for every segmentation run). Before each
-    translation phase the translator's perceptual model receives the current
-    segmentor (``BDL.load_perceptual_weights``).
+    phase that trains the translator, its perceptual model receives the
+    current segmentor (``BDL.load_perceptual_weights``).
 
-    Hooks defining ``before_phase(runner, phase)`` / ``after_phase(runner,
-    phase)`` get them around each phase; the standard iteration hooks run as
-    in ``IterBasedTrainLoop`` with the global iteration. After each
+    Hooks derived from :class:`~mmbdl.engine.hooks.BDLHook` get
+    ``before_phase(runner, phase)`` / ``after_phase(runner, phase)`` around
+    each phase and return the :class:`~mmbdl.engine.hooks.PhaseArtifacts`
+    they wrote; the loop keeps the record (:attr:`artifacts`, saved in its
+    checkpoints). The standard iteration hooks run as in
+    ``IterBasedTrainLoop`` with the global iteration. After each
     segmentation phase the val loop runs on the target val set and a row is
     added to ``work_dir/bdl_rounds.json`` / ``bdl_rounds.md``
     (:mod:`.phase_validation`); a checkpoint ``<phase name>.pth`` is saved.
@@ -78,12 +88,12 @@ class BidirectionalTrainLoop(BaseLoop):
         dataloader (DataLoader | dict): The runner's ``train_dataloader``;
             used by phases without an entry in ``phase_dataloaders``.
         num_rounds (int): K, the bidirectional rounds. Defaults to 2.
-        num_ssl_rounds (int): N, self-training rounds per K. Defaults to 2.
-        source_only (bool): Train M(0) first. Defaults to True.
-        phase_iters (dict): Iterations per phase kind (``'translation'``,
-            ``'adaptation'``, ``'self_training'``, ``'source_only'``; a
-            ``'segmentation'`` key serves as default for the segmentation
-            kinds).
+        num_ssl_rounds (int, optional): N, self-training rounds per K.
+            Defaults to None: 2 (the paper's plan), or taken from ``plan``.
+        source_only (bool, optional): Train M(0) first. Defaults to None:
+            True (the paper's plan), or taken from ``plan``.
+        phase_iters (dict): Iterations per phase kind (or per fallback key,
+            e.g. segmentation for the kinds training M).
         phase_dataloaders (dict, optional): Dataloader configs per kind.
             Defaults to None.
         init (dict, optional): ``'continue'`` or ``'initial'`` per kind.
@@ -120,19 +130,25 @@ class BidirectionalTrainLoop(BaseLoop):
         allow_random_init (bool): Let segmentation phases start from a
             random backbone (demo, tests; a warning at every phase start).
             Defaults to False: refused, naming the key to set.
-        translate_source (bool): Adaptation and self-training phases train
-            on the translated source set S' written by the
+        translate_source (bool): Phases consuming the translated source
+            set (adaptation, self-training) train on S' written by the
             ``SourceTranslationHook`` (refused without one). False trains
             them on the original source images (and refuses the hook).
             Defaults to True.
+        plan (dict, optional): The phases as config data: ``first`` (before
+            round 1) and ``round`` (each of the K rounds) lists of kind
+            names or ``dict(kind=..., repeat=n)``, e.g. ``paper_plan(True,
+            2)`` of :mod:`.phase_kinds` (the paper's plan with N=2).
+            Defaults to None: the paper's plan from ``source_only`` and
+            ``num_ssl_rounds``, which must then not be given.
     """
 
     def __init__(self,
                  runner,
                  dataloader: Union[DataLoader, dict],
                  num_rounds: int = 2,
-                 num_ssl_rounds: int = 2,
-                 source_only: bool = True,
+                 num_ssl_rounds: Optional[int] = None,
+                 source_only: Optional[bool] = None,
                  phase_iters: Optional[dict] = None,
                  phase_dataloaders: Optional[dict] = None,
                  init: Optional[dict] = None,
@@ -146,7 +162,8 @@ class BidirectionalTrainLoop(BaseLoop):
                  continue_from: str = 'last',
                  initial_weights: Optional[str] = None,
                  allow_random_init: bool = False,
-                 translate_source: bool = True) -> None:
+                 translate_source: bool = True,
+                 plan: Optional[dict] = None) -> None:
         self._runner = runner
         self._default_dataloader_cfg = dataloader
         self.phase_dataloaders = dict(phase_dataloaders or {})
@@ -155,10 +172,12 @@ class BidirectionalTrainLoop(BaseLoop):
         self.resume_image_pool = resume_image_pool
         kinds, self.phase_iters, self.init, self.phases = resolve_plan(
             num_rounds, num_ssl_rounds, source_only, phase_iters, init,
-            max_iters, [type(h).__name__ for h in runner.hooks])
+            max_iters, [type(h).__name__ for h in runner.hooks], plan)
         self.num_rounds = num_rounds
         self.num_ssl_rounds = num_ssl_rounds
         self.source_only = source_only
+        self.artifacts = PhaseArtifacts()
+        check_phase_hooks(runner.hooks)
         self._max_iters = self.phases[-1].end
         self._iter = 0
         self._epoch = 0
@@ -272,6 +291,7 @@ class BidirectionalTrainLoop(BaseLoop):
         if self._pending_pools is not None:
             load_image_pools(self._model().translator, self._pending_pools)
             self._pending_pools = None
+        self._publish_artifacts()
         runner.call_hook('before_train')
         start, local = self.locate(self._iter)
         if self._iter > 0 and local == 0:
@@ -341,7 +361,9 @@ class BidirectionalTrainLoop(BaseLoop):
             f'{phase.end - 1}, init={self.init[phase.kind]} ====')
         self._init_source.check_phase(model, phase, self.phases, self.init,
                                       self.runner.logger)
-        if phase.kind == 'translation':
+        # a translator phase restarts F before the hooks; a segmentor phase
+        # restarts M after them (its pseudo-labels come from the current M)
+        if not phase.is_segmentation:
             self._initial.apply(model, phase, self.runner.logger)
             if self.perceptual_from_segmentor:
                 transfer_perceptual_weights(model, phase, self.runner.logger)
@@ -354,11 +376,11 @@ class BidirectionalTrainLoop(BaseLoop):
         """Build the phase's dataloader (and optimizers unless resumed)."""
         self._model().phase = phase.kind
         set_online_labels(self._model(), phase, self.self_training)
-        forget_train_scalars(self.runner.message_hub)
+        forget_scalars(self.runner.message_hub)
         previous = self.phases[phase.index - 1]
         self._dataloader = build_phase_dataloader(
             self.runner,
-            phase_dataloader_cfg(self.runner, phase, previous,
+            phase_dataloader_cfg(phase, previous, self.artifacts,
                                  self.phase_dataloaders,
                                  self._default_dataloader_cfg,
                                  self.self_training == 'ema_teacher',
@@ -386,13 +408,15 @@ class BidirectionalTrainLoop(BaseLoop):
         # the evaluation and the after_phase hooks; the file is written
         # again, finalised, below
         self._save_phase_checkpoint(phase)
-        if phase.is_segmentation:
-            self._rows = add_phase_row(runner, self._model(), phase,
-                                       self._rows, self._dataloader,
-                                       self.val_after_phases,
-                                       self._selection)
-            self._selection.continue_with_best(runner, self._model(), phase)
+        # the after_phase hooks first: the statistics of labels made during
+        # the phase (EMA teacher) are among what they return
         self._call_phase_hook('after_phase', phase)
+        if phase.is_segmentation:
+            self._rows = add_phase_row(
+                runner, self._model(), phase, self._rows, self._dataloader,
+                self.val_after_phases, self._selection,
+                self.artifacts.pseudo_label_stats)
+            self._selection.continue_with_best(runner, self._model(), phase)
         self._finalised = phase.index
         runner.message_hub.update_info('bdl_rounds', copy.deepcopy(self._rows))
         self._save_phase_checkpoint(phase)
@@ -414,10 +438,17 @@ class BidirectionalTrainLoop(BaseLoop):
 
     def _call_phase_hook(self, event: str, phase: Phase) -> None:
         for hook in self.runner.hooks:
-            fn = getattr(hook, event, None)
-            if fn is not None:
-                fn(self.runner, phase)
+            if isinstance(hook, BDLHook):
+                self.artifacts.update(getattr(hook, event)(self.runner, phase))
+                self._publish_artifacts()
         barrier()
+
+    def _publish_artifacts(self) -> None:
+        """Mirror the artifacts as message-hub infos (for tools watching a
+        run; the loop itself reads only :attr:`artifacts`)."""
+        for key, value in self.artifacts.to_dict().items():
+            if value is not None:
+                self.runner.message_hub.update_info(key, value)
 
     # ------------------------------------------------------------------
     # helpers
@@ -437,3 +468,17 @@ class BidirectionalTrainLoop(BaseLoop):
         if self._pending_rng is not None:
             set_rng(self._pending_rng)
             self._pending_rng = None
+
+
+def check_phase_hooks(hooks) -> None:
+    """Refuse a hook with phase events that is no BDLHook (the loop would
+    not call them)."""
+    for hook in hooks:
+        if isinstance(hook, BDLHook):
+            continue
+        events = [e for e in PHASE_EVENTS if callable(getattr(hook, e, None))]
+        if events:
+            raise ConfigTypeError(
+                f'{type(hook).__name__} defines {events} but is no BDLHook, '
+                'so the loop would never call them; derive it from '
+                'mmbdl.engine.hooks.BDLHook')

@@ -1,5 +1,6 @@
 """What a resumed BDL loop needs besides the weights: its plan, which
-phase outputs were finalised, the RNG states and the CycleGAN image pools."""
+phases were finalised, the phase artifacts, the RNG states and the CycleGAN
+image pools."""
 import random
 from typing import List, Optional, Sequence
 
@@ -8,17 +9,22 @@ import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 
+from mmbdl.engine.hooks.bdl_hook import PhaseArtifacts
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.runner_internals import load_from, resume_requested
 from .phase_data import NoDataLoader
 from .phase_plan import Phase
+
+ARTIFACT_FIELDS = ('translated_source_dir', 'pseudo_label_dir',
+                   'pseudo_label_stats')
 
 
 class LoopStateHook(Hook):
     """Stores and restores the loop's resume state through checkpoints.
 
-    Added by the loop itself; users never configure it. Checkpoints get
-    ``meta['bdl']`` (the plan, the init policies, the index of the last
-    finalised phase and the RNG states) and ``bdl_image_pools``.
+    Added by the loop itself; users never configure it. The state is the
+    loop's own (:class:`LoopCheckpointState`); this hook only connects it to
+    MMEngine's checkpoint events.
 
     Args:
         loop (BidirectionalTrainLoop): The loop whose state it carries.
@@ -30,20 +36,7 @@ class LoopStateHook(Hook):
         self.loop = loop
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        loop = self.loop
-        state = dict(
-            plan=plan_signature(loop.phases),
-            init=dict(loop.init),
-            finalised=loop._finalised,
-            rng=get_rng())
-        index, _ = loop.locate(max(checkpoint['meta'].get('iter', 0) - 1, 0))
-        in_translation = (index < len(loop.phases)
-                          and loop.phases[index].kind == 'translation')
-        if loop.resume_image_pool and (
-                in_translation or loop.init['translation'] == 'continue'):
-            checkpoint['bdl_image_pools'] = get_image_pools(
-                loop._model().translator)
-        checkpoint['meta']['bdl'] = state
+        self.loop.save_state(checkpoint)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Check the checkpoint's plan and prepare its phase's optimizers.
@@ -52,31 +45,87 @@ class LoopStateHook(Hook):
         the runner's wrappers are the checkpoint phase's when they are
         loaded.
         """
-        loop = self.loop
-        if not runner._resume:
-            # load_from: checked, and the initial weights (restart point)
-            # are taken before MMEngine copies it into the model
-            loop._init_source.note_load_from(loop._model(), checkpoint,
-                                             runner._load_from)
-            loop._init_source.prepare(loop._model(), runner.logger)
-            loop._initial.snapshot(loop._model(), runner.work_dir, False)
-            return
-        state = read_bdl_state(checkpoint, loop.phases)
-        check_resume_weights(loop._model(), checkpoint.get('state_dict', {}))
+        if resume_requested(runner):
+            self.loop.load_state(checkpoint)
+        else:
+            self.loop.note_load_from(checkpoint, load_from(runner))
+
+
+class LoopCheckpointState:
+    """The checkpoint part of :class:`BidirectionalTrainLoop`.
+
+    Checkpoints get ``meta['bdl']`` (the plan, the init policies, the index
+    of the last finalised phase, the phase artifacts and the RNG states) and
+    ``bdl_image_pools``.
+    """
+
+    def save_state(self, checkpoint: dict) -> None:
+        """Add the loop's state to a checkpoint being saved.
+
+        Args:
+            checkpoint (dict): The checkpoint (``meta['iter']`` set).
+        """
+        state = dict(
+            plan=plan_signature(self.phases),
+            init=dict(self.init),
+            finalised=self._finalised,
+            artifacts=self.artifacts.to_dict(),
+            rng=get_rng())
+        index, _ = self.locate(max(checkpoint['meta'].get('iter', 0) - 1, 0))
+        in_translator = (index < len(self.phases)
+                         and self.phases[index].spec.trains == 'translator')
+        continued = any(self.init[p.kind] == 'continue'
+                        for p in self.phases if p.spec.trains == 'translator')
+        if self.resume_image_pool and (in_translator or continued):
+            checkpoint['bdl_image_pools'] = get_image_pools(
+                self._model().translator)
+        checkpoint['meta']['bdl'] = state
+
+    def note_load_from(self, checkpoint: dict, filename: str) -> None:
+        """``load_from``: checked, and the initial weights (restart point)
+        taken before MMEngine copies the checkpoint into the model.
+
+        Args:
+            checkpoint (dict): The loaded checkpoint.
+            filename (str): Its path.
+        """
+        runner = self.runner
+        self._init_source.note_load_from(self._model(), checkpoint, filename)
+        self._init_source.prepare(self._model(), runner.logger)
+        self._initial.snapshot(self._model(), runner.work_dir, False)
+
+    def load_state(self, checkpoint: dict) -> None:
+        """Restore the loop's state from a checkpoint being resumed.
+
+        Args:
+            checkpoint (dict): The loaded checkpoint.
+        """
+        state = read_bdl_state(checkpoint, self.phases)
+        check_resume_weights(self._model(), checkpoint.get('state_dict', {}))
         meta = checkpoint['meta']
         global_iter = int(meta['iter'])
-        loop._iter = global_iter
-        loop._finalised = int(state.get('finalised', -1))
+        self._iter = global_iter
+        self._finalised = int(state.get('finalised', -1))
+        self.artifacts = saved_artifacts(state, checkpoint)
         # the phase that was running when the checkpoint was written
-        index, _ = loop.locate(max(global_iter - 1, 0))
-        index = min(index, len(loop.phases) - 1)
-        loop._state_phase = index
-        phase = loop.phases[index]
-        loop._model().phase = phase.kind
-        loop._build_phase_optim(phase)
-        loop._placeholder = NoDataLoader(meta.get('dataset_meta'))
-        loop._pending_rng = state.get('rng')
-        loop._pending_pools = checkpoint.get('bdl_image_pools')
+        index, _ = self.locate(max(global_iter - 1, 0))
+        index = min(index, len(self.phases) - 1)
+        self._state_phase = index
+        phase = self.phases[index]
+        self._model().phase = phase.kind
+        self._build_phase_optim(phase)
+        self._placeholder = NoDataLoader(meta.get('dataset_meta'))
+        self._pending_rng = state.get('rng')
+        self._pending_pools = checkpoint.get('bdl_image_pools')
+
+
+def saved_artifacts(state: dict, checkpoint: dict) -> PhaseArtifacts:
+    """The phase artifacts of a checkpoint; one written before the loop
+    kept them has them as message-hub infos of the same names."""
+    if 'artifacts' in state:
+        return PhaseArtifacts.from_dict(state['artifacts'])
+    info = checkpoint.get('message_hub', {}).get('runtime_info', {})
+    return PhaseArtifacts(**{f: info.get(f) for f in ARTIFACT_FIELDS})
 
 
 def plan_signature(phases: Sequence[Phase]) -> List[list]:

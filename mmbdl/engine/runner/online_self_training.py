@@ -1,16 +1,17 @@
 """``train_cfg.self_training``: offline pseudo-label rounds or an EMA teacher.
 
-``'offline'`` (the paper, default): before each self-training phase a
-``PseudoLabelHook`` writes the target pseudo-labels of the latest M to disk
-and the phase trains on them. ``'ema_teacher'``: the segmentor
+``'offline'`` (the paper, default): before each phase that consumes
+pseudo-labels (self-training) a ``PseudoLabelHook`` writes the target
+pseudo-labels of the latest M to disk and the phase trains on them.
+``'ema_teacher'``: the segmentor
 (``EMATeacherSegmentor``) labels every target batch online with its EMA
 teacher, which an ``EMATeacherHook`` keeps up to date; no pseudo-label
 folder is written or read.
 """
 from typing import Dict, Sequence
 
-from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
+from .phase_kinds import PSEUDO_LABELS, phase_kind
 from .phase_plan import Phase
 
 SELF_TRAINING_MODES = ('offline', 'ema_teacher')
@@ -24,7 +25,7 @@ def check_self_training(mode: str, model, hook_names: Sequence[str],
         mode (str): ``train_cfg.self_training``.
         model (nn.Module): The unwrapped BDL model.
         hook_names (Sequence[str]): Class names of the runner's hooks.
-        init (dict): The resolved init policy per phase kind.
+        init (dict): The resolved init policy per phase kind of the plan.
 
     Raises:
         ConfigCheckError | ConfigTypeError: Naming the config key to fix.
@@ -55,12 +56,14 @@ def check_self_training(mode: str, model, hook_names: Sequence[str],
             "train_cfg.self_training='ema_teacher' labels the target "
             'batches online; remove the PseudoLabelHook from custom_hooks '
             '(it would write offline labels nobody reads)')
-    if init.get('self_training') != 'continue':
-        raise ConfigCheckError(
-            "train_cfg.self_training='ema_teacher' starts each teacher as "
-            'the model the previous phase ended with and trains that model '
-            "further; set train_cfg.init.self_training='continue' (got "
-            f"{init.get('self_training')!r})")
+    for kind, policy in init.items():
+        if PSEUDO_LABELS in phase_kind(kind).consumes and \
+                policy != 'continue':
+            raise ConfigCheckError(
+                "train_cfg.self_training='ema_teacher' starts each teacher "
+                'as the model the previous phase ended with and trains that '
+                f"model further; set train_cfg.init.{kind}='continue' (got "
+                f'{policy!r})')
 
 
 def set_online_labels(model, phase: Phase, mode: str) -> None:
@@ -74,4 +77,4 @@ def set_online_labels(model, phase: Phase, mode: str) -> None:
     segmentor = getattr(model, 'segmentor', None)
     if hasattr(segmentor, 'online_self_training'):
         segmentor.online_self_training = (
-            mode == 'ema_teacher' and phase.kind == 'self_training')
+            mode == 'ema_teacher' and PSEUDO_LABELS in phase.spec.consumes)

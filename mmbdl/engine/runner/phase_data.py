@@ -1,6 +1,7 @@
-"""A phase's dataloader: its config with the phase outputs it trains on
+"""A phase's dataloader: its config with the phase artifacts it trains on
 (translated source set, pseudo-labels), and its iterator on resume."""
 import copy
+import inspect
 import itertools
 import os.path as osp
 from typing import Iterator, Optional, Union
@@ -8,7 +9,11 @@ from typing import Iterator, Optional, Union
 from mmengine.dataset import InfiniteSampler
 from torch.utils.data import DataLoader
 
+from mmbdl.engine.hooks.bdl_hook import PhaseArtifacts
+from mmbdl.registry import DATASETS
 from mmbdl.utils.errors import ConfigCheckError, RunStateError
+from mmbdl.utils.runner_internals import randomness_cfg
+from .phase_kinds import PSEUDO_LABELS, TRANSLATED_SOURCE
 from .phase_plan import Phase, lookup
 
 
@@ -33,25 +38,32 @@ class NoDataLoader:
         return 0
 
 
-def inject_uda(dataset_cfg: dict, values: dict) -> bool:
-    """Set ``values`` on the first ``UDADataset`` config in ``dataset_cfg``.
+ARTIFACT_ARGS = ('translated_source_dir', 'pseudo_label_dir')
+
+
+def receives_artifacts(dataset_cfg) -> bool:
+    """Whether a dataset config's type takes the phase-artifact arguments.
+
+    The loop hands the phase artifacts to the phase's dataset (the
+    ``dataset`` of its dataloader config) as UDADataset's documented
+    arguments ``translated_source_dir`` and ``pseudo_label_dir``; any dataset
+    type whose constructor takes both receives them.
+
+    Args:
+        dataset_cfg (dict): The dataloader's ``dataset`` config.
 
     Returns:
-        bool: Whether a UDADataset config was found.
+        bool: Whether the type's ``__init__`` takes both arguments.
     """
     if not isinstance(dataset_cfg, dict):
         return False
-    if str(dataset_cfg.get('type', '')).endswith('UDADataset'):
-        dataset_cfg.update(values)
-        return True
-    for key in ('dataset', 'datasets'):
-        inner = dataset_cfg.get(key)
-        if isinstance(inner, dict) and inject_uda(inner, values):
-            return True
-        if isinstance(inner, (list, tuple)):
-            if any(inject_uda(d, values) for d in inner):
-                return True
-    return False
+    cls = dataset_cfg.get('type')
+    if isinstance(cls, str):
+        cls = DATASETS.get(cls)
+    if not inspect.isclass(cls):
+        return False
+    params = inspect.signature(cls.__init__).parameters
+    return all(name in params for name in ARTIFACT_ARGS)
 
 
 def check_complete(path: str, what: str, phase: Phase,
@@ -108,31 +120,33 @@ def check_source_translation(translate_source: bool, hooks) -> None:
             'trained on; remove the hook or set translate_source=True')
 
 
-def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
-                         phase_dataloaders: dict,
+def phase_dataloader_cfg(phase: Phase, previous: Optional[Phase],
+                         artifacts: PhaseArtifacts, phase_dataloaders: dict,
                          default_cfg: Union[DataLoader, dict],
                          online_labels: bool = False,
                          translate_source: bool = True
                          ) -> Union[DataLoader, dict]:
-    """The phase's dataloader config, with its phase outputs injected.
+    """The phase's dataloader config, with the artifacts it consumes.
 
-    Adaptation and self-training phases get the message-hub info
-    ``translated_source_dir``, self-training phases ``pseudo_label_dir``,
-    set on the ``UDADataset`` of the config.
+    A phase whose kind consumes the translated source set gets the loop's
+    ``translated_source_dir``; one that consumes pseudo-labels its
+    ``pseudo_label_dir``; other segmentation phases get
+    ``pseudo_label_dir=None``. They are set as the ``translated_source_dir``
+    / ``pseudo_label_dir`` arguments of the config's ``dataset`` (a
+    ``UDADataset``, see :func:`receives_artifacts`).
 
     Args:
-        runner (Runner): The runner (message hub, logger).
         phase (Phase): The phase.
         previous (Phase, optional): The phase before it.
+        artifacts (PhaseArtifacts): The loop's record.
         phase_dataloaders (dict): ``train_cfg.phase_dataloaders``.
         default_cfg (DataLoader | dict): The runner's ``train_dataloader``.
-        online_labels (bool): Self-training phases label their target
-            batches online (``train_cfg.self_training='ema_teacher'``): no
-            ``pseudo_label_dir`` is needed or injected. Defaults to False.
-        translate_source (bool): Adaptation and self-training phases train
-            on the translated source set S' (``train_cfg.translate_source``).
-            False trains them on the original source images. Defaults to
-            True.
+        online_labels (bool): Pseudo-labels are made online
+            (``train_cfg.self_training='ema_teacher'``): no
+            ``pseudo_label_dir`` is needed or set. Defaults to False.
+        translate_source (bool): Phases consuming the translated source set
+            train on it (``train_cfg.translate_source``); False trains them
+            on the original source images. Defaults to True.
 
     Returns:
         DataLoader | dict: A built dataloader is returned as it is.
@@ -143,36 +157,39 @@ def phase_dataloader_cfg(runner, phase: Phase, previous: Optional[Phase],
     if isinstance(cfg, DataLoader):
         return cfg
     cfg = copy.deepcopy(cfg)
-    hub = runner.message_hub
+    spec = phase.spec
     inject = {}
-    if phase.kind in ('adaptation', 'self_training') and translate_source:
-        path = hub.get_info('translated_source_dir')
+    if TRANSLATED_SOURCE in spec.consumes and translate_source:
+        path = artifacts.translated_source_dir
         if path is None:
             raise RunStateError(
-                f'{phase.name}: no translated source set was published '
+                f'{phase.name}: no translated source set was produced '
                 'although train_cfg.translate_source is True; the '
                 'SourceTranslationHook writes it after each translation '
                 f'phase: resume from k{phase.k}_translation.pth to redo it')
         check_complete(path, 'translated source set', phase, previous)
         inject['translated_source_dir'] = path
-    if phase.kind == 'self_training' and not online_labels:
-        path = hub.get_info('pseudo_label_dir')
+    if PSEUDO_LABELS in spec.consumes and not online_labels:
+        path = artifacts.pseudo_label_dir
         if path is None:
             raise RunStateError(
                 f'{phase.name} needs pseudo-labels but none were '
-                'published; add dict(type=\'PseudoLabelHook\', ...) to '
+                'produced; add dict(type=\'PseudoLabelHook\', ...) to '
                 'custom_hooks')
         check_complete(path, 'pseudo-label directory', phase, previous)
         inject['pseudo_label_dir'] = path
     elif phase.is_segmentation:
         inject['pseudo_label_dir'] = None
-    if inject and not inject_uda(cfg['dataset'], inject):
-        if any(v is not None for v in inject.values()):
-            raise ConfigCheckError(
-                f'{phase.name}: the dataloader of this phase has no '
-                'UDADataset to receive ' + ', '.join(
-                    k for k, v in inject.items() if v is not None)
-                + '; use dataset=dict(type=\'UDADataset\', ...)')
+    if not inject:
+        return cfg
+    if receives_artifacts(cfg['dataset']):
+        cfg['dataset'].update(inject)
+    elif any(v is not None for v in inject.values()):
+        raise ConfigCheckError(
+            f'{phase.name}: the dataset of this phase\'s dataloader '
+            f"({cfg['dataset'].get('type')!r}) does not take "
+            + ', '.join(k for k, v in inject.items() if v is not None)
+            + "; use dataset=dict(type='UDADataset', ...)")
     return cfg
 
 
@@ -180,7 +197,7 @@ def build_phase_dataloader(runner, cfg: Union[DataLoader, dict]):
     """Build a dataloader config with the runner's seed settings."""
     if isinstance(cfg, DataLoader):
         return cfg
-    diff_rank_seed = runner._randomness_cfg.get('diff_rank_seed', False)
+    diff_rank_seed = randomness_cfg(runner).get('diff_rank_seed', False)
     return runner.build_dataloader(
         cfg, seed=runner.seed, diff_rank_seed=diff_rank_seed)
 
@@ -214,17 +231,3 @@ def advanced_iterator(dataloader, count: int) -> Iterator:
         for _ in range(count):
             next(iterator)
     return iterator
-
-
-def forget_train_scalars(message_hub) -> None:
-    """Drop the previous phase's loss / lr scalars from the log."""
-    scalars = getattr(message_hub, '_log_scalars', None)
-    resumed = getattr(message_hub, '_resumed_keys', None)
-    if not isinstance(scalars, dict):
-        return
-    for key in list(scalars):
-        if key.startswith('train/') and key not in ('train/time',
-                                                    'train/data_time'):
-            scalars.pop(key)
-            if isinstance(resumed, dict):
-                resumed.pop(key, None)

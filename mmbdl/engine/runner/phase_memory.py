@@ -15,18 +15,7 @@ from typing import Optional
 
 import torch
 
-
-def shutdown_workers(dataloader) -> None:
-    """Stop the worker processes of a dataloader (no-op without workers).
-
-    Args:
-        dataloader: A ``torch.utils.data.DataLoader`` (or anything else).
-    """
-    iterator = getattr(dataloader, '_iterator', None)
-    if iterator is not None and hasattr(iterator, '_shutdown_workers'):
-        iterator._shutdown_workers()
-    if hasattr(dataloader, '_iterator'):
-        dataloader._iterator = None
+from mmbdl.utils.runner_internals import shutdown_workers
 
 
 def trim_heap() -> bool:

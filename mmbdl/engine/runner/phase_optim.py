@@ -10,7 +10,8 @@ from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
 from mmbdl.engine.optimizers.phase_relative_schedule import \
     resolve_phase_relative
 from mmbdl.registry import PARAM_SCHEDULERS
-from .phase_plan import FALLBACK, Phase, lookup
+from .phase_kinds import phase_kind
+from .phase_plan import Phase, lookup
 
 
 class PhaseOptimizers:
@@ -25,8 +26,8 @@ class PhaseOptimizers:
 
     Args:
         optim_cfgs (dict): The runner's ``optim_wrapper`` config, keyed by
-            phase kind (a ``'segmentation'`` key serves the three
-            segmentation kinds).
+            phase kind (a kind's fallback key, e.g. segmentation, serves
+            the kinds that declare it).
         sched_cfgs (dict, optional): The runner's ``param_scheduler``
             config, keyed the same way.
         kinds (Sequence[str]): The phase kinds of the plan.
@@ -42,10 +43,11 @@ class PhaseOptimizers:
                 f'got {type(self.optim_cfgs).__name__}')
         for kind in kinds:
             if lookup(self.optim_cfgs, kind) is None:
+                keys = phase_kind(kind).keys
                 raise ConfigCheckError(
                     f"optim_wrapper has no entry for the '{kind}' phases; "
-                    "add optim_wrapper['" + FALLBACK[kind][-1] + "'] = "
-                    'dict(...) (keys: ' + ', '.join(FALLBACK[kind]) + ')')
+                    "add optim_wrapper['" + keys[-1] + "'] = "
+                    'dict(...) (keys: ' + ', '.join(keys) + ')')
         if self.sched_cfgs is not None and not isinstance(
                 self.sched_cfgs, dict):
             raise ConfigTypeError(

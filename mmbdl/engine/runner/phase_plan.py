@@ -1,21 +1,23 @@
-"""The plan of Algorithm 1: its phases in order, and per-kind settings."""
+"""The plan of Algorithm 1: its phases in order, and per-kind settings.
+
+The plan is config data: the phase kinds before the first round
+(``first``) and those of each of the K rounds (``round``), each a kind's
+name or ``dict(kind=..., repeat=n)`` (numbered ``i = 1..n``). Without
+``train_cfg.plan`` it is the paper's (:func:`.phase_kinds.paper_plan`, from
+``source_only`` and ``num_ssl_rounds``). What each kind does is its spec's
+(:mod:`.phase_kinds`).
+"""
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmbdl.utils.errors import ConfigCheckError
+from .phase_kinds import (INIT_POLICIES, PAPER_KINDS, PSEUDO_LABELS,
+                          PhaseKind, kind_keys, paper_plan, phase_kind,
+                          registered_kinds)
 
-PHASE_KINDS = ('source_only', 'translation', 'adaptation', 'self_training')
-SEGMENTATION_KINDS = ('source_only', 'adaptation', 'self_training')
-INIT_POLICIES = ('continue', 'initial')
-# keys a per-kind setting may be given under
-KIND_KEYS = PHASE_KINDS + ('segmentation', )
-# where a kind's settings are looked up when the kind itself has no entry
-FALLBACK = {
-    'source_only': ('source_only', 'segmentation'),
-    'adaptation': ('adaptation', 'segmentation'),
-    'self_training': ('self_training', 'segmentation'),
-    'translation': ('translation', ),
-}
+# the paper's kinds (kept for the tools that list them)
+PHASE_KINDS = PAPER_KINDS
+PLAN_KEYS = ('first', 'round')
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,10 @@ class Phase:
 
     Attributes:
         index (int): Position in the plan.
-        k (int): Outer (bidirectional) round, 0 for the source-only phase.
-        i (int): Self-training round, 0 for M_0 / translation.
-        kind (str): 'source_only', 'translation', 'adaptation' or
-            'self_training'.
+        k (int): Outer (bidirectional) round, 0 before the first round.
+        i (int): Number of the phase among the repeats of its kind in the
+            round (1, 2, ...), 0 for kinds that do not repeat.
+        kind (str): A registered phase kind (:mod:`.phase_kinds`).
         name (str): e.g. 'k1_self_training_i1' (also the checkpoint name).
         begin (int): Global iteration at which the phase starts.
         iters (int): Iterations of the phase.
@@ -46,23 +48,113 @@ class Phase:
         return self.begin + self.iters
 
     @property
+    def spec(self) -> PhaseKind:
+        """PhaseKind: What the phase's kind trains and needs."""
+        return phase_kind(self.kind)
+
+    @property
     def is_segmentation(self) -> bool:
         """bool: Whether the phase trains the segmentor."""
-        return self.kind in SEGMENTATION_KINDS
+        return self.spec.is_segmentation
 
     @property
     def model_name(self) -> str:
         """str: The paper's name of the model the phase produces."""
-        if self.kind == 'source_only':
-            return 'M^(0)'
-        if self.kind == 'translation':
-            return f'F^({self.k})'
-        return f'M_{self.i}^({self.k})(F^({self.k}))'
+        return self.spec.model_name(self.k, self.i)
+
+
+def normalise_plan(plan) -> Dict[str, List[Tuple[str, int]]]:
+    """``train_cfg.plan`` as ``(kind, repeat)`` lists, checked.
+
+    Args:
+        plan (dict): ``first`` and ``round`` lists of kind names or
+            ``dict(kind=..., repeat=n)``.
+
+    Returns:
+        dict: ``first`` / ``round`` lists of ``(kind, repeat)``.
+    """
+    if not isinstance(plan, dict) or set(plan) - set(PLAN_KEYS):
+        raise ConfigCheckError(
+            'train_cfg.plan must be a dict with the keys first (phases '
+            'before round 1) and round (phases of every round), e.g. the '
+            f'paper\'s {paper_plan(True, 2)}, got {plan!r}')
+    out = {}
+    for part in PLAN_KEYS:
+        entries = []
+        for entry in plan.get(part) or []:
+            if isinstance(entry, str):
+                entry = dict(kind=entry)
+            if not isinstance(entry, dict) or 'kind' not in entry or \
+                    set(entry) - {'kind', 'repeat'}:
+                raise ConfigCheckError(
+                    f'train_cfg.plan.{part} entries are kind names or '
+                    f'dict(kind=..., repeat=n), got {entry!r}')
+            spec = phase_kind(entry['kind'])
+            repeat = entry.get('repeat', 1)
+            if not isinstance(repeat, int) or repeat < 0 or (
+                    repeat > 1 and not spec.indexed):
+                raise ConfigCheckError(
+                    f'train_cfg.plan.{part}: repeat of {spec.name!r} must '
+                    'be an int >= 0' + ('' if spec.indexed else
+                                        ' and at most 1 (its phases are '
+                                        'not numbered)') +
+                    f', got {repeat!r}')
+            entries.append((spec.name, repeat))
+        out[part] = entries
+    if not out['round']:
+        raise ConfigCheckError('train_cfg.plan.round names no phase')
+    return out
+
+
+def plan_kinds(plan: Dict[str, List[Tuple[str, int]]]) -> List[str]:
+    """The phase kinds a normalised plan contains, in order of appearance.
+    """
+    kinds: List[str] = []
+    for part in PLAN_KEYS:
+        for kind, repeat in plan[part]:
+            if repeat and kind not in kinds:
+                kinds.append(kind)
+    return kinds
+
+
+def plan_from(num_rounds: int, plan: Dict[str, List[Tuple[str, int]]],
+              phase_iters: Dict[str, int]) -> List[Phase]:
+    """The ordered phases of a normalised plan.
+
+    Args:
+        num_rounds (int): K.
+        plan (dict): See :func:`normalise_plan`.
+        phase_iters (dict): Iterations per kind.
+
+    Returns:
+        list[Phase]: The plan.
+    """
+    specs: List[Tuple[int, int, str]] = []
+    rounds = [(0, plan['first'])] + [(k, plan['round'])
+                                     for k in range(1, num_rounds + 1)]
+    for k, entries in rounds:
+        for kind, repeat in entries:
+            numbers = range(1, repeat + 1) if phase_kind(kind).indexed \
+                else range(min(repeat, 1))
+            for i in numbers:
+                specs.append((k, i, kind))
+    phases, begin = [], 0
+    for index, (k, i, kind) in enumerate(specs):
+        iters = phase_iters[kind]
+        name = phase_kind(kind).phase_name(k, i)
+        phases.append(Phase(index, k, i, kind, name, begin, iters))
+        begin += iters
+    names = [p.name for p in phases]
+    if len(set(names)) != len(names):
+        raise ConfigCheckError(
+            f'train_cfg.plan gives two phases the same name ({names}); a '
+            'kind appears at most once per round unless it is numbered')
+    return phases
 
 
 def plan_phases(num_rounds: int, num_ssl_rounds: int, source_only: bool,
                 phase_iters: Dict[str, int]) -> List[Phase]:
-    """The ordered phases of Algorithm 1.
+    """The ordered phases of the paper's plan (Algorithm 1).
 
     Args:
         num_rounds (int): K.
@@ -73,27 +165,16 @@ def plan_phases(num_rounds: int, num_ssl_rounds: int, source_only: bool,
     Returns:
         list[Phase]: The plan.
     """
-    specs: List[Tuple[int, int, str, str]] = []
-    if source_only:
-        specs.append((0, 0, 'source_only', 'k0_source_only'))
-    for k in range(1, num_rounds + 1):
-        specs.append((k, 0, 'translation', f'k{k}_translation'))
-        specs.append((k, 0, 'adaptation', f'k{k}_adaptation'))
-        for i in range(1, num_ssl_rounds + 1):
-            specs.append((k, i, 'self_training', f'k{k}_self_training_i{i}'))
-    phases, begin = [], 0
-    for index, (k, i, kind, name) in enumerate(specs):
-        iters = phase_iters[kind]
-        phases.append(Phase(index, k, i, kind, name, begin, iters))
-        begin += iters
-    return phases
+    plan = normalise_plan(paper_plan(source_only, num_ssl_rounds))
+    return plan_from(num_rounds, plan, phase_iters)
 
 
 def lookup(table: Optional[dict], kind: str):
     """Value of ``kind`` in a phase-kind keyed dict, with fallbacks.
 
     Args:
-        table (dict, optional): Keyed by phase kind or 'segmentation'.
+        table (dict, optional): Keyed by phase kind or a fallback key
+            (segmentation).
         kind (str): A phase kind.
 
     Returns:
@@ -101,20 +182,16 @@ def lookup(table: Optional[dict], kind: str):
     """
     if not table:
         return None
-    for key in FALLBACK[kind]:
+    for key in phase_kind(kind).keys:
         if key in table:
             return table[key]
     return None
 
 
 def used_kinds(num_ssl_rounds: int, source_only: bool) -> List[str]:
-    """The phase kinds a plan with these settings contains."""
-    kinds = ['translation', 'adaptation']
-    if num_ssl_rounds > 0:
-        kinds.append('self_training')
-    if source_only:
-        kinds.insert(0, 'source_only')
-    return kinds
+    """The phase kinds the paper's plan with these settings contains."""
+    return plan_kinds(normalise_plan(paper_plan(source_only,
+                                                num_ssl_rounds)))
 
 
 def locate(phases: Sequence[Phase], global_iter: int) -> Tuple[int, int]:
@@ -134,20 +211,41 @@ def locate(phases: Sequence[Phase], global_iter: int) -> Tuple[int, int]:
     return len(phases), 0
 
 
-def check_plan_args(num_rounds, num_ssl_rounds, source_only, phase_iters,
-                    init, hook_names: Sequence[str]) -> None:
+def resolve_plan_entries(plan, num_ssl_rounds, source_only
+                         ) -> Dict[str, List[Tuple[str, int]]]:
+    """The normalised plan: ``train_cfg.plan``, or the paper's from
+    ``source_only`` (default True) and ``num_ssl_rounds`` (default 2)."""
+    if plan is not None:
+        given = [k for k, v in dict(num_ssl_rounds=num_ssl_rounds,
+                                    source_only=source_only).items()
+                 if v is not None]
+        if given:
+            raise ConfigCheckError(
+                f'train_cfg.plan is set, so train_cfg.{given[0]} has no '
+                'effect; give the phases in plan only')
+        return normalise_plan(plan)
+    num_ssl_rounds = 2 if num_ssl_rounds is None else num_ssl_rounds
+    source_only = True if source_only is None else source_only
+    if not isinstance(num_ssl_rounds, int) or num_ssl_rounds < 0:
+        raise ConfigCheckError(
+            f'train_cfg.num_ssl_rounds (N) must be an int >= 0, got '
+            f'{num_ssl_rounds!r}')
+    return normalise_plan(paper_plan(source_only, num_ssl_rounds))
+
+
+def check_plan_args(num_rounds, plan: Dict[str, List[Tuple[str, int]]],
+                    phase_iters, init, hook_names: Sequence[str]) -> None:
     """Refuse a loop config whose plan cannot run as written.
 
     Args:
         num_rounds: ``train_cfg.num_rounds`` (K).
-        num_ssl_rounds: ``train_cfg.num_ssl_rounds`` (N).
-        source_only: ``train_cfg.source_only``.
+        plan (dict): The normalised plan.
         phase_iters: ``train_cfg.phase_iters``.
         init: ``train_cfg.init``.
         hook_names (Sequence[str]): Class names of the runner's hooks.
 
     Raises:
-        ValueError: Naming the offending key and the fix.
+        ConfigCheckError: Naming the offending key and the fix.
     """
     if not isinstance(num_rounds, int) or num_rounds < 1:
         raise ConfigCheckError(
@@ -155,13 +253,12 @@ def check_plan_args(num_rounds, num_ssl_rounds, source_only, phase_iters,
             f'{num_rounds!r}: the bidirectional loop needs at least one '
             'translation and adaptation round (for M(0) alone use '
             'IterBasedTrainLoop)')
-    if not isinstance(num_ssl_rounds, int) or num_ssl_rounds < 0:
+    kinds = plan_kinds(plan)
+    labelled = [k for k in kinds if PSEUDO_LABELS in phase_kind(k).consumes]
+    zero = [kind for kind, repeat in plan['round'] if repeat == 0]
+    if not labelled and 'PseudoLabelHook' in hook_names:
         raise ConfigCheckError(
-            f'train_cfg.num_ssl_rounds (N) must be an int >= 0, got '
-            f'{num_ssl_rounds!r}')
-    if num_ssl_rounds == 0 and 'PseudoLabelHook' in hook_names:
-        raise ConfigCheckError(
-            'train_cfg.num_ssl_rounds (N) is 0 but a PseudoLabelHook is '
+            f'train_cfg.num_ssl_rounds (N) is 0 but a PseudoLabelHook is '
             'configured: the self-training phases it labels for would '
             'never run; set num_ssl_rounds >= 1 or remove the hook')
     if not isinstance(phase_iters, dict):
@@ -170,24 +267,26 @@ def check_plan_args(num_rounds, num_ssl_rounds, source_only, phase_iters,
             'phase kind, e.g. dict(translation=100, adaptation=100, '
             f'self_training=100), got {phase_iters!r}')
     check_kind_keys(phase_iters, 'phase_iters')
-    for kind in used_kinds(num_ssl_rounds, source_only):
+    for kind in kinds:
         iters = lookup(phase_iters, kind)
         if iters is None:
             raise ConfigCheckError(
                 f"train_cfg.phase_iters has no iterations for the '{kind}'"
-                f' phases (K={num_rounds}, N={num_ssl_rounds}, '
-                f'source_only={source_only}); add phase_iters[{kind!r}]')
+                f' phases (K={num_rounds}, plan={plan}); add '
+                f'phase_iters[{kind!r}]')
         if not isinstance(iters, int) or iters < 1:
             raise ConfigCheckError(
                 f"train_cfg.phase_iters['{kind}'] must be an int >= 1, "
                 f'got {iters!r}')
-    if num_ssl_rounds == 0 and 'self_training' in phase_iters:
-        raise ConfigCheckError(
-            "train_cfg.phase_iters['self_training'] is set but "
-            'num_ssl_rounds (N) is 0, so no self-training phase runs; '
-            'set N >= 1 or remove the entry')
+    for kind in zero:
+        if kind in phase_iters and kind not in kinds:
+            raise ConfigCheckError(
+                f"train_cfg.phase_iters['{kind}'] is set but it repeats 0 "
+                f'times per round (num_ssl_rounds (N) is 0 for '
+                'self-training), so no such phase runs; set N >= 1 or '
+                'remove the entry')
     for kind, policy in (init or {}).items():
-        if kind not in KIND_KEYS:
+        if kind not in kind_keys():
             raise ConfigCheckError(f'train_cfg.init has unknown key {kind!r}')
         if policy not in INIT_POLICIES:
             raise ConfigCheckError(
@@ -210,14 +309,16 @@ def check_max_iters(phases: Sequence[Phase],
 def check_kind_keys(table: Optional[dict], key: str) -> None:
     """Refuse unknown keys in a per-kind ``train_cfg`` dict."""
     for kind in list(table or {}):
-        if kind not in KIND_KEYS:
+        if kind not in kind_keys():
+            extra = sorted(set(kind_keys()) - set(registered_kinds()))
             raise ConfigCheckError(
-                f'train_cfg.{key} has unknown key {kind!r}; '
-                f'use one of {PHASE_KINDS} or segmentation')
+                f'train_cfg.{key} has unknown key {kind!r}; use one of '
+                f'{registered_kinds()} or ' + ', '.join(extra))
 
 
 def resolve_plan(num_rounds, num_ssl_rounds, source_only, phase_iters, init,
-                 max_iters: Optional[int], hook_names: Sequence[str]
+                 max_iters: Optional[int], hook_names: Sequence[str],
+                 plan: Optional[dict] = None
                  ) -> Tuple[List[str], Dict[str, int], Dict[str, str],
                             List[Phase]]:
     """Check the loop's plan settings and resolve them per phase kind.
@@ -226,20 +327,19 @@ def resolve_plan(num_rounds, num_ssl_rounds, source_only, phase_iters, init,
         num_rounds, num_ssl_rounds, source_only, phase_iters, init,
             max_iters: The ``train_cfg`` entries of the same names.
         hook_names (Sequence[str]): Class names of the runner's hooks.
+        plan (dict, optional): ``train_cfg.plan``. Defaults to None (the
+            paper's plan from ``source_only`` and ``num_ssl_rounds``).
 
     Returns:
         tuple: The used kinds, the iterations and the init policy per kind
-        (``'initial'`` for self-training and ``'continue'`` otherwise
-        unless set), and the plan.
+        (the spec's ``default_init`` unless set), and the plan.
     """
-    check_plan_args(num_rounds, num_ssl_rounds, source_only, phase_iters,
-                    init, hook_names)
-    kinds = used_kinds(num_ssl_rounds, source_only)
+    entries = resolve_plan_entries(plan, num_ssl_rounds, source_only)
+    check_plan_args(num_rounds, entries, phase_iters, init, hook_names)
+    kinds = plan_kinds(entries)
     iters = {k: int(lookup(phase_iters, k)) for k in kinds}
-    policies = {}
-    for kind in kinds:
-        default = 'initial' if kind == 'self_training' else 'continue'
-        policies[kind] = lookup(init, kind) or default
-    phases = plan_phases(num_rounds, num_ssl_rounds, source_only, iters)
+    policies = {kind: lookup(init, kind) or phase_kind(kind).default_init
+                for kind in kinds}
+    phases = plan_from(num_rounds, entries, iters)
     check_max_iters(phases, max_iters)
     return kinds, iters, policies, phases

@@ -10,10 +10,11 @@ import torch
 from mmengine.dist import barrier
 from mmengine.hooks import Hook
 
+from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.runner_internals import resume_requested
 from .loop_state import get_rng, set_rng
 from .phase_plan import Phase
 from .phase_validation import evaluate_phase, to_float
-from mmbdl.utils.errors import ConfigCheckError
 
 SELECTION_RULES = ('last', 'best')
 
@@ -210,6 +211,6 @@ class PhaseSelectionStateHook(Hook):
         checkpoint['meta']['bdl_selection'] = self.selection.state_dict()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if runner._resume:
+        if resume_requested(runner):
             self.selection.load_state_dict(
                 checkpoint.get('meta', {}).get('bdl_selection'))

@@ -4,6 +4,7 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.dist import is_main_process
 
+from .phase_kinds import PSEUDO_LABELS
 from .phase_plan import Phase
 from .round_table import (MEANS, find_per_class_iou, find_pixel_ratio,
                           write_round_files)
@@ -72,8 +73,9 @@ def round_row(phase: Phase, metrics: Dict, names: Sequence[str],
         phase (Phase): The phase.
         metrics (dict): Its metrics, see :func:`evaluate_phase`.
         names (Sequence[str]): Class names.
-        pseudo_label_stats (dict, optional): The ``pseudo_label_stats``
-            message-hub info (used for self-training phases).
+        pseudo_label_stats (dict, optional): The loop's
+            ``PhaseArtifacts.pseudo_label_stats`` (used for phases that
+            consume pseudo-labels).
 
     Returns:
         dict: ``phase, model, k, i, kind, iter, metrics, per_class, mIoU,
@@ -92,7 +94,7 @@ def round_row(phase: Phase, metrics: Dict, names: Sequence[str],
     for mean in MEANS:
         row[mean] = row['metrics'].get(mean)
     ratio = None
-    if phase.kind == 'self_training':
+    if PSEUDO_LABELS in phase.spec.consumes:
         ratio = find_pixel_ratio(pseudo_label_stats)
     row['ssl_pixel_ratio'] = ratio
     return row
@@ -100,7 +102,7 @@ def round_row(phase: Phase, metrics: Dict, names: Sequence[str],
 
 def add_phase_row(runner, model, phase: Phase, rows: List[dict],
                   train_dataloader, val_after_phases: bool,
-                  selection=None) -> List[dict]:
+                  selection=None, pseudo_label_stats=None) -> List[dict]:
     """Evaluate a finished segmentation phase and add its row.
 
     Args:
@@ -113,6 +115,8 @@ def add_phase_row(runner, model, phase: Phase, rows: List[dict],
         selection (PhaseSelection, optional): Adds the best-on-val record
             and the headline by its rule to the row (``.phase_selection``).
             Defaults to None.
+        pseudo_label_stats (dict, optional): Statistics of the phase's
+            pseudo-labels (the loop's artifacts). Defaults to None.
 
     Returns:
         list[dict]: The rows with the phase's row replacing an earlier one
@@ -120,8 +124,7 @@ def add_phase_row(runner, model, phase: Phase, rows: List[dict],
     """
     metrics = evaluate_phase(runner, model, val_after_phases)
     names = class_names(runner, train_dataloader)
-    row = round_row(phase, metrics, names,
-                    runner.message_hub.get_info('pseudo_label_stats'))
+    row = round_row(phase, metrics, names, pseudo_label_stats)
     info = {}
     if selection is not None:
         row = selection.finish_row(runner, phase, row)

@@ -36,9 +36,9 @@ def check_bdl_model(model) -> None:
 
 
 def phase_module(model, phase: Phase):
-    """What the phase trains: the translator or the segmentor."""
-    return model.translator if phase.kind == 'translation' \
-        else model.segmentor
+    """What the phase trains (its spec's ``trains``: the translator or the
+    segmentor)."""
+    return getattr(model, phase.spec.trains)
 
 
 class InitialWeights:
@@ -99,7 +99,8 @@ class InitialWeights:
         """
         if self.init[phase.kind] != 'initial' or self.state is None:
             return
-        if phase.kind == 'translation':
+        part = phase.spec.trains
+        if part == 'translator':
             missing = model.translator.load_state_dict(
                 self.state['translator'], strict=False)
             bad = [k for k in missing.missing_keys
@@ -112,7 +113,6 @@ class InitialWeights:
         else:
             model.segmentor.load_state_dict(
                 self.state['segmentor'], strict=True)
-        part = 'translator' if phase.kind == 'translation' else 'segmentor'
         logger.info(
             f'{phase.name}: weights re-initialised to the initial ones '
             f'({len(self.state[part])} {part} keys matched, 0 missing, '
@@ -124,7 +124,7 @@ def transfer_perceptual_weights(model, phase: Phase, logger) -> None:
 
     Args:
         model (BDL): The unwrapped model.
-        phase (Phase): The translation phase about to start.
+        phase (Phase): The translator's phase about to start.
         logger (MMLogger): The runner's logger.
     """
     if getattr(model.translator, 'perceptual_model', None) is None:

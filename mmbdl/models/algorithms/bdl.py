@@ -7,13 +7,11 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
-from mmbdl.registry import MODELS
+from mmbdl.registry import MODELS, PHASE_KINDS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 
 FOLLOW_KEY = 'follow_segmentor'
-PHASE_KINDS = ('source_only', 'translation', 'adaptation', 'self_training')
-SEGMENTATION_KINDS = ('source_only', 'adaptation', 'self_training')
 
 
 def _merge(base: dict, overrides: dict) -> dict:
@@ -78,18 +76,22 @@ class BDL(BaseModel):
         `- translator  PerceptualCycleGAN (F: Eq. 2)
             `- perceptual_model   frozen copy of M's inference segmentor
 
-    ``train_step`` hands the batch and the optimizer wrappers to the model of
-    the current phase, which runs its own data preprocessor:
+    :attr:`phase` is a registered phase kind (``mmbdl.registry.PHASE_KINDS``,
+    :mod:`mmbdl.engine.runner.phase_kinds`); its spec says which sub-model
+    the phase trains (:attr:`active_model`), how the segmentor's
+    ``adversarial`` switch is set, and runs the step (``spec.train_step``).
+    The paper's kinds hand the batch and the optimizer wrappers to the
+    trained model, which runs its own data preprocessor:
 
-    - ``'translation'``: ``translator.train_step`` (unpaired
+    - translation: ``translator.train_step`` (unpaired
       ``img_source``/``img_target`` batches, ``OptimWrapperDict`` with keys
       ``'generators'``/``'discriminators'``);
-    - ``'adaptation'`` / ``'self_training'``: ``segmentor.train_step`` (UDA
-      branch batches, keys ``'segmentor'``/``'discriminator'``);
-    - ``'source_only'``: cross-entropy on the source branch only (M(0)):
-      the segmentor's ``adversarial`` switch is turned off for the phase (a
-      segmentor without that switch is trained through its inner
-      segmentor's ``loss``); only the ``'segmentor'`` optimizer steps.
+    - adaptation / self-training: ``segmentor.train_step`` (UDA branch
+      batches, keys ``'segmentor'``/``'discriminator'``);
+    - source-only: cross-entropy on the source branch only (M(0)): the
+      segmentor's ``adversarial`` switch is turned off for the phase (a
+      segmentor without that switch is trained by
+      :meth:`source_only_step`); only the ``'segmentor'`` optimizer steps.
 
     ``val_step``/``test_step``/``forward`` always use the segmentor, so
     ``tools/test.py`` evaluates any checkpoint of a BDL run as M.
@@ -107,9 +109,8 @@ class BDL(BaseModel):
         data_preprocessor (dict, optional): Pre-processor of the BDL model
             itself. The sub-models use their own; this one only moves data to
             the device. Defaults to None (``BaseDataPreprocessor``).
-        phase (str): Initial phase kind, one of
-            ``('source_only', 'translation', 'adaptation', 'self_training')``.
-            Defaults to 'adaptation'.
+        phase (str): Initial phase kind, a registered one. Defaults to
+            'adaptation'.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -130,9 +131,11 @@ class BDL(BaseModel):
         self.translator = (MODELS.build(translator)
                            if translator is not None else None)
         # the segmentor's own adversarial switch (AdvSelfTrainingSegmentor),
-        # turned off for the source-only phase and back on afterwards
+        # set by the phase kinds that declare `adversarial` (source-only:
+        # off), its own value otherwise
         self._adversarial = getattr(self.segmentor, 'adversarial', None)
-        self._phase = 'adaptation'
+        self._phase = None
+        self._spec = None
         self.phase = phase
 
     # ------------------------------------------------------------------
@@ -143,25 +146,28 @@ class BDL(BaseModel):
 
     @phase.setter
     def phase(self, kind: str) -> None:
-        if kind not in PHASE_KINDS:
+        spec_cls = PHASE_KINDS.get(kind) if isinstance(kind, str) else None
+        if spec_cls is None:
+            PHASE_KINDS.import_from_location()
             raise ConfigCheckError(
-                f'BDL.phase must be one of {PHASE_KINDS}, got {kind!r}')
-        if kind == 'translation' and self.translator is None:
+                f'BDL.phase must be one of the registered phase kinds '
+                f'{sorted(PHASE_KINDS.module_dict)}, got {kind!r}')
+        spec = spec_cls()
+        if getattr(self, spec.trains) is None:
             raise ConfigCheckError(
-                "BDL.phase='translation' needs a translator; set "
-                '`translator=dict(type=\'PerceptualCycleGAN\', ...)` in the '
-                'BDL model config')
+                f'BDL.phase={kind!r} needs a {spec.trains}; set '
+                f'`{spec.trains}=dict(type=...)` in the BDL model config')
         self._phase = kind
+        self._spec = spec
         if self._adversarial is not None:
             self.segmentor.adversarial = (
-                False if kind == 'source_only' else self._adversarial)
+                self._adversarial if spec.adversarial is None
+                else spec.adversarial)
 
     @property
     def active_model(self) -> BaseModel:
         """BaseModel: The sub-model trained in the current phase."""
-        if self._phase == 'translation':
-            return self.translator
-        return self.segmentor
+        return getattr(self, self._spec.trains)
 
     @property
     def inference_segmentor(self) -> BaseModel:
@@ -212,12 +218,10 @@ class BDL(BaseModel):
         Returns:
             dict[str, Tensor]: Log variables of the sub-model.
         """
-        if self._phase == 'source_only' and self._adversarial is None:
-            return self._source_only_step(data, optim_wrapper)
-        return self.active_model.train_step(data, optim_wrapper)
+        return self._spec.train_step(self, data, optim_wrapper)
 
-    def _source_only_step(self, data: dict,
-                          optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+    def source_only_step(self, data: dict,
+                         optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
         """Cross-entropy on the source branch only (M(0)).
 
         Args:
@@ -232,10 +236,11 @@ class BDL(BaseModel):
         seg_wrapper = optim_wrapper
         if isinstance(optim_wrapper, OptimWrapperDict):
             if 'segmentor' not in optim_wrapper.optim_wrappers:
+                keys = ' or '.join(f'[{k!r}]' for k in self._spec.keys)
                 raise KeyError(
-                    'the source_only phase needs an optimizer keyed '
+                    f'the {self._phase} phase needs an optimizer keyed '
                     f"'segmentor', got {list(optim_wrapper.keys())}; fix "
-                    "optim_wrapper['source_only'] (or ['segmentation'])")
+                    f'optim_wrapper{keys}')
             seg_wrapper = optim_wrapper['segmentor']
         uda = self.segmentor
         seg = self.inference_segmentor

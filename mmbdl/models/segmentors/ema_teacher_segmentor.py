@@ -12,14 +12,13 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 from mmseg.models.utils import resize
 from torch import Tensor
 
 from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
-from mmbdl.utils.errors import ConfigCheckError
+from ..utils.pseudo_label_rules import build_pseudo_label_rule
 from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 from .adv_self_training_segmentor import AdvSelfTrainingSegmentor
@@ -27,8 +26,8 @@ from .adv_self_training_segmentor import AdvSelfTrainingSegmentor
 DEFAULT_EMA_CFG = dict(
     pseudo_threshold=0.968,
     class_mix=False,
+    rule=None,
 )
-STATS_INFO_KEY = 'pseudo_label_stats'
 
 
 @MODELS.register_module()
@@ -49,11 +48,14 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
 
         p = softmax(up(teacher(T)))         # up: to the input size, with the
                                             # head's align_corners
-        y = argmax_c p,   q = #{p_max > pseudo_threshold} / #pixels
-        pseudo.loss_ce = pseudo_loss_weight * mean_p(q * CE(M(T), y))
+        y, w = rule.select(p)
+        pseudo.loss_ce = pseudo_loss_weight * mean_p(w * CE(M(T), y))
 
-    (DAFormer's quality estimate ``q``, one weight per batch; every pixel is
-    labelled). With ``class_mix=True`` (DACS) the student instead sees a
+    The rule is a :class:`~mmbdl.models.utils.PseudoLabelRule`
+    (``TASK_UTILS``), by default DAFormer's quality estimate
+    (``QualityWeightRule``: ``y = argmax_c p`` everywhere,
+    ``w = q = #{p_max >= pseudo_threshold} / #pixels``, one weight per
+    batch). With ``class_mix=True`` (DACS) the student instead sees a
     mixed image: the pixels of half of the classes present in each source
     label are pasted onto the target image, and the mixed label is the
     source label there (weight 1) and the teacher's label elsewhere
@@ -61,8 +63,11 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
     resized to it first (bilinear image, nearest label). The adversarial and
     source terms are those of :class:`AdvSelfTrainingSegmentor`.
 
-    The fraction ``q`` averaged over the phase (over all ranks) is published
-    as the message-hub info ``pseudo_label_stats['pixel_ratio']``, so the
+    Each step reports ``q`` of its batch as ``ema.pseudo_quality`` and the
+    fraction of confident pixels so far in the phase (over all ranks) as
+    ``ema.pixel_ratio`` in its log variables (tensors: no host sync).
+    :meth:`label_statistics` gives the phase's fraction at its end
+    (``pixel_ratio``); the ``EMATeacherHook`` returns it to the loop, so the
     round table reports it like the offline rounds' kept-pixel ratio.
 
     Args:
@@ -70,8 +75,11 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
         discriminator (dict, optional): Config of D. Defaults to None.
         data_preprocessor (dict, optional): The UDA pre-processor.
         uda_cfg (dict, optional): See :class:`AdvSelfTrainingSegmentor`.
-        ema_cfg (dict, optional): ``pseudo_threshold`` (0.968, DAFormer's)
-            and ``class_mix`` (False).
+        ema_cfg (dict, optional): ``pseudo_threshold`` (0.968, DAFormer's),
+            ``class_mix`` (False) and ``rule`` (None: the quality rule with
+            ``pseudo_threshold``; or any rule config without ``fit``, e.g.
+            ``dict(type='fixed', threshold=0.9)``; then ``pseudo_threshold``
+            is not given).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -87,12 +95,28 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
                          uda_cfg=uda_cfg, init_cfg=init_cfg)
         unknown = sorted(set(ema_cfg or {}) - set(DEFAULT_EMA_CFG))
         if unknown:
-            raise ConfigCheckError(f'unknown ema_cfg keys {unknown}; valid keys: '
-                           f'{sorted(DEFAULT_EMA_CFG)}')
-        self.ema_cfg = {**DEFAULT_EMA_CFG, **(ema_cfg or {})}
+            raise ConfigCheckError(
+                f'unknown ema_cfg keys {unknown}; valid keys: '
+                f'{sorted(DEFAULT_EMA_CFG)}')
+        given = dict(ema_cfg or {})
+        self.ema_cfg = {**DEFAULT_EMA_CFG, **given}
         if not 0.0 <= self.ema_cfg['pseudo_threshold'] < 1.0:
-            raise ConfigCheckError('ema_cfg.pseudo_threshold must be in [0, 1), '
-                             f"got {self.ema_cfg['pseudo_threshold']}")
+            raise ConfigCheckError(
+                'ema_cfg.pseudo_threshold must be in [0, 1), got '
+                f"{self.ema_cfg['pseudo_threshold']}")
+        if given.get('rule') is not None and 'pseudo_threshold' in given:
+            raise ConfigCheckError(
+                'ema_cfg has both rule and pseudo_threshold; the threshold '
+                "belongs in the rule's config")
+        self.rule = build_pseudo_label_rule(
+            self.ema_cfg['rule'] or dict(
+                type='daformer_quality',
+                threshold=self.ema_cfg['pseudo_threshold']))
+        if self.rule.needs_fit:
+            raise ConfigCheckError(
+                f'ema_cfg.rule {self.rule!r} fits its thresholds on the whole '
+                'target set, which an online teacher never sees; use a rule '
+                "without fit (e.g. 'fixed', 'soft', 'daformer_quality')")
         # fail at build time for a head whose resizing cannot be read
         self._align = head_align_corners(self.segmentor)
         self.teacher = copy.deepcopy(self.segmentor)
@@ -103,6 +127,7 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
                              torch.zeros(2, dtype=torch.float64))
         self.online_self_training = False
         self._mixed: Optional[Tensor] = None
+        self._quality: Optional[Tensor] = None
 
     # ------------------------------------------------------------------
     def init_weights(self) -> None:
@@ -191,8 +216,9 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
         tgt = inputs.get('target')
         tgt_samples = samples.get('target')
         if tgt is None or not tgt_samples:
-            raise ConfigCheckError('online self-training needs a target branch in '
-                                   'every batch (UDADataset)')
+            raise ConfigCheckError(
+                'online self-training needs a target branch in every batch '
+                '(UDADataset)')
         if any('gt_sem_seg' in s for s in tgt_samples):
             raise ConfigCheckError(
                 'online self-training labels the target batch itself, but '
@@ -216,35 +242,44 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
             images (Tensor): Pre-processed target images (N, 3, H, W).
 
         Returns:
-            tuple[Tensor, Tensor]: Labels (N, H, W) long and pixel weights
-            (N, H, W) float, all equal to the batch's confident fraction.
+            tuple[Tensor, Tensor]: Labels (N, H, W) long (255 where the rule
+            drops a pixel) and pixel weights (N, H, W) float (the default
+            rule: all equal to the batch's confident fraction).
         """
         teacher = self.teacher
         logits = teacher.decode_head.forward(teacher.extract_feat(images))
         probs = F.softmax(
             resize(logits.float(), size=images.shape[-2:], mode='bilinear',
                    align_corners=self._align, warning=False), dim=1)
-        max_prob, labels = probs.max(dim=1)
-        confident = max_prob.ge(self.ema_cfg['pseudo_threshold'])
-        stats = torch.tensor([float(confident.sum()), float(confident.numel())],
-                             dtype=torch.float64,
-                             device=self.ema_pixel_stats.device)
+        labels, weights = self.rule.select(probs)
+        if weights is None:
+            weights = torch.ones_like(probs[:, 0])
+        confident = self.rule.trusted(probs)
+        device = self.ema_pixel_stats.device
+        stats = torch.stack([
+            confident.sum().to(device=device, dtype=torch.float64),
+            torch.tensor(float(confident.numel()), dtype=torch.float64,
+                         device=device)
+        ])
         quality = stats[0] / stats[1]
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(stats)
         self.ema_pixel_stats += stats
-        self._publish_stats(float(quality))
-        weights = torch.full_like(max_prob, float(quality))
+        self._quality = quality
         return labels, weights
 
-    def _publish_stats(self, quality: float) -> None:
+    def label_statistics(self) -> Dict:
+        """The phase's pseudo-label statistics so far (all ranks).
+
+        Returns:
+            dict: ``source='ema_teacher'``, ``pixel_ratio`` (confident /
+            all pixels, None before any batch) and ``threshold``.
+        """
         confident, total = self.ema_pixel_stats.tolist()
-        hub = MessageHub.get_current_instance()
-        hub.update_info(STATS_INFO_KEY, dict(
-            source='ema_teacher',
-            pixel_ratio=confident / total if total else None,
-            threshold=self.ema_cfg['pseudo_threshold']))
-        hub.update_scalar('train/ema.pseudo_quality', quality)
+        return dict(source='ema_teacher',
+                    pixel_ratio=confident / total if total else None,
+                    rule=self.rule.to_dict(),
+                    threshold=self.rule.to_dict().get('threshold'))
 
     @torch.no_grad()
     def class_mix(self, src: Tensor, src_samples: List, tgt: Tensor,
@@ -308,6 +343,12 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
         """``AdvSelfTrainingSegmentor.train_step``, with the teacher labelling
         the target batch while :attr:`online_self_training` is set."""
         try:
-            return super().train_step(data, optim_wrapper)
+            log_vars = super().train_step(data, optim_wrapper)
+            if self._quality is not None:
+                stats = self.ema_pixel_stats.detach()
+                log_vars['ema.pseudo_quality'] = self._quality.detach()
+                log_vars['ema.pixel_ratio'] = stats[0] / stats[1].clamp(min=1)
+            return log_vars
         finally:
             self._mixed = None
+            self._quality = None

@@ -1,12 +1,22 @@
-"""Model utilities of mmbdl: weight key mapping, checked init, LoRA."""
+"""Model utilities of mmbdl: weight key mapping, checked init, LoRA and the
+pseudo-label rules."""
 from .checked_pretrained_init import PRETRAINED_ATTR, CheckedPretrainedInit
 from .dinov2_state_dict import convert_dinov2
 from .lora import LoRALinear, add_lora
+from .pseudo_label_rules import (IGNORE_INDEX, ClasswiseMedianRule,
+                                 FixedThresholdRule, PseudoLabelRule,
+                                 QualityWeightRule, SoftLabelRule,
+                                 ThresholdRule, TopFractionRule,
+                                 build_pseudo_label_rule,
+                                 thresholds_to_float32)
 from .release_state_dict import (ARCHS, convert_release_state_dict,
                                  detect_arch, unwrap_state_dict)
 
 __all__ = [
     'ARCHS', 'CheckedPretrainedInit', 'LoRALinear', 'PRETRAINED_ATTR',
-    'add_lora', 'convert_dinov2',
-    'convert_release_state_dict', 'detect_arch', 'unwrap_state_dict'
+    'add_lora', 'convert_dinov2', 'convert_release_state_dict',
+    'detect_arch', 'unwrap_state_dict', 'IGNORE_INDEX', 'PseudoLabelRule',
+    'ThresholdRule', 'ClasswiseMedianRule', 'TopFractionRule',
+    'FixedThresholdRule', 'SoftLabelRule', 'QualityWeightRule',
+    'build_pseudo_label_rule', 'thresholds_to_float32'
 ]

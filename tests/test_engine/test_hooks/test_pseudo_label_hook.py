@@ -14,7 +14,8 @@ from mmengine.runner import Runner
 from mmbdl.engine.hooks import PseudoLabelHook
 from mmbdl.engine.pseudo_labeling import (COMPLETE_FILE, PseudoLabelDirError,
                                           round_dir_state)
-from mmbdl.engine.pseudo_labeling import pseudo_label_writing as pl_module
+from mmbdl.engine.pseudo_labeling import label_files as pl_module
+from mmbdl.engine.runner.phase_plan import Phase
 from mmbdl.registry import HOOKS
 from tiny_pseudo_label import (build_segmentor, target_dataset_cfg,
                                write_target_set)
@@ -38,7 +39,7 @@ def make_runner(tmp_path, model, it=0, resumed=False, name='hook'):
 
 
 def phase(k=1, i=1, kind='self_training'):
-    return SimpleNamespace(k=k, i=i, kind=kind, name=f'k{k}_{kind}_i{i}')
+    return Phase(0, k, i, kind, f'k{k}_{kind}_i{i}', 0, 1)
 
 
 def files_of(folder):
@@ -58,13 +59,15 @@ def test_real_runner_config_key_and_message_hub(target, tmp_path):
                     cfg=dict(pseudo_label_dataloader=loader_cfg(root)))
     hook = HOOKS.build(dict(type='PseudoLabelHook', progress=False))
     hook.before_run(runner)
-    hook.before_phase(runner, phase(kind='adaptation', i=0))
+    assert hook.before_phase(runner, phase(kind='adaptation', i=0)) is None
     assert not osp.exists(osp.join(runner.work_dir, 'pseudo_labels'))
-    hook.before_phase(runner, phase(k=2, i=1))
+    artifacts = hook.before_phase(runner, phase(k=2, i=1))
     out = osp.join(runner.work_dir, 'pseudo_labels', 'k2_i1')
     assert round_dir_state(out) == 'complete'
-    assert runner.message_hub.get_info('pseudo_label_dir') == out
-    stats = runner.message_hub.get_info('pseudo_label_stats')
+    # the hook returns what it wrote; it publishes nothing itself
+    assert artifacts.pseudo_label_dir == out
+    assert runner.message_hub.get_info('pseudo_label_dir') is None
+    stats = artifacts.pseudo_label_stats
     meta = json.load(open(osp.join(out, COMPLETE_FILE)))
     assert stats['kept_ratio'] == meta['stats']['kept_ratio']
     assert 0 < stats['kept_ratio'] < 1 and (stats['k'], stats['i']) == (2, 1)
@@ -113,7 +116,7 @@ def test_interrupted_round_is_redone_without_partial_files(
     # identical to an uninterrupted run
     fresh = PseudoLabelHook(dataloader=loader_cfg(root), progress=False,
                             out_root=str(tmp_path / 'fresh'))
-    fresh_dir = fresh.label_round(runner, 1, 2)
+    fresh_dir = fresh.label_round(runner, 1, 2).pseudo_label_dir
     assert files_of(fresh_dir) == files_of(out)
 
 
@@ -121,7 +124,7 @@ def test_complete_round_of_other_weights(target, tmp_path):
     root, _ = target
     hook = PseudoLabelHook(dataloader=loader_cfg(root), progress=False)
     first = make_runner(tmp_path, build_segmentor(seed=0), name='a')
-    out = hook.label_round(first, 1, 1)
+    out = hook.label_round(first, 1, 1).pseudo_label_dir
     meta_a = json.load(open(osp.join(out, COMPLETE_FILE)))
     before = files_of(out)
     # same weights again: reused as is
@@ -135,8 +138,7 @@ def test_complete_round_of_other_weights(target, tmp_path):
     # resumed inside the round (iteration past the labels): reused
     inside = make_runner(tmp_path, build_segmentor(seed=1), it=5,
                          resumed=True, name='c')
-    assert hook.label_round(inside, 1, 1) == out
-    assert inside.message_hub.get_info('pseudo_label_dir') == out
+    assert hook.label_round(inside, 1, 1).pseudo_label_dir == out
     assert json.load(open(osp.join(out, COMPLETE_FILE))) == meta_a
     # overwrite=True replaces it
     forced = PseudoLabelHook(dataloader=loader_cfg(root), progress=False,
@@ -161,7 +163,7 @@ def test_bad_configuration_fails_before_training(target, tmp_path):
                           name='bad5')
     with pytest.raises(ValueError, match='predicts 5 classes'):
         PseudoLabelHook(dataloader=loader_cfg(root)).before_run(runner5)
-    with pytest.raises(ValueError, match='unknown pseudo-label policy'):
+    with pytest.raises(ValueError, match='unknown pseudo-label rule'):
         PseudoLabelHook(policy='nope')
 
 

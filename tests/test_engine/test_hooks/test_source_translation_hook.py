@@ -13,6 +13,7 @@ from mmengine.logging import MMLogger
 from tiny_translator import build_translator, tiny_translator_cfg, write_images
 
 from mmbdl.engine.hooks import SourceTranslationHook
+from mmbdl.engine.runner.phase_plan import Phase
 from mmbdl.engine.translation import image_translation as it
 from mmbdl.registry import HOOKS
 
@@ -41,7 +42,7 @@ def _runner(tmp_path, model):
 
 
 def _phase(kind='translation', k=1):
-    return SimpleNamespace(k=k, i=0, kind=kind, name=f'k{k}_{kind}')
+    return Phase(0, k, 0, kind, f'k{k}_{kind}', 0, 1)
 
 
 def _expected(translator, path, scale=None):
@@ -85,11 +86,11 @@ def test_translates_every_image_with_its_size_and_name(
     hook = SourceTranslationHook(img_dir, batch_size=2, num_workers=2)
     hook.before_run(runner)
     # other phase kinds do nothing
-    hook.after_phase(runner, _phase('adaptation'))
+    assert hook.after_phase(runner, _phase('adaptation')) is None
     assert not osp.exists(osp.join(runner.work_dir, 'translated'))
-    hook.after_phase(runner, _phase('translation', k=2))
+    artifacts = hook.after_phase(runner, _phase('translation', k=2))
     out_dir = osp.join(runner.work_dir, 'translated', 'k2')
-    assert runner.message_hub.get_info('translated_source_dir') == out_dir
+    assert artifacts.translated_source_dir == out_dir
     written = sorted(
         osp.relpath(osp.join(r, f), out_dir) for r, _, fs in os.walk(out_dir)
         for f in fs)

@@ -68,6 +68,7 @@ def test_offline_behaviour_is_unchanged_when_not_online():
     model = build()
     logs = model.train_step(uda_batch(2), wrappers(model))
     assert 'pseudo.loss_ce' not in logs
+    assert 'ema.pseudo_quality' not in logs
 
 
 def test_online_step_labels_with_the_teacher_and_weights_by_quality():
@@ -101,8 +102,12 @@ def test_online_step_labels_with_the_teacher_and_weights_by_quality():
     assert any(not torch.equal(v, student_before[k])
                for k, v in params(model.segmentor).items()
                if v.is_floating_point())
-    # the phase's kept ratio is published for the round table
-    stats = hub.get_info('pseudo_label_stats')
+    # the step reports its quality and the phase's ratio as tensors in its
+    # log variables (no host sync); the phase's statistics are the model's
+    assert torch.is_tensor(logs['ema.pseudo_quality'])
+    assert float(logs['ema.pseudo_quality']) == pytest.approx(quality)
+    assert float(logs['ema.pixel_ratio']) == pytest.approx(quality)
+    stats = model.label_statistics()
     assert stats['source'] == 'ema_teacher'
     assert stats['pixel_ratio'] == pytest.approx(quality)
 

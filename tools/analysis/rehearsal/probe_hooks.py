@@ -14,7 +14,7 @@ build and validation times.
 import time
 from typing import Any, Dict, List, Optional
 
-from mmengine.hooks import Hook
+from mmbdl.engine.hooks import BDLHook
 
 from .flop_count import TotalFlopCounter
 from .memory import (PeakSampler, cuda_max_allocated, peak_rss_bytes,
@@ -77,7 +77,7 @@ class PhaseRecorder:
         self.mark('before_phase')
 
 
-class RehearsalProbeOpen(Hook):
+class RehearsalProbeOpen(BDLHook):
     """First hook on each event: opens the measured sections."""
 
     priority = 'VERY_HIGH'
@@ -120,7 +120,7 @@ class RehearsalProbeOpen(Hook):
         rec.mark('after_phase')
 
 
-class RehearsalProbeClose(Hook):
+class RehearsalProbeClose(BDLHook):
     """Last hook on each event: closes the sections the opener started."""
 
     priority = 'VERY_LOW'

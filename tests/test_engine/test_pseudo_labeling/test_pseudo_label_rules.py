@@ -1,17 +1,19 @@
-"""Threshold policies and the streaming selection against direct numpy
+"""Pseudo-label rules and the streaming selection against direct numpy
 computation (sort-based exact order statistics)."""
 import math
 
 import numpy as np
 import pytest
 
+import torch
+
 from mmbdl.engine.pseudo_labeling import (ClassConfidenceHistogram,
-                                          ClasswiseMedianPolicy,
-                                          FixedThresholdPolicy,
-                                          SoftLabelPolicy, TopFractionPolicy,
-                                          build_threshold_policy,
+                                          SetConfidences,
                                           select_order_statistics,
                                           thresholds_to_float32)
+from mmbdl.models.utils import (ClasswiseMedianRule, FixedThresholdRule,
+                                QualityWeightRule, SoftLabelRule,
+                                TopFractionRule, build_pseudo_label_rule)
 
 NUM_CLASSES = 5
 ABSENT = 3  # never predicted
@@ -83,7 +85,7 @@ def reference_keep(thresholds, preds, confs):
 @pytest.mark.parametrize('num_bins', [65536, 16])
 def test_classwise_median_equals_sorted_median(ties, num_bins):
     preds, confs = random_maps(seed=1, ties=ties)
-    policy = ClasswiseMedianPolicy()
+    policy = ClasswiseMedianRule()
     got = streaming_thresholds(policy, preds, confs, num_bins)
     ref = reference_thresholds(preds, confs, 'median', cap=0.9)
     np.testing.assert_array_equal(got, ref)
@@ -107,7 +109,7 @@ def test_classwise_median_uncapped_and_even_counts():
     conf5 = np.array([0.6, 0.7, 0.8, 0.9, 0.95], np.float32)
     preds = [np.array([0, 0, 0, 0, 1, 1, 1, 1, 1], np.uint8)]
     confs = [np.concatenate([conf4, conf5])]
-    policy = ClasswiseMedianPolicy(cap=1.0)
+    policy = ClasswiseMedianRule(cap=1.0)
     hist = ClassConfidenceHistogram(2, 64)
     hist.update(preds[0], confs[0])
     values = select_order_statistics(
@@ -120,7 +122,7 @@ def test_classwise_median_uncapped_and_even_counts():
 @pytest.mark.parametrize('fraction', [0.3, 0.5, 1.0])
 def test_top_fraction_equals_sorted_top_share(fraction):
     preds, confs = random_maps(seed=2, ties=True)
-    policy = TopFractionPolicy(fraction=fraction)
+    policy = TopFractionRule(fraction=fraction)
     got = streaming_thresholds(policy, preds, confs, 256)
     ref = reference_thresholds(preds, confs, 'top', fraction=fraction)
     np.testing.assert_array_equal(got, ref)
@@ -133,7 +135,7 @@ def test_top_fraction_equals_sorted_top_share(fraction):
 
 
 def test_fixed_threshold_compares_like_float64():
-    policy = FixedThresholdPolicy(0.9)
+    policy = FixedThresholdRule(0.9)
     thr = policy.thresholds([3, 0], [None, None])
     np.testing.assert_array_equal(thr, [0.9, 0.9])
     conf = np.array([np.float32(0.9), np.nextafter(np.float32(0.9),
@@ -144,28 +146,32 @@ def test_fixed_threshold_compares_like_float64():
     np.testing.assert_array_equal(keep_masks(thr, [pred], [conf])[0],
                                   conf.astype(np.float64) >= 0.9)
     assert keep_masks(thr, [pred], [conf])[0].tolist() == [False, True, True]
+    keep, _ = policy.keep_weight(pred, conf)
+    assert keep.tolist() == [False, True, True]
 
 
 def test_soft_policy_keeps_everything():
-    policy = build_threshold_policy('soft')
-    assert isinstance(policy, SoftLabelPolicy) and policy.soft
-    assert not policy.needs_selection
-    np.testing.assert_array_equal(policy.thresholds([5, 0], [None, None]),
-                                  [0.0, 0.0])
+    policy = build_pseudo_label_rule('soft')
+    assert isinstance(policy, SoftLabelRule) and policy.weighted
+    assert not policy.needs_fit
+    np.testing.assert_array_equal(policy.class_thresholds(2), [0.0, 0.0])
+    conf = np.array([0.2, 0.7], np.float32)
+    keep, weight = policy.keep_weight(np.array([1, 0], np.uint8), conf)
+    assert keep.tolist() == [True, True] and weight is conf
 
 
 def test_build_policy_from_names_and_dicts():
-    assert isinstance(build_threshold_policy(None), ClasswiseMedianPolicy)
-    p = build_threshold_policy(dict(type='top_fraction', fraction=0.2,
+    assert isinstance(build_pseudo_label_rule(None), ClasswiseMedianRule)
+    p = build_pseudo_label_rule(dict(type='top_fraction', fraction=0.2,
                                     cap=0.95))
     assert p.to_dict() == dict(type='top_fraction', fraction=0.2, cap=0.95)
-    assert build_threshold_policy('FixedThresholdPolicy').threshold == 0.9
-    with pytest.raises(ValueError, match='unknown pseudo-label policy'):
-        build_threshold_policy('median')
+    assert build_pseudo_label_rule('FixedThresholdRule').threshold == 0.9
+    with pytest.raises(ValueError, match='unknown pseudo-label rule'):
+        build_pseudo_label_rule('median')
     with pytest.raises(ValueError, match='bad arguments'):
-        build_threshold_policy(dict(type='fixed', fraction=0.5))
+        build_pseudo_label_rule(dict(type='fixed', fraction=0.5))
     with pytest.raises(ValueError, match='fraction'):
-        TopFractionPolicy(fraction=0.0)
+        TopFractionRule(fraction=0.0)
 
 
 def test_first_pass_median_within_1e3_and_exact_after_refinement():
@@ -210,5 +216,49 @@ def test_skip_above_cap_needs_no_refinement():
     hist.update(pred, conf)
     hist.plan({0: 5}, skip_above=0.9)
     assert not hist.needs_refinement
-    assert ClasswiseMedianPolicy().thresholds(
+    assert ClasswiseMedianRule().thresholds(
         [10], [hist.selected_values()[0]])[0] == 0.9
+
+
+def test_fit_gives_the_streamed_thresholds_and_keeps_by_them():
+    preds, confs = random_maps(seed=5)
+    hist = ClassConfidenceHistogram(NUM_CLASSES)
+    for p, c in zip(preds, confs):
+        hist.update(p, c)
+    rule = ClasswiseMedianRule()
+    with pytest.raises(RuntimeError, match='call fit'):
+        rule.keep_weight(preds[0], confs[0])
+    rule.fit(SetConfidences(hist, lambda: zip(preds, confs)))
+    ref = reference_thresholds(preds, confs, 'median', cap=0.9)
+    np.testing.assert_array_equal(rule.class_thresholds(NUM_CLASSES), ref)
+    keep, weight = rule.keep_weight(preds[0], confs[0])
+    assert weight is None
+    np.testing.assert_array_equal(
+        keep, confs[0] >= thresholds_to_float32(ref)[preds[0]])
+    # select on probabilities (the online path) agrees with keep_weight
+    prob = torch.zeros(1, NUM_CLASSES, *preds[0].shape)
+    prob.scatter_(1, torch.from_numpy(preds[0]).long()[None, None],
+                  torch.from_numpy(confs[0])[None, None])
+    label, _ = rule.select(prob)
+    np.testing.assert_array_equal(
+        label[0].numpy(), np.where(keep, preds[0], 255))
+
+
+def test_quality_rule_labels_everything_weighted_by_the_confident_share():
+    rule = build_pseudo_label_rule(dict(type='daformer_quality',
+                                        threshold=0.5))
+    assert isinstance(rule, QualityWeightRule) and rule.weighted
+    prob = torch.tensor([[[[0.6, 0.2], [0.9, 0.4]],
+                          [[0.4, 0.8], [0.1, 0.6]]]])
+    label, weight = rule.select(prob)
+    assert label.tolist() == [[[0, 1], [0, 1]]]
+    # max probabilities 0.6 0.8 0.9 0.6: all four >= 0.5
+    torch.testing.assert_close(weight, torch.ones(1, 2, 2))
+    prob[0, :, 0, 0] = torch.tensor([0.45, 0.55])
+    prob[0, :, 1, 1] = torch.tensor([0.52, 0.48])
+    assert rule.trusted(prob).sum() == 4
+    rule = QualityWeightRule(threshold=0.56)
+    torch.testing.assert_close(rule.select(prob)[1],
+                               torch.full((1, 2, 2), 0.5))
+    with pytest.raises(ValueError, match='threshold'):
+        QualityWeightRule(threshold=1.0)

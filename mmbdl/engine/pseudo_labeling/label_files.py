@@ -1,8 +1,10 @@
-"""Files of a pseudo-label round: names, atomic writes, round-folder state.
+"""Files of a pseudo-label round: names, atomic writes, round-folder
+state, and writing the labels, the statistics and, last, the
+``.complete.json`` that marks the round done.
 
 Layout (shared interface): for a target image ``<img_root>/<rel>.<ext>`` the
-label is ``<round_dir>/<rel>.png`` (uint8, 255 = ignore) and, for the soft
-policy, the weight ``<round_dir>/<rel>.weight.png`` (uint8,
+label is ``<round_dir>/<rel>.png`` (uint8, 255 = ignore) and, for a rule
+with weights (soft), the weight ``<round_dir>/<rel>.weight.png`` (uint8,
 ``round(255 * weight)``). ``<round_dir>/.complete.json`` is written last;
 ``<round_dir>/.in_progress.json`` marks a folder this code is filling.
 """
@@ -12,19 +14,23 @@ import os
 import os.path as osp
 import shutil
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
 import torch.nn as nn
 from mmengine.dist import barrier, broadcast_object_list, get_dist_info
+from mmengine.logging import print_log
 
+from mmbdl.models.utils.pseudo_label_rules import (IGNORE_INDEX,
+                                                   PseudoLabelRule)
 from mmbdl.utils.errors import ConfigCheckError
+from .histogram import CACHE_DIR
+from .statistics import PseudoLabelStatistics
 
 COMPLETE_FILE = '.complete.json'
 PROGRESS_FILE = '.in_progress.json'
 STATS_FILE = 'pseudo_label_stats.json'
-CACHE_DIR = '.cache'
 WEIGHT_SUFFIX = '.weight.png'
 FORMAT_NAME = 'mmbdl-pseudo-labels'
 
@@ -318,3 +324,99 @@ def _prepare_on_rank0(path, signature, overwrite, resolve, info, logger):
                        'redoing it from scratch')
     reset_round_dir(path, info)
     return None
+
+
+def check_unique_labels(paths: Sequence[str], rels: Sequence[str]) -> None:
+    """Refuse two target images that would share a pseudo-label file.
+
+    Args:
+        paths (Sequence[str]): Image paths.
+        rels (Sequence[str]): Their pseudo-label names.
+    """
+    seen: Dict[str, str] = {}
+    for path, rel in zip(paths, rels):
+        if rel in seen:
+            raise ConfigCheckError(
+                f'target images {seen[rel]} and {path} map to the same '
+                f'pseudo-label {rel}.png; keep one of them')
+        seen[rel] = path
+
+
+def write_pseudo_label(out_dir: str, rel: str, pred: np.ndarray,
+                       conf: np.ndarray, gt: Optional[np.ndarray],
+                       rule: PseudoLabelRule, stats: PseudoLabelStatistics,
+                       prob=None) -> None:
+    """Apply the rule to one image's prediction and write its label PNG
+    (and its weight PNG for a rule with weights).
+
+    Args:
+        out_dir (str): The round folder.
+        rel (str): The label's name relative to it (without ``.png``).
+        pred (np.ndarray): uint8 argmax (255 in ignored margins).
+        conf (np.ndarray): float32 confidence.
+        gt (np.ndarray, optional): Target labels (statistics only).
+        rule (PseudoLabelRule): The round's rule (fitted if it needs it).
+        stats (PseudoLabelStatistics): Updated with the image.
+        prob (Tensor, optional): ``(1, C, H, W)`` probabilities, for a rule
+            that needs more than the maximum (``uses_max_prob=False``).
+    """
+    num_classes = stats.num_classes
+    valid = pred < num_classes
+    safe = np.where(valid, pred, 0)
+    if rule.uses_max_prob:
+        keep, weight = rule.keep_weight(safe, conf)
+    else:
+        label, weight = rule.select(prob)
+        keep = label[0].cpu().numpy() != IGNORE_INDEX
+        weight = None if weight is None else weight[0].cpu().numpy()
+    keep = valid & keep
+    if weight is not None:
+        weight = np.where(valid, np.rint(weight * np.float32(255.0)),
+                          0).astype(np.uint8)
+        write_label_png(weight, pseudo_weight_path(out_dir, rel))
+    label = np.where(keep, pred, IGNORE_INDEX).astype(np.uint8)
+    write_label_png(label, pseudo_label_path(out_dir, rel))
+    stats.update(pred, keep, gt, weight)
+
+
+def finish_round(out_dir: str, cache_dir: str, summary: Dict, meta: Dict,
+                 logger) -> None:
+    """Remove the cache, write the statistics and mark the round complete
+    (main process only).
+
+    Args:
+        out_dir (str): The round folder.
+        cache_dir (str): The round's cache folder.
+        summary (dict): ``PseudoLabelStatistics.to_dict`` output.
+        meta (dict): The ``.complete.json`` contents.
+        logger (MMLogger): Logger.
+    """
+    if osp.isdir(cache_dir):
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    write_json_atomic(summary, osp.join(out_dir, STATS_FILE))
+    progress_marker = osp.join(out_dir, PROGRESS_FILE)
+    if osp.exists(progress_marker):
+        os.remove(progress_marker)
+    write_json_atomic(meta, osp.join(out_dir, COMPLETE_FILE))
+    accuracy = summary['accuracy_kept']
+    logger.info(
+        f'pseudo-labels written to {out_dir}: kept '
+        f"{_pct(summary['kept_ratio'])} of the pixels" +
+        (f', accuracy of kept pixels {_pct(accuracy)}'
+         if accuracy is not None else '') + '\n' +
+        PseudoLabelStatistics.format_table(summary))
+
+
+def _pct(value: Optional[float]) -> str:
+    return '-' if value is None else f'{100.0 * value:.2f}%'
+
+
+def log_statistics(stats: Dict, logger=None) -> None:
+    """Log a statistics dict as a table.
+
+    Args:
+        stats (dict): ``PseudoLabelStatistics.to_dict`` output.
+        logger (optional): Logger or logger name. Defaults to 'current'.
+    """
+    print_log(PseudoLabelStatistics.format_table(stats),
+              logger=logger or 'current')

@@ -1,6 +1,6 @@
 """Build the inference segmentor of a config and load a checkpoint into it
-(shared by ``tools/pseudo_label.py`` and ``tools/analysis/
-plot_pixel_ratio.py``)."""
+(shared by ``BDLSegInferencer``, ``tools/pseudo_label.py`` and
+``tools/analysis/plot_pixel_ratio.py``)."""
 import copy
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -112,7 +112,8 @@ def load_inference_segmentor(cfg, checkpoint: str,
     mismatched = [(k, tuple(sub[k].shape), tuple(own[k].shape))
                   for k in own if k in sub and sub[k].shape != own[k].shape]
     if mismatched:
-        from .pseudo_labeler import segmentor_num_classes
+        from mmbdl.engine.pseudo_labeling.target_inference import \
+            segmentor_num_classes
         n = segmentor_num_classes(segmentor)
         for key, theirs, ours in mismatched:
             if key.startswith('decode_head.') and len(theirs) == len(ours) \

@@ -3,7 +3,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .class_confidence_histogram import IGNORE_INDEX, _all_reduce_sum
+from .histogram import IGNORE_INDEX, _all_reduce_sum
 
 
 def _ratio(num: float, den: float) -> Optional[float]:
@@ -46,8 +46,8 @@ class PseudoLabelStatistics:
             keep (np.ndarray): bool, whether the pixel keeps its label.
             gt (np.ndarray, optional): Target labels (255 ignored), same
                 size. Defaults to None.
-            weight (np.ndarray, optional): uint8 soft weights (0..255), same
-                size, for the soft policy. Defaults to None.
+            weight (np.ndarray, optional): uint8 weights (0..255), same
+                size, for a rule with weights (soft). Defaults to None.
         """
         self.num_images += 1
         valid = pred < self.num_classes
@@ -84,14 +84,14 @@ class PseudoLabelStatistics:
 
     def to_dict(self, class_names: Sequence[str],
                 thresholds: Sequence[float],
-                soft: bool = False) -> Dict:
+                weighted: bool = False) -> Dict:
         """Summarise the round.
 
         Args:
             class_names (Sequence[str]): Class names.
             thresholds (Sequence[float]): Per-class thresholds.
-            soft (bool): Whether the soft policy was used (adds the mean
-                weight). Defaults to False.
+            weighted (bool): Whether the rule gave weights (soft; adds the
+                mean weight). Defaults to False.
 
         Returns:
             dict: ``kept_ratio`` (kept / counted pixels, the paper's pixel
@@ -130,7 +130,7 @@ class PseudoLabelStatistics:
             } if has_gt else None,
             num_images_with_labels=self.num_with_gt,
         )
-        if soft:
+        if weighted:
             stats['mean_weight'] = _ratio(
                 c['kept_weight_sum'].sum() / 255.0, total)
         return stats

@@ -1,8 +1,8 @@
-"""Exact per-class order statistics of confidences with flat memory.
+"""The per-class confidences of a target set, with flat memory.
 
-The released code sorts the confidences of every target pixel; this
-structure finds the same values with two streaming passes over the data and
-memory independent of the number of images:
+The released code sorts the confidences of every target pixel; the
+histogram finds the same order statistics with two streaming passes over
+the data and memory independent of the number of images:
 
 1. ``update`` adds every pixel to a per-class histogram of ``num_bins``
    equal-width bins of [0, 1) plus one bin for exactly 1.0 (bin
@@ -16,13 +16,22 @@ memory independent of the number of images:
 4. ``selected_values`` reads the exact values off the second histogram.
 
 Counts are int64, so distributed ranks combine them with an all-reduce
-(sum) and every rank gets identical thresholds.
+(sum) and every rank gets identical thresholds. The second pass reads a
+compact per-image cache (uint8 argmax, float32 confidence) written in the
+first; :class:`SetConfidences` is what a rule's ``fit`` receives.
 """
-from typing import Dict, Optional, Sequence
+import hashlib
+import os.path as osp
+from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from mmbdl.models.utils.pseudo_label_rules import IGNORE_INDEX
 from mmbdl.utils.errors import ConfigCheckError
+
+CACHE_DIR = '.cache'
+
 
 IGNORE_INDEX = 255
 
@@ -288,20 +297,64 @@ def select_order_statistics(hist: ClassConfidenceHistogram,
     return hist.selected_values()
 
 
-def thresholds_to_float32(thresholds: Sequence[float]) -> np.ndarray:
-    """Smallest float32 values ``t32`` with ``t32 >= t`` for every ``t``.
-
-    For float32 confidences ``conf >= t32`` is then the same test as
-    ``float64(conf) >= t`` (the release compares in float64).
+class SetConfidences:
+    """The confidences of a whole target set, as a rule's ``fit`` sees them.
 
     Args:
-        thresholds (Sequence[float]): float64 thresholds.
+        hist (ClassConfidenceHistogram): First-pass histograms (summed over
+            ranks).
+        refine_data (Callable[[], Iterable[tuple]]): Returns the same
+            ``(pred, conf)`` pairs as the first pass (this rank's), for the
+            exact second pass.
+    """
+
+    def __init__(self, hist: 'ClassConfidenceHistogram',
+                 refine_data: Callable[[], Iterable[Tuple[np.ndarray,
+                                                          np.ndarray]]]
+                 ) -> None:
+        self.hist = hist
+        self.refine_data = refine_data
+
+    @property
+    def counts(self) -> np.ndarray:
+        """np.ndarray: Pixels predicted per class."""
+        return self.hist.counts
+
+    def order_statistics(self, indices: Dict[int, int],
+                         skip_above: Optional[float] = None
+                         ) -> Dict[int, float]:
+        """Exact values at ascending indices of classes' confidences.
+
+        Args:
+            indices (dict[int, int]): Class -> ascending index.
+            skip_above (float, optional): Values above it need no exact
+                refinement (a rule's cap).
+
+        Returns:
+            dict[int, float]: Class -> value (identical on every rank).
+        """
+        return select_order_statistics(self.hist, indices, self.refine_data,
+                                       skip_above=skip_above)
+
+
+def round_cache_dir(out_dir: str, cache_dir: Optional[str]) -> str:
+    """The folder of a round's per-image cache.
+
+    Args:
+        out_dir (str): The round folder.
+        cache_dir (str, optional): A folder in which a private subfolder
+            is used (only it is removed at the end). Defaults to None
+            (``out_dir/.cache``).
 
     Returns:
-        np.ndarray: float32 thresholds.
+        str: The cache folder.
     """
-    t64 = np.asarray(thresholds, dtype=np.float64)
-    t32 = t64.astype(np.float32)
-    low = t32.astype(np.float64) < t64
-    t32[low] = np.nextafter(t32[low], np.float32(np.inf))
-    return t32
+    if cache_dir is None:
+        return osp.join(out_dir, CACHE_DIR)
+    key = hashlib.sha1(osp.abspath(out_dir).encode()).hexdigest()
+    return osp.join(cache_dir, f'mmbdl_pseudo_label_cache_{key[:12]}')
+
+
+def cache_path(cache_dir: str, idx: int) -> str:
+    """The cache file of image ``idx``."""
+    return osp.join(cache_dir, f'{idx:08d}.npy')
