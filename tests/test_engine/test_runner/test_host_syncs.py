@@ -37,11 +37,25 @@ def test_counter_counts_each_read_once_by_site():
     assert off.total == 0
 
 
-def test_no_mmbdl_host_read_in_any_train_step(tmp_path):
+def _ema(cfg):
+    """Online self-training: the EMA teacher labels every target batch."""
+    cfg['train_cfg']['self_training'] = 'ema_teacher'
+    cfg['train_cfg']['init']['self_training'] = 'continue'
+    cfg['model']['segmentor']['type'] = 'EMATeacherSegmentor'
+    cfg['model']['segmentor']['ema_cfg'] = dict(pseudo_threshold=0.34)
+    cfg['custom_hooks'] = [
+        h if h['type'] != 'PseudoLabelHook' else dict(
+            type='EMATeacherHook', alpha=0.9) for h in cfg['custom_hooks']]
+
+
+@pytest.mark.parametrize('self_training', ['offline', 'ema_teacher'])
+def test_no_mmbdl_host_read_in_any_train_step(tmp_path, self_training):
     data_root = write_bdl_data(str(tmp_path / 'data'))
     cfg = real_bdl_cfg(data_root, str(tmp_path / 'work'), num_rounds=1,
                        num_ssl_rounds=1, iters=dict(ITERS),
                        allow_random_init=True)
+    if self_training == 'ema_teacher':
+        _ema(cfg)
     # the finite-loss check as on an accelerator (on the CPU it reads every
     # step by default: no device to wait for there)
     cfg['model']['segmentor']['uda_cfg']['check_finite_interval'] = \
@@ -56,6 +70,6 @@ def test_no_mmbdl_host_read_in_any_train_step(tmp_path):
     assert {k: v['steps'] for k, v in table.items()} == ITERS
     own = {kind: row['sites'] for kind, row in table.items()}
     assert own == {kind: {} for kind in ITERS}, own
-    # the loaded (CPU) labels are read, source and pseudo-labels
+    # the loaded (CPU) labels are read (source, and offline pseudo-labels)
     assert table['source_only']['host_side']
     assert table['self_training']['host_side']
