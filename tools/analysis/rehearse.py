@@ -34,9 +34,10 @@ import shutil
 import sys
 import time
 
+# the repository root, for mmbdl (this script's folder, tools/analysis, is
+# on sys.path already: the shared code is the rehearsal package)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv=None):
