@@ -10,10 +10,11 @@ process per step kind, which starts from the built model, so the two peaks
 are comparable).
 
 With ``--compare-release PATH`` it instead times the adversarial step of
-mmbdl (fp32, channels_last, bf16 autocast) and the release's ``BDL.py`` step
-(``tools/analysis/benchmarking/release_step.py``) on the same images, interleaved and
-repeated, with their FLOPs (``torch.utils.flop_counter``) and the share of
-the FLOP floor (FLOPs / this machine's measured convolution throughput).
+mmbdl (fp32, channels_last, bf16 autocast) and the release's ``BDL.py``
+step (``tools/analysis/benchmarking/release_step.py``) on the same images,
+interleaved and repeated, with their FLOPs (``torch.utils.flop_counter``)
+and the share of the FLOP floor (FLOPs / this machine's measured
+convolution throughput). Parity is judged on the fp32 variant.
 
 Examples::
 
