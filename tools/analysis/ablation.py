@@ -47,7 +47,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 
 from mmbdl.utils.errors import (ConfigCheckError,  # noqa: E402
                                 MissingFileError, RunStateError)
-from seed_sets.configs import load_run_config, parse_options  # noqa: E402
+from seed_sets.configs import (default_work_dir,  # noqa: E402
+                               load_run_config, parse_options)
 from seed_sets.merging import (collect, format_merged, mean_std,  # noqa: E402
                                pm, write_atomic)
 from seed_sets.runs import run_seeds, seed_dir  # noqa: E402
@@ -187,9 +188,7 @@ def main(argv=None) -> Optional[dict]:
     args = parse_args(argv)
     if not osp.isfile(args.config):
         raise MissingFileError(f'config file {args.config} does not exist')
-    work_dir = args.work_dir or osp.join(
-        'work_dirs',
-        osp.splitext(osp.basename(args.config))[0] + '_ablation')
+    work_dir = args.work_dir or default_work_dir(args.config, '_ablation')
     cfg = load_run_config(args.config, args.seeds[0],
                           parse_options(args.cfg_options))
     train_cfg = cfg.get('train_cfg') or {}

@@ -38,6 +38,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 
 from mmbdl.utils.errors import (ConfigCheckError,  # noqa: E402
                                 MissingFileError)
+from seed_sets.configs import default_work_dir  # noqa: E402
 from seed_sets.merging import (collect, format_merged,  # noqa: E402
                                write_atomic)
 from seed_sets.runs import run_seeds  # noqa: E402
@@ -66,8 +67,7 @@ def main(argv=None) -> dict:
     config = args.config
     if not osp.isfile(config):
         raise MissingFileError(f'config file {config} does not exist')
-    work_dir = args.work_dir or osp.join(
-        'work_dirs', osp.splitext(osp.basename(config))[0] + '_seeds')
+    work_dir = args.work_dir or default_work_dir(config, '_seeds')
     options = list(args.cfg_options)
     start = time.time()
     times = {}

@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     source = config_setup.source_dataset(cfg)
     name = osp.splitext(osp.basename(args.config))[0]
     work_dir = osp.abspath(args.work_dir or
-                           osp.join('work_dirs', f'rehearsal_{name}'))
+                           config_setup.default_work_dir(args.config))
     data_root = osp.abspath(args.data_root or osp.join(work_dir, 'data'))
     full_train_cfg = cfg.train_cfg.to_dict()
 

@@ -10,6 +10,14 @@ from mmbdl.utils.errors import ConfigCheckError, RunStateError
 SEED_KEYS = ('randomness.seed', 'work_dir', 'launcher', 'resume', 'load_from')
 
 
+def default_work_dir(config: str, suffix: str) -> str:
+    """``work_dirs/<config name><suffix>``, a tool's folder when it is given
+    no ``--work-dir`` (``_seeds``: multi_seed.py, ``_ablation``:
+    ablation.py)."""
+    return osp.join('work_dirs',
+                    osp.splitext(osp.basename(config))[0] + suffix)
+
+
 def flatten(value, prefix: str = '') -> Dict[str, object]:
     """Flatten nested dicts (and lists) into ``{'a.b.0.c': leaf}``.
 
