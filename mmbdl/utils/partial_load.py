@@ -89,7 +89,9 @@ def partial_load_message(match: KeyMatch, checkpoint_keys: Sequence[str],
             f'with {converter_command(filename, converter_prefix)} and '
             'evaluate CONVERTED.pth')
     else:
-        fix = suggest_prefix_fix(list(checkpoint_keys), module_keys)
+        # a change that fits at least half of the module is a fix
+        fix = suggest_prefix_fix(list(checkpoint_keys), module_keys,
+                                 min_hits=max(1, len(module_keys) // 2))
         if fix:
             parts.append(f'its keys would match if you {fix}')
         elif counted(match.matched):
