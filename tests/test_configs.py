@@ -66,7 +66,6 @@ def test_config_loads_and_builds(path):
         assert sum(p.numel() for p in model.parameters()) > 0, path
 
 
-
 LEAVES = [p for p in CONFIGS if p.startswith(osp.join('configs', 'bdl'))]
 
 

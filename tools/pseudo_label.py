@@ -119,11 +119,12 @@ def policy_from_args(args, hook_policy) -> dict:
         elif name in ('classwise_median', 'top_fraction'):
             policy['cap'] = args.threshold
         else:
-            raise ConfigCheckError(f'--threshold does not apply to --policy {name}')
+            raise ConfigCheckError(
+                f'--threshold does not apply to --policy {name}')
     if args.fraction is not None:
         if name != 'top_fraction':
-            raise ConfigCheckError('--fraction applies to --policy top_fraction '
-                                   f'only, not {name}')
+            raise ConfigCheckError('--fraction applies to --policy '
+                                   f'top_fraction only, not {name}')
         policy['fraction'] = args.fraction
     return policy
 
@@ -138,8 +139,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                                               hook_settings_from_config,
                                               load_inference_segmentor,
                                               prepare_round_dir)
-    from mmbdl.engine.pseudo_labeling.pseudo_labeler import \
-        dataset_class_names
+    from mmbdl.engine.pseudo_labeling.pseudo_labeler import dataset_class_names
     from mmbdl.utils.launch import setup_tool
 
     cfg, rank, device = setup_tool(args.config, args.cfg_options,

@@ -165,8 +165,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     tcfg = dict(cfg.get('translate_cfg', None) or {})
     img_dir = args.img_dir or tcfg.get('img_dir')
     if img_dir is None:
-        raise ConfigCheckError(f'{args.config} has no translate_cfg.img_dir; pass '
-                               '--img-dir')
+        raise ConfigCheckError(f'{args.config} has no translate_cfg.img_dir; '
+                               'pass --img-dir')
     img_suffix = args.img_suffix or tcfg.get('img_suffix', '.png')
     scale = args.scale or tcfg.get('scale')
     batch_size = args.batch_size or tcfg.get('batch_size', 1)

@@ -166,4 +166,3 @@ class BDLSegInferencer(MMSegInferencer):
             'overlay', np.ascontiguousarray(image_bgr[..., ::-1]), pred,
             draw_gt=False, draw_pred=True, show=False, with_labels=False)
         return self.visualizer.get_image()
-

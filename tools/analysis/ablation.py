@@ -45,10 +45,10 @@ from typing import Dict, List, Optional
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from mmbdl.utils.errors import (ConfigCheckError,  # noqa: E402
-                                MissingFileError, RunStateError)
-from seed_sets.configs import (default_work_dir,  # noqa: E402
-                               load_run_config, parse_options)
+from mmbdl.utils.errors import ConfigCheckError  # noqa: E402
+from mmbdl.utils.errors import MissingFileError, RunStateError  # noqa: E402
+from seed_sets.configs import default_work_dir  # noqa: E402
+from seed_sets.configs import load_run_config, parse_options  # noqa: E402
 from seed_sets.merging import (collect, format_merged, mean_std,  # noqa: E402
                                pm, write_atomic)
 from seed_sets.runs import run_seeds, seed_dir  # noqa: E402

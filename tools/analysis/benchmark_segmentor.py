@@ -43,6 +43,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 
 from benchmarking.segmentor_batch import make_batch  # noqa: E402
+
 DEFAULT_CONFIG = ('configs/bdl/adv_deeplabv2-r101_1xb1-80k_'
                   'gta5-to-cityscapes-1024x512.py')
 

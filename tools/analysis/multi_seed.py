@@ -14,9 +14,9 @@ where the rows carry it, the best-on-val value; plus every seed's value.
 Refused, naming the differing keys: a seed set whose configs differ in
 anything but the seed (and the work dir), and a seed folder whose run (its
 dumped config) differs from the requested config and ``--cfg-options``,
-before training and with ``--merge-only`` alike. A seed whose run is missing or did
-not finish is reported as missing in the table's header and in the json,
-never averaged in.
+before training and with ``--merge-only`` alike. A seed whose run is
+missing or did not finish is reported as missing in the table's header and
+in the json, never averaged in.
 
 Examples:
     python tools/analysis/multi_seed.py configs/bdl/bdl_demo.py \
@@ -36,8 +36,8 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 
-from mmbdl.utils.errors import (ConfigCheckError,  # noqa: E402
-                                MissingFileError)
+from mmbdl.utils.errors import ConfigCheckError  # noqa: E402
+from mmbdl.utils.errors import MissingFileError  # noqa: E402
 from seed_sets.configs import default_work_dir  # noqa: E402
 from seed_sets.merging import (collect, format_merged,  # noqa: E402
                                write_atomic)

@@ -22,7 +22,7 @@ one, else from FLOP estimates) without training.
 
 Examples:
     python tools/analysis/rehearse.py \
-        configs/bdl/bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py \
+        configs/bdl/bdl_deeplabv2-r101_*_gta5-to-cityscapes-1024x512.py \
         --images 24 --iters 2 --work-dir work_dirs/rehearsal_r101
     python tools/analysis/rehearse.py CONFIG --plan-only
 """

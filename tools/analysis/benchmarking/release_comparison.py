@@ -9,11 +9,10 @@ from typing import Callable, Dict
 
 import torch
 
-from rehearsal.device import conv_throughput
-from rehearsal.flop_count import TotalFlopCounter
-
 from .release_step import ReleaseStep
 from .segmentor_batch import make_batch
+from rehearsal.device import conv_throughput
+from rehearsal.flop_count import TotalFlopCounter
 
 CAFFE_MEAN = torch.tensor([104.00699, 116.66877, 122.67891]).view(1, 3, 1, 1)
 

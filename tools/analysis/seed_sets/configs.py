@@ -140,11 +140,11 @@ def check_seed_dir(wanted: dict, directory: str, seed: int, config: str,
         return
     diff = config_diff(wanted, previous)
     if diff:
+        keys = describe_diff(diff, wanted, previous)
         raise ConfigCheckError(
             f'{directory} holds a run of seed {seed} with another config '
-            f'({len(diff)} keys differ: {describe_diff(diff, wanted, previous)}'
-            '); use another --work-dir, the options of that run, or delete '
-            'that seed dir')
+            f'({len(diff)} keys differ: {keys}); use another --work-dir, the '
+            'options of that run, or delete that seed dir')
 
 
 def check_same_configs(configs: Dict[int, dict]) -> None:

@@ -5,7 +5,6 @@ import os.path as osp
 from typing import Dict, Optional, Sequence
 
 from mmbdl.utils.errors import RunStateError
-
 from .configs import (check_seed_dir, load_run_config, parse_options,
                       segmentation_phases)
 from .runs import ROUNDS_FILE, read_rounds, seed_dir, seed_status

@@ -9,7 +9,6 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from mmbdl.utils.errors import ConfigCheckError
-
 from .configs import (SEED_KEYS, check_same_configs, check_seed_dir,
                       load_run_config, parse_options, segmentation_phases)
 
