@@ -150,7 +150,7 @@ def plan_kinds(cfg, args) -> List[str]:
 def estimate_memory(cfg, args, source: str, device: str) -> dict:
     """The memory model of the config's phases at their real sizes.
 
-    Every phase kind is probed at 1/8 and 1/4 of its real side lengths
+    Every phase kind is probed at 1/4 and 1/2 of its real side lengths
     (:func:`.memory_probe.fit_kinds`); the estimate of a phase's peak is
     this process's size (CPU; 0 on CUDA, whose figure is allocated tensor
     memory) plus its kind's step at the real input.
@@ -177,7 +177,7 @@ def estimate_needs(cfg, args, source: str, work_dir: str,
     S'(k) and pseudo-labels (raw-size bounds), and one checkpoint per phase
     plus the last interval checkpoint (weights + optimizer states, twice the
     weights as a bound). Memory: :func:`estimate_memory`, a model of
-    measured costs (probe steps of every phase kind at two small sizes).
+    measured costs (probe steps of every phase kind at two reduced sizes).
     """
     phases = 1 + args.rounds * (2 + args.ssl_rounds)
     data_bytes = 0 if osp.isfile(osp.join(data_root, COMPLETE_FILE)) else \
@@ -195,7 +195,7 @@ def estimate_needs(cfg, args, source: str, work_dir: str,
         'step_bytes'])
     fit = model['kinds'][largest]
     memory_detail = (
-        f'{device}: model of measured costs, probe steps at 1/8 and 1/4 of '
+        f'{device}: model of measured costs, probe steps at 1/4 and 1/2 of '
         f'the real sizes; largest phase {largest}: process '
         f'{model["base_bytes"] / 1e9:.2f} GB + fixed '
         f'{fit["fixed"] / 1e9:.2f} GB + {fit["per_pixel"]:,.0f} B x '

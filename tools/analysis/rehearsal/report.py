@@ -122,7 +122,7 @@ def _memory_lines(phases: List[dict]) -> List[str]:
         return []
     lines = ['', '## Memory: estimate against measurement', '',
              'Estimate: the memory model fitted before the run from probe '
-             'steps of each phase kind at 1/8 and 1/4 of the real sizes '
+             'steps of each phase kind at 1/4 and 1/2 of the real sizes '
              '(this process + fixed + bytes per pixel x pixels x batch); '
              'measured: the phase\'s training peak (process tree on CPU, '
              'max allocated on CUDA).', '',
