@@ -8,7 +8,7 @@ DEMO_DATA ?= data/demo
 DEMO_WORK_DIR ?= work_dirs/bdl_demo
 PYTEST_ARGS ?=
 
-.PHONY: env demo demo-data test clean-env rehearsal
+.PHONY: env demo demo-data test lint clean-env rehearsal
 
 env:
 	@VENV=$(VENV) bash scripts/setup_env.sh
@@ -27,6 +27,15 @@ test: env
 	@start=$$(date +%s); \
 	$(PY) -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	echo "[test] suite took $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# flake8 and isort with OpenMMLab's rules (setup.cfg); the versions are
+# pinned in requirements/lint.txt. E.g. make lint LINT_PATHS=mmbdl/utils
+LINT_PATHS ?= mmbdl tools tests configs setup.py
+lint: env
+	@rc=0; \
+	$(PY) -m flake8 $(LINT_PATHS) || rc=1; \
+	$(PY) -m isort --check-only --diff $(LINT_PATHS) || rc=1; \
+	exit $$rc
 
 # Full-scale rehearsal of a paper config on synthetic data at the real image
 # sizes; writes rehearsal.md / .json (measurements, projection) into the work

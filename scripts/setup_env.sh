@@ -80,6 +80,7 @@ step "3/4 mmengine, mmsegmentation, mmagic (no deps) and the packages its module
 "${PIP[@]}" --no-deps mmagic==1.2.0
 "${PIP[@]}" -r requirements/mmagic_deps.txt
 "${PIP[@]}" -r requirements/tests.txt
+"${PIP[@]}" -r requirements/lint.txt  # make lint
 "${PIP[@]}" --no-deps -r requirements/mim.txt  # see the file: no opendatalab
 timing deps $s
 

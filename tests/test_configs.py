@@ -66,7 +66,6 @@ def test_config_loads_and_builds(path):
         assert sum(p.numel() for p in model.parameters()) > 0, path
 
 
-
 LEAVES = [p for p in CONFIGS if p.startswith(osp.join('configs', 'bdl'))]
 
 
@@ -219,3 +218,28 @@ def test_phase_relative_schedules_give_the_release_iterations(
             assert (sched['type'], sched['gamma']) == ('StepLR', 0.1)
             assert sched['step_size'] == 50000, kind
             assert sched['end'] == iters[kind], kind
+
+
+EVAL_CONFIGS = [
+    p for p in SEG_CONFIGS if Config.fromfile(osp.join(REPO, p)).get('model')
+]
+
+
+def test_evaluable_configs_are_found():
+    assert len(EVAL_CONFIGS) >= 20
+    assert osp.join('configs', 'bdl', 'bdl_demo.py') in EVAL_CONFIGS
+
+
+@pytest.mark.parametrize('path', EVAL_CONFIGS)
+def test_evaluation_refuses_partial_checkpoints(path):
+    """MMSegmentation's test.py / ``mim test`` run the configs' hooks only:
+    each evaluable config checks its checkpoint through
+    ``default_hooks.weights_check``; the BDL loop checks the training loads
+    itself, so its configs switch the hook's training checks off."""
+    cfg = Config.fromfile(osp.join(REPO, path))
+    check = (cfg.get('default_hooks') or {}).get('weights_check')
+    assert check is not None and check['type'] == 'WeightsCheckHook'
+    assert not check.get('allow_partial', False)
+    in_loop = cfg.get('train_cfg', {}).get('type') == \
+        'BidirectionalTrainLoop'
+    assert check.get('check_training', True) is not in_loop

@@ -36,6 +36,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file of the run')
     parser.add_argument('checkpoint', help='checkpoint of any phase')
     parser.add_argument('input', help='an image, a folder or a video')
+    parser.add_argument(
+        '--allow-partial', action='store_true',
+        help='run a checkpoint that lacks some of the segmentor\'s weights '
+        '(warning; refused otherwise)')
     parser.add_argument('--out-dir', required=True,
                         help='output folder (vis/ and pred/ inside)')
     parser.add_argument('--device', default=None,
@@ -270,7 +274,8 @@ def main() -> None:
     register_all_modules(init_default_scope=True)
     cfg = load_config(args.config, args.cfg_options)
     inferencer = BDLSegInferencer(cfg, args.checkpoint, device=args.device,
-                                  opacity=args.opacity)
+                                  opacity=args.opacity,
+                                  allow_partial=args.allow_partial)
     outputs = Outputs(inferencer, args.out_dir, args.label_ids,
                       not args.no_overlay)
 

@@ -72,6 +72,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='folder for the temporary per-image cache (5 '
                         'bytes per label pixel, in a private subfolder that '
                         'is removed at the end; default: inside --out-dir)')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='label with a checkpoint that lacks some of '
+                        'the segmentor\'s weights (warning; refused '
+                        'otherwise)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace a complete round made from another '
                         'checkpoint or with other settings')
@@ -115,11 +119,12 @@ def policy_from_args(args, hook_policy) -> dict:
         elif name in ('classwise_median', 'top_fraction'):
             policy['cap'] = args.threshold
         else:
-            raise ConfigCheckError(f'--threshold does not apply to --policy {name}')
+            raise ConfigCheckError(
+                f'--threshold does not apply to --policy {name}')
     if args.fraction is not None:
         if name != 'top_fraction':
-            raise ConfigCheckError('--fraction applies to --policy top_fraction '
-                                   f'only, not {name}')
+            raise ConfigCheckError('--fraction applies to --policy '
+                                   f'top_fraction only, not {name}')
         policy['fraction'] = args.fraction
     return policy
 
@@ -150,7 +155,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         return arg if arg is not None else hook.get(key, default)
 
     policy = policy_from_args(args, hook.get('policy'))
-    segmentor = load_inference_segmentor(cfg, args.checkpoint, device)
+    segmentor = load_inference_segmentor(cfg, args.checkpoint, device,
+                                         allow_partial=args.allow_partial)
     labeler = PseudoLabeler(
         segmentor,
         policy=policy,

@@ -30,6 +30,12 @@ def parse_args() -> argparse.Namespace:
         help='write the predictions to --out in Cityscapes label ids (the '
         'benchmark server format) without evaluating; labels not needed')
     parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='evaluate a checkpoint that lacks some of the segmentor\'s '
+        'weights (warning; refused otherwise); the config key is '
+        'default_hooks.weights_check.allow_partial')
+    parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
@@ -78,6 +84,21 @@ def trigger_visualization_hook(cfg, args) -> None:
         cfg.visualizer['save_dir'] = args.show_dir
 
 
+def check_weights(cfg, allow_partial: bool) -> None:
+    """Make sure the checkpoint is checked before evaluation.
+
+    The configs' ``default_hooks.weights_check`` refuses a checkpoint that
+    lacks part of M (also under MMSegmentation's test.py); a config without
+    it gets one here.
+    """
+    default_hooks = cfg.setdefault('default_hooks', {})
+    if not default_hooks.get('weights_check'):
+        default_hooks['weights_check'] = dict(type='WeightsCheckHook',
+                                              check_training=False)
+    if allow_partial:
+        default_hooks['weights_check']['allow_partial'] = True
+
+
 def main() -> None:
     args = parse_args()
     from mmengine.runner import Runner
@@ -96,6 +117,7 @@ def main() -> None:
     cfg.launcher = args.launcher
     set_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
+    check_weights(cfg, args.allow_partial)
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
     if args.format_only and args.out is None:

@@ -57,6 +57,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default=None,
                         help='e.g. cuda:0 or cpu (default: cuda if '
                         'available)')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='translate with a checkpoint that lacks some '
+                        'of the generators\' weights (warning; refused '
+                        'otherwise)')
     parser.add_argument('--show', type=int, default=0, metavar='N',
                         help='also write a side-by-side sheet of N samples')
     parser.add_argument('--show-path', help='where to write the sheet '
@@ -85,22 +89,31 @@ def _drop_perceptual_checkpoint(node) -> None:
             _drop_perceptual_checkpoint(value)
 
 
-def load_translator(cfg, checkpoint: str, device: str):
+def load_translator(cfg, checkpoint: str, device: str,
+                    allow_partial: bool = False):
     """Build the config's model, load the checkpoint, return its translator.
 
     Args:
         cfg (Config): Translator or BDL config.
         checkpoint (str): Checkpoint path.
         device (str): Device to move the model to.
+        allow_partial (bool): Load a checkpoint that lacks some of the
+            generators' weights, with a warning (also the config's
+            ``default_hooks.weights_check.allow_partial``). Defaults to
+            False.
 
     Returns:
         nn.Module: The translator (``PerceptualCycleGAN``).
     """
     from mmengine.runner.checkpoint import _load_checkpoint
 
+    from mmbdl.engine.hooks.weights_check_hook import module_prefix
     from mmbdl.registry import MODELS
     from mmbdl.utils import get_translator
+    from mmbdl.utils.checkpoint import match_keys
     from mmbdl.utils.errors import ConfigCheckError, MissingFileError
+    from mmbdl.utils.partial_load import (allow_partial_in,
+                                          require_complete_load)
 
     if not osp.isfile(checkpoint):
         raise MissingFileError(f'checkpoint {checkpoint} does not exist')
@@ -108,21 +121,27 @@ def load_translator(cfg, checkpoint: str, device: str):
         else dict(cfg.model)
     _drop_perceptual_checkpoint(model_cfg)
     model = MODELS.build(model_cfg)
+    translator = get_translator(model)
+    if not hasattr(translator, 'generators'):
+        raise ConfigCheckError(f'{cfg.filename}: the model has no translator '
+                               '(no `generators`); use a translator or BDL '
+                               'config')
     ckpt = _load_checkpoint(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt)
     state = {k[7:] if k.startswith('module.') else k: v
              for k, v in state.items()}
-    missing, _ = model.load_state_dict(state, strict=False)
-    gen_missing = [k for k in missing if 'generators.' in k]
-    translator = get_translator(model)
-    if not hasattr(translator, 'generators'):
-        raise ConfigCheckError(f'{cfg.filename}: the model has no translator '
-                               '(no `generators`); use a translator or BDL config')
-    if gen_missing:
-        raise ConfigCheckError(
-            f'{checkpoint} holds no weights for {len(gen_missing)} generator '
-            f'tensors of the config\'s model (e.g. {gen_missing[:2]}); pass '
-            'a checkpoint of a translator (or BDL) run made with this config')
+    own = model.state_dict()
+    generators = module_prefix(model, translator) + 'generators.'
+    match = match_keys(
+        state, {k: v for k, v in own.items() if k.startswith(generators)},
+        f'{checkpoint} (into the generators, {generators}*)')
+    match.unexpected = [k for k in state if k not in own]
+    require_complete_load(match, list(state), checkpoint,
+                          allow_partial or allow_partial_in(cfg))
+    model.load_state_dict(
+        {k: v for k, v in state.items()
+         if k in own and tuple(v.shape) == tuple(own[k].shape)},
+        strict=False)
     translator.to(device)
     translator.eval()
     return translator
@@ -146,14 +165,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     tcfg = dict(cfg.get('translate_cfg', None) or {})
     img_dir = args.img_dir or tcfg.get('img_dir')
     if img_dir is None:
-        raise ConfigCheckError(f'{args.config} has no translate_cfg.img_dir; pass '
-                               '--img-dir')
+        raise ConfigCheckError(f'{args.config} has no translate_cfg.img_dir; '
+                               'pass --img-dir')
     img_suffix = args.img_suffix or tcfg.get('img_suffix', '.png')
     scale = args.scale or tcfg.get('scale')
     batch_size = args.batch_size or tcfg.get('batch_size', 1)
     list_images(img_dir, img_suffix)  # clear error before loading the model
 
-    translator = load_translator(cfg, args.checkpoint, device)
+    translator = load_translator(cfg, args.checkpoint, device,
+                                 args.allow_partial)
     translate_directory(
         translator, img_dir, args.out_dir, img_suffix=img_suffix,
         scale=scale, batch_size=batch_size, num_workers=args.num_workers,

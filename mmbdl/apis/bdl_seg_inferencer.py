@@ -84,16 +84,20 @@ class BDLSegInferencer(MMSegInferencer):
         device (str, optional): Device. Defaults to None (CUDA if
             available).
         opacity (float): Weight of the colour overlay. Defaults to 0.5.
+        allow_partial (bool): Load a checkpoint that lacks some of the
+            segmentor's weights, with a warning. Defaults to False.
     """
 
     def __init__(self,
                  model: Union[str, Config],
                  weights: str,
                  device: Optional[str] = None,
-                 opacity: float = 0.5) -> None:
+                 opacity: float = 0.5,
+                 allow_partial: bool = False) -> None:
         cfg = Config.fromfile(model) if isinstance(model, str) else \
             copy.deepcopy(model)
         self._checkpoint_meta = _meta_of_checkpoint(weights)
+        self._allow_partial = allow_partial
         if cfg.get('visualizer'):
             # overlays are drawn in memory: no logging backends (they would
             # warn without a save_dir)
@@ -112,7 +116,8 @@ class BDLSegInferencer(MMSegInferencer):
         if weights is None:
             raise ConfigCheckError(
                 'BDLSegInferencer needs a checkpoint (weights)')
-        model = load_inference_segmentor(cfg, weights, device='cpu')
+        model = load_inference_segmentor(cfg, weights, device='cpu',
+                                         allow_partial=self._allow_partial)
         model.dataset_meta = dataset_meta_for(
             cfg, self._checkpoint_meta, int(model.decode_head.num_classes))
         model.cfg = cfg
@@ -160,4 +165,3 @@ class BDLSegInferencer(MMSegInferencer):
             'overlay', np.ascontiguousarray(image_bgr[..., ::-1]), pred,
             draw_gt=False, draw_pred=True, show=False, with_labels=False)
         return self.visualizer.get_image()
-

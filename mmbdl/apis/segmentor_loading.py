@@ -65,7 +65,8 @@ def inference_segmentor_cfg(model_cfg) -> Tuple[Dict, str]:
 
 
 def load_inference_segmentor(cfg, checkpoint: str,
-                             device: str = 'cpu') -> nn.Module:
+                             device: str = 'cpu',
+                             allow_partial: bool = False) -> nn.Module:
     """Build a config's inference segmentor and load its weights.
 
     Accepts checkpoints of the whole model (BDL, AdvSelfTrainingSegmentor)
@@ -75,6 +76,10 @@ def load_inference_segmentor(cfg, checkpoint: str,
         cfg (Config): The config.
         checkpoint (str): Checkpoint path.
         device (str): Device. Defaults to 'cpu'.
+        allow_partial (bool): Load a checkpoint that lacks some of the
+            segmentor's weights, with a warning (the config's
+            ``default_hooks.weights_check.allow_partial`` does the same).
+            Defaults to False.
 
     Returns:
         nn.Module: The segmentor, in eval mode.
@@ -82,7 +87,8 @@ def load_inference_segmentor(cfg, checkpoint: str,
     Raises:
         FileNotFoundError: If the checkpoint is missing.
         ValueError: If the checkpoint does not fit the segmentor (e.g.
-            another number of classes).
+            another number of classes), or lacks some of its weights
+            (:func:`mmbdl.utils.partial_load.require_complete_load`).
     """
     from mmengine.runner.checkpoint import _load_checkpoint
 
@@ -97,18 +103,12 @@ def load_inference_segmentor(cfg, checkpoint: str,
     state = {(k[7:] if k.startswith('module.') else k): v
              for k, v in state.items()}
     own = segmentor.state_dict()
-    candidates = []
+    # the whole checkpoint wins a tie (the keys the refusal shows)
+    candidates = [state]
     if prefix:
         candidates.append({k[len(prefix):]: v for k, v in state.items()
                            if k.startswith(prefix)})
-    candidates.append(state)
     sub = max(candidates, key=lambda d: sum(k in own for k in d))
-    missing = [k for k in own if k not in sub]
-    if len(missing) == len(own):
-        raise ConfigCheckError(
-            f'{checkpoint} holds no weights of the config\'s segmentor '
-            f'(looked for keys like {prefix}{next(iter(own))}); pass a '
-            'checkpoint of a run made with this config')
     mismatched = [(k, tuple(sub[k].shape), tuple(own[k].shape))
                   for k in own if k in sub and sub[k].shape != own[k].shape]
     if mismatched:
@@ -129,12 +129,12 @@ def load_inference_segmentor(cfg, checkpoint: str,
             f'{checkpoint} does not fit the config\'s segmentor: {key} has '
             f'shape {theirs} there but {ours} in the model (and '
             f'{len(mismatched) - 1} more); use the config of that run')
-    real_missing = [k for k in missing if not k.endswith(
-        'num_batches_tracked')]
-    if real_missing:
-        raise ConfigCheckError(
-            f'{checkpoint} lacks {len(real_missing)} weights of the config\'s '
-            f'segmentor (e.g. {real_missing[:3]}); use the config of that run')
+    from mmbdl.utils.checkpoint import match_keys
+    from mmbdl.utils.partial_load import (allow_partial_in,
+                                          require_complete_load)
+    require_complete_load(
+        match_keys(sub, own, checkpoint), list(sub), checkpoint,
+        allow_partial or allow_partial_in(cfg), converter_prefix=prefix)
     segmentor.load_state_dict({k: v for k, v in sub.items() if k in own},
                               strict=False)
     return segmentor.to(device).eval()

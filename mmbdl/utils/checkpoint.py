@@ -18,9 +18,10 @@ _REGISTERED = False
 
 def _safe_globals() -> List:
     """Classes and functions found in MMEngine/mmbdl checkpoints."""
-    from mmengine.logging import HistoryBuffer
-    from mmengine.config import ConfigDict
     import collections
+
+    from mmengine.config import ConfigDict
+    from mmengine.logging import HistoryBuffer
     objs = [
         # HistoryBuffer pickles its statistics methods as
         # getattr(HistoryBuffer, 'mean'); the safe unpickler still calls only
@@ -50,7 +51,8 @@ def register_checkpoint_safe_globals(extra: Optional[List] = None) -> None:
     """
     global _REGISTERED
     if hasattr(torch.serialization, 'add_safe_globals'):
-        torch.serialization.add_safe_globals(_safe_globals() + list(extra or []))
+        torch.serialization.add_safe_globals(_safe_globals() +
+                                             list(extra or []))
     if _REGISTERED:
         return
     from mmengine.runner.checkpoint import CheckpointLoader
@@ -168,7 +170,8 @@ def match_keys(state: Dict, target: Dict, what: str) -> KeyMatch:
 
 
 def suggest_prefix_fix(checkpoint_keys: List[str],
-                       target_keys: List[str]) -> Optional[str]:
+                       target_keys: List[str],
+                       min_hits: int = 1) -> Optional[str]:
     """The prefix change that makes most checkpoint keys fit the module.
 
     Tries removing a leading part of the checkpoint keys and adding a
@@ -177,6 +180,9 @@ def suggest_prefix_fix(checkpoint_keys: List[str],
     Args:
         checkpoint_keys (list[str]): Keys of the checkpoint.
         target_keys (list[str]): Keys of the module.
+        min_hits (int): Fewest keys the change must make match (a change
+            that fits a handful of keys by coincidence is no fix).
+            Defaults to 1.
 
     Returns:
         str | None: e.g. ``"add the prefix 'segmentor.'"``, or None if no
@@ -202,7 +208,7 @@ def suggest_prefix_fix(checkpoint_keys: List[str],
             hits = sum(add + k in target for k in stripped)
             if hits > best_hits:
                 best, best_hits = (remove, add), hits
-    if best is None:
+    if best is None or best_hits < min_hits:
         return None
     remove, add = best
     parts = []

@@ -141,7 +141,8 @@ def test_bad_inputs(demo, tmp_path):
     proc = run_tool(tool, DEMO_CFG, str(only_f), str(img), '--out-dir',
                     str(tmp_path / 'o'), cwd=cwd, check=False)
     assert proc.returncode == 2
-    assert 'holds no weights of the config\'s segmentor' in proc.stderr
+    assert 'weights of the evaluated module match (' in proc.stderr
+    assert 'error: ' + str(only_f) + ': 0/' in proc.stderr
     # an unwritable output folder
     blocker = tmp_path / 'file'
     blocker.write_text('')

@@ -12,8 +12,7 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 
-import ablation  # noqa: E402
-import multi_seed  # noqa: E402
+from seed_sets import configs, merging  # noqa: E402
 
 PHASES = ['k0_source_only', 'k1_adaptation', 'k1_self_training_i1',
           'k2_adaptation', 'k2_self_training_i1']
@@ -63,8 +62,8 @@ def test_config_diff_names_nested_keys():
              work_dir='x')
     b = dict(model=dict(a=1, b=[1, dict(c=3)], d=0), randomness=dict(seed=5),
              work_dir='y')
-    assert multi_seed.config_diff(a, b) == ['model.b.1.c', 'model.d']
-    assert multi_seed.config_diff(a, a) == []
+    assert configs.config_diff(a, b) == ['model.b.1.c', 'model.d']
+    assert configs.config_diff(a, a) == []
 
 
 def test_merge_mean_std_gain_per_class_and_missing():
@@ -74,7 +73,7 @@ def test_merge_mean_std_gain_per_class_and_missing():
                      per_class=dict(road=base), ssl_pixel_ratio=None)
                 for i, (p, m) in enumerate(zip(PHASES, MODELS))]
         tables[seed] = dict(classes=['road', 'sky'], rows=rows)
-    merged = multi_seed.merge_rounds(tables, missing=[2])
+    merged = merging.merge_rounds(tables, missing=[2])
     assert merged['seeds'] == [0, 1] and merged['missing'] == [2]
     first, second = merged['rows'][:2]
     assert first['headline']['mean'] == pytest.approx(15.0)
@@ -85,11 +84,11 @@ def test_merge_mean_std_gain_per_class_and_missing():
     assert second['gain']['std'] == pytest.approx(0.0)
     assert first['per_class']['road']['values'] == [10.0, 20.0]
     assert 'sky' not in first['per_class']
-    text = multi_seed.format_merged(merged)
+    text = merging.format_merged(merged)
     assert 'missing (not averaged): 2' in text
     assert '| M^(0) | 15.0 ± 7.1 | 15.0 ± 7.1 | - | - |' in text
     with pytest.raises(RuntimeError, match='no finished seed'):
-        multi_seed.merge_rounds({}, missing=[0, 1])
+        merging.merge_rounds({}, missing=[0, 1])
 
 
 def test_cli_leaves_unfinished_seed_out(config, tmp_path):
@@ -117,11 +116,67 @@ def test_cli_refuses_seed_set_with_other_configs(config, tmp_path):
     assert not (work / 'bdl_rounds_seeds.json').exists()
 
 
+def test_merge_only_refuses_seed_dir_of_another_config(config, tmp_path):
+    """--merge-only checks every finished seed dir against the requested
+    config and options, as a full run does, naming the key and values."""
+    work = tmp_path / 'seeds'
+    for seed in (0, 1):
+        fake_run(str(work / f'seed_{seed}'), config, [10, 20, 30, 40, 50],
+                 width=16)
+    for options in ([], ['--cfg-options', 'model.width=4']):
+        proc = run_tool('tools/analysis/multi_seed.py', config, '--seeds',
+                        '0', '1', '--work-dir', str(work), '--merge-only',
+                        *options, check=False)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        (line, ) = [x for x in proc.stderr.splitlines()
+                    if x.startswith('error:')]
+        requested = 4 if options else 8
+        assert f"seed_0 holds a run of seed 0 with another config (1 keys " \
+            f"differ: model.width (requested {requested}, run 16))" in line
+        assert not (work / 'bdl_rounds_seeds.json').exists()
+        # a full run refuses it the same way, before training anything
+        proc = run_tool('tools/analysis/multi_seed.py', config, '--seeds',
+                        '0', '1', '--work-dir', str(work), *options,
+                        check=False)
+        assert proc.returncode == 2
+        assert 'model.width (requested' in proc.stderr
+    # the options the runs were made with: merged
+    proc = run_tool('tools/analysis/multi_seed.py', config, '--seeds', '0',
+                    '1', '--work-dir', str(work), '--merge-only',
+                    '--cfg-options', 'model.width=16')
+    merged = json.loads((work / 'bdl_rounds_seeds.json').read_text())
+    assert merged['seeds'] == [0, 1]
+    # a finished seed dir without its dumped config cannot be checked
+    os.remove(work / 'seed_1' / 'cfg.py')
+    proc = run_tool('tools/analysis/multi_seed.py', config, '--seeds', '0',
+                    '1', '--work-dir', str(work), '--merge-only',
+                    '--cfg-options', 'model.width=16', check=False)
+    assert proc.returncode == 2
+    assert 'seed_1 holds no cfg.py' in proc.stderr
+
+
+def test_ablation_merge_only_refuses_a_variant_of_another_config(config,
+                                                                 tmp_path):
+    work = tmp_path / 'abl'
+    fake_run(str(work / 'full' / 'seed_0'), config, [10, 40, 45, 47, 50],
+             width=16)
+    proc = run_tool('tools/analysis/ablation.py', config, '--seeds', '0',
+                    '--work-dir', str(work), '--merge-only', check=False)
+    assert proc.returncode == 2
+    assert 'model.width (requested 8, run 16)' in proc.stderr
+    assert not (work / 'ablation.json').exists()
+
+
 def test_ablation_table_and_contributions(config, tmp_path):
     work = tmp_path / 'abl'
+    translator = ("model['translator'] = dict(perceptual_loss_cfg=dict("
+                  "lambda_per=0.1, lambda_per_recon=10.0))\n")
     for seed, off in ((0, 0.0), (1, 2.0)):
-        fake_run(str(work / 'full' / f'seed_{seed}'), config,
+        full = str(work / 'full' / f'seed_{seed}')
+        fake_run(full, config,
                  [10 + off, 40 + off, 45 + off, 47 + off, 50 + off])
+        with open(osp.join(full, 'cfg.py'), 'a') as f:
+            f.write(translator)
         no_per = str(work / 'no_perceptual' / f'seed_{seed}')
         fake_run(no_per, config, [10 + off, 30 + off, 33 + off], k=1)
         # the variant's dumped config carries its overrides
@@ -131,8 +186,7 @@ def test_ablation_table_and_contributions(config, tmp_path):
                     "lambda_per=0.0, lambda_per_recon=0.0))\n")
     # config of the no_perceptual variant needs the translator key
     with open(config, 'a') as f:
-        f.write("model['translator'] = dict(perceptual_loss_cfg=dict("
-                "lambda_per=0.1, lambda_per_recon=10.0))\n")
+        f.write(translator)
     proc = run_tool('tools/analysis/ablation.py', config, '--seeds', '0',
                     '1', '--work-dir', str(work), '--merge-only')
     table = json.loads((work / 'ablation.json').read_text())

@@ -1,7 +1,8 @@
 r"""What each part of BDL adds, over several seeds (the paper's ablation).
 
 Runs two variants of a BDL config (K >= 2, N >= 1) with
-``multi_seed.py``'s machinery, each seed in its own process, resumable:
+``multi_seed.py``'s machinery (the ``seed_sets`` package), each seed in
+its own process, resumable:
 
 - ``full``: the config as it is (M(0), then K rounds of F, M_0, M_1..N);
 - ``no_perceptual``: one round (K=1, N=1; N=0 would leave the config's
@@ -37,13 +38,20 @@ import json
 import os.path as osp
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+# the repository root, for mmbdl (this script's folder, tools/analysis, is
+# on sys.path already: the shared code is the seed_sets package)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
+    __file__)))))
 
-import multi_seed  # noqa: E402
-from multi_seed import (ConfigCheckError, MissingFileError,  # noqa: E402
-                        RunStateError)
+from mmbdl.utils.errors import ConfigCheckError  # noqa: E402
+from mmbdl.utils.errors import MissingFileError, RunStateError  # noqa: E402
+from seed_sets.configs import default_work_dir  # noqa: E402
+from seed_sets.configs import load_run_config, parse_options  # noqa: E402
+from seed_sets.merging import (collect, format_merged, mean_std,  # noqa: E402
+                               pm, write_atomic)
+from seed_sets.runs import run_seeds, seed_dir  # noqa: E402
 
 NO_PERCEPTUAL = [
     'train_cfg.num_rounds=1', 'train_cfg.num_ssl_rounds=1',
@@ -93,7 +101,8 @@ def build_table(merged: Dict[str, dict], num_ssl_rounds: int) -> dict:
     """Ablation rows and contributions from the variants' merged sets.
 
     Args:
-        merged (dict[str, dict]): :func:`multi_seed.merge_rounds` output
+        merged (dict[str, dict]): :func:`seed_sets.merging.merge_rounds`
+            output
             per variant.
         num_ssl_rounds (int): N of the full config.
 
@@ -113,14 +122,14 @@ def build_table(merged: Dict[str, dict], num_ssl_rounds: int) -> dict:
     for label, variant, phase in ablation_rows(num_ssl_rounds):
         values = per_seed(merged[variant], phase)
         seq = [values[s] for s in seeds]
-        stat = multi_seed.mean_std(seq)
+        stat = mean_std(seq)
         stat['values'] = [round(v, 4) for v in seq]
         rows.append(dict(label=label, variant=variant, phase=phase, **stat))
     contributions = []
     for name, part, base in CONTRIBUTIONS:
         diffs = [a - b for a, b in zip(rows[part]['values'],
                                        rows[base]['values'])]
-        stat = multi_seed.mean_std(diffs)
+        stat = mean_std(diffs)
         stat['values'] = [round(v, 4) for v in diffs]
         stat['positive'] = sum(d > 0 for d in diffs)
         contributions.append(dict(name=name, **stat))
@@ -145,14 +154,14 @@ def format_table(table: dict, title: str = '') -> str:
               ' | '.join(f'seed {s}' for s in seeds) + ' |',
               '|' + '|'.join([' --- '] * (len(seeds) + 2)) + '|']
     for row in table['rows']:
-        lines.append(f'| {row["label"]} | {multi_seed._pm(row)} | ' +
+        lines.append(f'| {row["label"]} | {pm(row)} | ' +
                      ' | '.join(f'{v:.1f}' for v in row['values']) + ' |')
     lines += ['', '| contribution | mean ± std | positive in | ' +
               ' | '.join(f'seed {s}' for s in seeds) + ' |',
               '|' + '|'.join([' --- '] * (len(seeds) + 3)) + '|']
     for c in table['contributions']:
         lines.append(
-            f'| {c["name"]} | {multi_seed._pm(c, signed=True)} | '
+            f'| {c["name"]} | {pm(c, signed=True)} | '
             f'{c["positive"]}/{c["n"]} seeds | ' +
             ' | '.join(f'{v:+.1f}' for v in c['values']) + ' |')
     return '\n'.join(lines) + '\n'
@@ -179,12 +188,9 @@ def main(argv=None) -> Optional[dict]:
     args = parse_args(argv)
     if not osp.isfile(args.config):
         raise MissingFileError(f'config file {args.config} does not exist')
-    work_dir = args.work_dir or osp.join(
-        'work_dirs',
-        osp.splitext(osp.basename(args.config))[0] + '_ablation')
-    cfg = multi_seed.load_run_config(
-        args.config, args.seeds[0], multi_seed.parse_options(
-            args.cfg_options))
+    work_dir = args.work_dir or default_work_dir(args.config, '_ablation')
+    cfg = load_run_config(args.config, args.seeds[0],
+                          parse_options(args.cfg_options))
     train_cfg = cfg.get('train_cfg') or {}
     num_rounds = int(train_cfg.get('num_rounds', 2))
     num_ssl = int(train_cfg.get('num_ssl_rounds', 2))
@@ -201,20 +207,18 @@ def main(argv=None) -> Optional[dict]:
         if name == 'no_perceptual':
             seed_options = lambda seed: [  # noqa: E731
                 'load_from=' + osp.join(
-                    multi_seed.seed_dir(osp.join(work_dir, 'full'), seed),
+                    seed_dir(osp.join(work_dir, 'full'), seed),
                     'k0_source_only.pth')]
         if not args.merge_only:
             print(f'[ablation] variant {name}: {" ".join(extra) or "as is"}')
-            times[name] = multi_seed.run_seeds(
+            times[name] = run_seeds(
                 args.config, sub, args.seeds, options, args.jobs,
                 seed_options=seed_options)
-        merged[name] = multi_seed.collect(args.config, sub, args.seeds,
-                                          options)
-        multi_seed.write_atomic(
-            osp.join(sub, 'bdl_rounds_seeds.md'),
-            multi_seed.format_merged(merged[name]))
-        multi_seed.write_atomic(osp.join(sub, 'bdl_rounds_seeds.json'),
-                                json.dumps(merged[name], indent=2))
+        merged[name] = collect(args.config, sub, args.seeds, options)
+        write_atomic(osp.join(sub, 'bdl_rounds_seeds.md'),
+                     format_merged(merged[name]))
+        write_atomic(osp.join(sub, 'bdl_rounds_seeds.json'),
+                     json.dumps(merged[name], indent=2))
     table = build_table(merged, num_ssl)
     table['train_seconds'] = times
     table['seconds'] = round(time.time() - start, 1)
@@ -222,14 +226,13 @@ def main(argv=None) -> Optional[dict]:
         sys.argv[1:] if argv is None else argv)
     table['command'] = command
     text = format_table(table, f'`{command}`')
-    multi_seed.write_atomic(osp.join(work_dir, 'ablation.json'),
-                            json.dumps(table, indent=2))
-    multi_seed.write_atomic(osp.join(work_dir, 'ablation.md'), text)
+    write_atomic(osp.join(work_dir, 'ablation.json'),
+                 json.dumps(table, indent=2))
+    write_atomic(osp.join(work_dir, 'ablation.md'), text)
     print(text)
     return table
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, multi_seed.ROOT)
     from mmbdl.utils import run_cli
     run_cli(main)

@@ -10,10 +10,11 @@ process per step kind, which starts from the built model, so the two peaks
 are comparable).
 
 With ``--compare-release PATH`` it instead times the adversarial step of
-mmbdl (fp32, channels_last, bf16 autocast) and the release's ``BDL.py`` step
-(``tools/analysis/release_step.py``) on the same images, interleaved and
-repeated, with their FLOPs (``torch.utils.flop_counter``) and the share of
-the FLOP floor (FLOPs / this machine's measured convolution throughput).
+mmbdl (fp32, channels_last, bf16 autocast) and the release's ``BDL.py``
+step (``tools/analysis/benchmarking/release_step.py``) on the same images,
+interleaved and repeated, with their FLOPs (``torch.utils.flop_counter``)
+and the share of the FLOP floor (FLOPs / this machine's measured
+convolution throughput). Parity is judged on the fp32 variant.
 
 Examples::
 
@@ -30,17 +31,19 @@ import os.path as osp
 import resource
 import sys
 import time
-from typing import Dict, List, Tuple
+from typing import Dict
 
 import torch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapperDict, build_optim_wrapper
-from mmengine.structures import PixelData
-from mmseg.structures import SegDataSample
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+# the repository root, for mmbdl (tools/analysis, this script's folder, is
+# on sys.path already: the shared code is in its packages)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
+
+from benchmarking.segmentor_batch import make_batch  # noqa: E402
+
 DEFAULT_CONFIG = ('configs/bdl/adv_deeplabv2-r101_1xb1-80k_'
                   'gta5-to-cityscapes-1024x512.py')
 
@@ -87,26 +90,6 @@ def build_model(cfg: Config, args) -> torch.nn.Module:
         expansion = 1 if seg.backbone.get('depth', 101) < 50 else 4
         seg.decode_head.in_channels = args.base_channels * 8 * expansion
     return MODELS.build(model_cfg)
-
-
-def make_batch(args, num_classes: int) -> Dict:
-    def branch(size: Tuple[int, int], labelled: bool) -> Tuple[List, List]:
-        w, h = size
-        imgs, samples = [], []
-        for _ in range(args.batch_size):
-            imgs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8))
-            s = SegDataSample(metainfo=dict(img_shape=(h, w),
-                                            ori_shape=(h, w)))
-            if labelled:
-                s.gt_sem_seg = PixelData(data=torch.randint(
-                    0, num_classes, (1, h, w), dtype=torch.int64))
-            samples.append(s)
-        return imgs, samples
-
-    src_imgs, src_samples = branch(args.source_size, True)
-    tgt_imgs, tgt_samples = branch(args.target_size, False)
-    return dict(inputs=dict(source=src_imgs, target=tgt_imgs),
-                data_samples=dict(source=src_samples, target=tgt_samples))
 
 
 def _sync(device: str) -> None:
@@ -174,7 +157,7 @@ def main(argv=None) -> int:
     model.train()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     if args.compare_release:
-        from compare_release import compare_with_release
+        from benchmarking.release_comparison import compare_with_release
         return compare_with_release(model, optim, args)
     assert isinstance(optim, OptimWrapperDict)
     batch = make_batch(args, model.num_classes)

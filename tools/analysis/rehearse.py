@@ -22,7 +22,7 @@ one, else from FLOP estimates) without training.
 
 Examples:
     python tools/analysis/rehearse.py \
-        configs/bdl/bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py \
+        configs/bdl/bdl_deeplabv2-r101_*_gta5-to-cityscapes-1024x512.py \
         --images 24 --iters 2 --work-dir work_dirs/rehearsal_r101
     python tools/analysis/rehearse.py CONFIG --plan-only
 """
@@ -34,9 +34,10 @@ import shutil
 import sys
 import time
 
+# the repository root, for mmbdl (this script's folder, tools/analysis, is
+# on sys.path already: the shared code is the rehearsal package)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv=None):
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
     source = config_setup.source_dataset(cfg)
     name = osp.splitext(osp.basename(args.config))[0]
     work_dir = osp.abspath(args.work_dir or
-                           osp.join('work_dirs', f'rehearsal_{name}'))
+                           config_setup.default_work_dir(args.config))
     data_root = osp.abspath(args.data_root or osp.join(work_dir, 'data'))
     full_train_cfg = cfg.train_cfg.to_dict()
 

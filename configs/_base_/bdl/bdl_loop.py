@@ -40,5 +40,9 @@ default_hooks = dict(
         type='CheckpointHook', by_epoch=False, interval=5000,
         max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # tools/test.py, MMSegmentation's test.py and `mim test` refuse a
+    # checkpoint that lacks part of M (allow_partial=True evaluates it with
+    # a warning); the loop checks the training loads itself
+    weights_check=dict(type='WeightsCheckHook', check_training=False))
 randomness = dict(seed=0)

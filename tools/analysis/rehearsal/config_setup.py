@@ -2,6 +2,7 @@
 synthetic data roots, a few iterations per phase, K and N rounds."""
 import ast
 import copy
+import os.path as osp
 from typing import Any, Dict, List
 
 from mmengine.config import Config
@@ -9,6 +10,13 @@ from mmengine.config import Config
 from mmbdl.engine.runner.phase_plan import PHASE_KINDS
 
 PATH_KEYS = ('data_root', 'img_dir')
+
+
+def default_work_dir(config: str) -> str:
+    """``work_dirs/rehearsal_<config name>``: rehearse.py's folder when it
+    is given no ``--work-dir``."""
+    name = osp.splitext(osp.basename(config))[0]
+    return osp.join('work_dirs', f'rehearsal_{name}')
 
 
 def parse_options(options: List[str]) -> Dict[str, Any]:

@@ -4,21 +4,21 @@ import glob
 import os.path as osp
 import shutil
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 
 from .device import conv_throughput
 from .flop_count import TotalFlopCounter
-from .memory import GIB
 from .projection import kind_figures, per_image, project
-from .synthetic_data import COMPLETE_FILE, SIZES, estimate_bytes
+from .synthetic_data import COMPLETE_FILE, estimate_bytes
 
 # input sizes (w, h) of the paper configs' phases
 SEG_SIZES = dict(gta5=(1280, 720), synthia=(1280, 760))
 TARGET_SIZE = (1024, 512)
 TRANSLATION_SIZE = dict(gta5=(1280, 720), synthia=(1280, 760))
 PSEUDO_LABEL_SIZE = (1024, 512)
+CROP = 452  # the translator's square crops
 
 
 def measure_device(args) -> float:
@@ -167,6 +167,41 @@ def _param_bytes(cfg) -> int:
     return total
 
 
+def plan_kinds(cfg, args) -> List[str]:
+    """Phase kinds the rehearsal runs (its K / N rounds, the config's
+    source-only switch)."""
+    kinds = ['translation', 'adaptation']
+    if (cfg.get('train_cfg') or {}).get('source_only', True):
+        kinds.insert(0, 'source_only')
+    if args.ssl_rounds > 0:
+        kinds.append('self_training')
+    return kinds
+
+
+def estimate_memory(cfg, args, source: str, device: str) -> dict:
+    """The memory model of the config's phases at their real sizes.
+
+    Every phase kind is probed at 1/4 and 1/2 of its real side lengths
+    (:func:`.memory_probe.fit_kinds`); the estimate of a phase's peak is
+    this process's size (CPU; 0 on CUDA, whose figure is allocated tensor
+    memory) plus its kind's step at the real input.
+
+    Returns:
+        dict: ``device``, ``base_bytes``, ``kinds`` (fits and estimates) and
+        ``peak_bytes`` (the largest phase).
+    """
+    from .memory import rss_bytes
+    from .memory_probe import fit_kinds, real_sizes
+    inputs = config_input_sizes(cfg, source)  # the config's crops, if any
+    sizes = real_sizes(cfg, inputs['source'], inputs['target'], CROP)
+    sizes['crop'] = tuple(inputs['translation'])
+    kinds = fit_kinds(cfg, sizes, plan_kinds(cfg, args), device=device)
+    base = 0 if device.startswith('cuda') else rss_bytes()
+    peak = base + max(k['step_bytes'] for k in kinds.values())
+    return dict(device=device, base_bytes=base, sizes=sizes, kinds=kinds,
+                peak_bytes=peak)
+
+
 def estimate_needs(cfg, args, source: str, work_dir: str,
                    data_root: str) -> dict:
     """Disk and memory the rehearsal needs, estimated before writing.
@@ -174,13 +209,9 @@ def estimate_needs(cfg, args, source: str, work_dir: str,
     Disk: the synthetic sets (raw-size bound, unless already complete),
     S'(k) and pseudo-labels (raw-size bounds), and one checkpoint per phase
     plus the last interval checkpoint (weights + optimizer states, twice the
-    weights as a bound). Memory: the largest peak of an earlier rehearsal of
-    this config in the work dir when there is one; else the weights with
-    gradients and Adam states (x4) plus activations bounded by the F step
-    after its memory fix (6 GB at the paper sizes, measured on this
-    machine's CPU) or the segmentation step.
+    weights as a bound). Memory: :func:`estimate_memory`, a model of
+    measured costs (probe steps of every phase kind at two reduced sizes).
     """
-    from .report import load_previous
     phases = 1 + args.rounds * (2 + args.ssl_rounds)
     data_bytes = 0 if osp.isfile(osp.join(data_root, COMPLETE_FILE)) else \
         estimate_bytes(source, args.images)
@@ -191,20 +222,20 @@ def estimate_needs(cfg, args, source: str, work_dir: str,
     weights = _param_bytes(cfg)
     ckpt = 3 * weights * (phases + 1)
     disk = data_bytes + s_prime + pseudo + ckpt
-    previous = load_previous(work_dir)
-    peaks = [max(p.get('train_peak_rss') or 0,
-                 p.get('before_phase_peak_rss') or 0,
-                 p.get('after_phase_peak_rss') or 0)
-             for p in (previous or {}).get('phases', [])]
-    if peaks and max(peaks):
-        memory = int(max(peaks) * 1.1)
-        memory_detail = 'largest peak of the earlier rehearsal + 10%'
-    else:
-        memory = 4 * weights + 6 * GIB
-        memory_detail = ('weights, gradients and Adam states (4 x '
-                         f'{weights / 1e9:.2f} GB) + 6 GB activations')
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    model = estimate_memory(cfg, args, source, device)
+    largest = max(model['kinds'], key=lambda k: model['kinds'][k][
+        'step_bytes'])
+    fit = model['kinds'][largest]
+    memory_detail = (
+        f'{device}: model of measured costs, probe steps at 1/4 and 1/2 of '
+        f'the real sizes; largest phase {largest}: process '
+        f'{model["base_bytes"] / 1e9:.2f} GB + fixed '
+        f'{fit["fixed"] / 1e9:.2f} GB + {fit["per_pixel"]:,.0f} B x '
+        f'{fit["pixels"]:,} pixels x batch')
     return dict(
-        disk_bytes=disk, memory_bytes=memory, memory_detail=memory_detail,
+        disk_bytes=disk, memory_bytes=model['peak_bytes'],
+        memory_detail=memory_detail, memory_model=model,
         disk_detail=(f'data {data_bytes / 1e9:.1f} GB, S\' '
                      f'{s_prime / 1e9:.1f} GB, pseudo-labels '
                      f'{pseudo / 1e9:.2f} GB, {phases + 1} checkpoints '
@@ -233,14 +264,20 @@ def check_needs(needs: dict, work_dir: str) -> Optional[str]:
                 f'GB of disk ({needs["disk_detail"]}) but {folder} has '
                 f'{free / 1e9:.1f} GB free; use fewer --images or another '
                 '--work-dir / --data-root')
-    available = _available_memory()
-    if available is not None:
-        # this process already holds part of what the run needs
-        from .memory import rss_bytes
-        available += rss_bytes()
+    device = (needs.get('memory_model') or {}).get('device', 'cpu')
+    if device.startswith('cuda'):
+        available = torch.cuda.mem_get_info()[0]
+        where = 'GPU memory'
+    else:
+        available = _available_memory()
+        if available is not None:
+            # this process already holds part of what the run needs
+            from .memory import rss_bytes
+            available += rss_bytes()
+        where = 'memory'
     if available is not None and needs['memory_bytes'] > available:
         return (f'the rehearsal needs about '
-                f'{needs["memory_bytes"] / 1e9:.1f} GB of memory '
+                f'{needs["memory_bytes"] / 1e9:.1f} GB of {where} '
                 f'({needs["memory_detail"]}) but {available / 1e9:.1f} GB '
                 'are available; free memory or run it on a larger machine')
     return None
@@ -261,8 +298,7 @@ def measure_check_costs(data_root: str) -> Dict[str, float]:
     Returns:
         dict: ``uncached`` and ``cached`` seconds per file, ``files``.
     """
-    from mmbdl.datasets.data_checks import (clear_size_cache,
-                                            read_sizes_cached)
+    from mmbdl.datasets.data_checks import clear_size_cache, read_sizes_cached
     paths = sorted(glob.glob(osp.join(data_root, '**', '*.png'),
                              recursive=True))
     if not paths:

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from .memory_model import relative_error
 from .projection import human, kind_figures, per_image, project
 from .synthetic_data import REAL_COUNTS, SIZES
 
@@ -73,6 +74,7 @@ def assemble(args, name: str, source: str, full_train_cfg: dict,
     for record in phases:
         record['dataset_files'] = _count_files(record['kind'], args.images)
         record['memory_check'] = _memory_check(record)
+        record['memory_estimate'] = _memory_estimate(record, needs)
         flops, steps = record.get('flops_per_step'), record['step_seconds']
         if flops and steps:
             step = sorted(steps)[len(steps) // 2]
@@ -96,6 +98,43 @@ def assemble(args, name: str, source: str, full_train_cfg: dict,
         kinds=kinds, jobs=jobs, projection=projection,
         wall_seconds=wall, finished=time.strftime('%Y-%m-%d %H:%M:%S'),
         work_dir=work_dir, stopped=stopped)
+
+
+def _memory_estimate(record: dict, needs: dict) -> Optional[dict]:
+    """The memory model's estimate of a phase's peak against the measured
+    one (CPU: the training process tree's peak RSS; CUDA: max allocated).
+    """
+    model = (needs or {}).get('memory_model') or {}
+    fit = (model.get('kinds') or {}).get(record['kind'])
+    if not fit:
+        return None
+    cuda = str(model.get('device', 'cpu')).startswith('cuda')
+    measured = record.get('cuda_max_allocated' if cuda else 'train_peak_rss')
+    estimate = model.get('base_bytes', 0) + fit['step_bytes']
+    return dict(estimate=estimate, measured=measured,
+                error=relative_error(estimate, measured) if measured
+                else None)
+
+
+def _memory_lines(phases: List[dict]) -> List[str]:
+    rows = [p for p in phases if p.get('memory_estimate')]
+    if not rows:
+        return []
+    lines = ['', '## Memory: estimate against measurement', '',
+             'Estimate: the memory model fitted before the run from probe '
+             'steps of each phase kind at 1/4 and 1/2 of the real sizes '
+             '(this process + fixed + bytes per pixel x pixels x batch); '
+             'measured: the phase\'s training peak (process tree on CPU, '
+             'max allocated on CUDA).', '',
+             '| phase | kind | estimate GB | measured GB | error |',
+             '| --- | --- | --- | --- | --- |']
+    for p in rows:
+        m = p['memory_estimate']
+        error = 'n/a' if m['error'] is None else f'{100 * m["error"]:+.0f}%'
+        lines.append(f'| {p["name"]} | {p["kind"]} | '
+                     f'{_gb(m["estimate"])} | {_gb(m["measured"])} | '
+                     f'{error} |')
+    return lines
 
 
 def _load_gpu(path: Optional[str]) -> Optional[dict]:
@@ -201,20 +240,25 @@ def _projection_lines(proj: dict) -> List[str]:
 def markdown(result: dict) -> str:
     """The rehearsal report in Markdown."""
     data = result['data']
+    machine = result['machine']
+    source_size = 'x'.join(map(str, SIZES[result['source']]))
+    target_size = 'x'.join(map(str, SIZES['cityscapes']))
+    init = 'random backbone init (allow_random_init)' if \
+        result['allow_random_init'] else 'pretrained init'
+    cuda = ', ' + machine['cuda'] if machine['cuda'] else ''
     lines = [
         f'# Rehearsal of {result["config"]}', '',
-        f'Synthetic {result["source"]} ({"x".join(map(str, SIZES[result["source"]]))}) '
-        f'and Cityscapes ({"x".join(map(str, SIZES["cityscapes"]))}) in the '
+        f'Synthetic {result["source"]} ({source_size}) '
+        f'and Cityscapes ({target_size}) in the '
         f'real layouts, {result["images_per_split"]} images per split '
         f'(written in {data.get("seconds", 0):.0f} s'
         f'{", reused" if data.get("reused") else ""}); K={result["rounds"]}, '
         f'N={result["ssl_rounds"]}, {result["iters_per_phase"]} iterations '
         f'per phase; {result["threads"]} torch threads; '
-        f'{"random backbone init (allow_random_init)" if result["allow_random_init"] else "pretrained init"}; '
+        f'{init}; '
         f'wall {human(result["wall_seconds"])}. Machine: '
-        f'{result["machine"]["cpus"]} CPUs'
-        f'{", " + result["machine"]["cuda"] if result["machine"]["cuda"] else ""}, '
-        f'{result["machine"]["conv_gflops"]:.0f} GFLOP/s measured.', '',
+        f'{machine["cpus"]} CPUs{cuda}, '
+        f'{machine["conv_gflops"]:.0f} GFLOP/s measured.', '',
         '## Per phase', ''
     ]
     if result.get('stopped'):
@@ -229,8 +273,10 @@ def markdown(result: dict) -> str:
         'workers; PSS when workers run). "Memory back": RSS of the training '
         'process after the phase (its checkpoint and after-phase hooks '
         'done, after a garbage collection) within 10% (at most 1 GB) of '
-        'before it.', '', '## Per-image jobs', ''
+        'before it.'
     ]
+    lines += _memory_lines(result['phases'])
+    lines += ['', '## Per-image jobs', '']
     lines += _job_lines(result) or ['- none ran']
     checks = result['data'].get('check_seconds_per_file')
     if checks:

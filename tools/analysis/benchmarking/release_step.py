@@ -51,8 +51,8 @@ def load_release(root: str, device: str):
     Returns:
         tuple: ``(deeplab_module, discriminator_module)``.
     """
-    paths = [osp.join(root, 'model', f) for f in ('deeplab.py',
-                                                   'discriminator.py')]
+    paths = [osp.join(root, 'model', f)
+             for f in ('deeplab.py', 'discriminator.py')]
     missing = [p for p in paths if not osp.isfile(p)]
     if missing:
         raise FileNotFoundError(
