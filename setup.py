@@ -3,9 +3,8 @@ import os
 import os.path as osp
 import shutil
 import sys
-from typing import Optional
-
 from setuptools import find_packages, setup
+from typing import Optional
 
 HERE = osp.dirname(osp.abspath(__file__))
 # What OpenMMLab's `mim` looks for inside an installed package: the configs,

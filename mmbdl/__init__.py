@@ -14,7 +14,7 @@ from .numpy_compat import apply_numpy2_aliases  # noqa: E402
 apply_numpy2_aliases()
 # The dependency check runs before anything imports mmengine/mmseg, so that
 # a missing or unsupported package gives one clear message.
-from .version_check import check_dependencies
+from .version_check import check_dependencies  # noqa: E402
 
 check_dependencies()
 

@@ -9,12 +9,12 @@ PAPER = {
     'source-only_deeplabv2-r101_1xb1-80k_gta5-to-cityscapes-1024x512':
     ('mIoU', 33.6),
     'bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512': ('mIoU',
-                                                                48.5),
+                                                                 48.5),
     'bdl_fcn8s-vgg16_1xb1-k2n2_gta5-to-cityscapes-1024x512': ('mIoU', 41.3),
     'bdl_deeplabv2-r101_1xb1-k2n2_synthia-to-cityscapes-1024x512':
     ('mIoU13', 51.4),
     'bdl_fcn8s-vgg16_1xb1-k2n2_synthia-to-cityscapes-1024x512': ('mIoU16',
-                                                                39.0),
+                                                                 39.0),
 }
 
 
@@ -42,7 +42,10 @@ def test_index_imports_metafiles_whose_paths_exist():
 
 
 def test_paper_results_and_weights_notes():
-    models = {m['Name']: m for m in load('configs/bdl/metafile.yaml')['Models']}
+    models = {
+        m['Name']: m
+        for m in load('configs/bdl/metafile.yaml')['Models']
+    }
     assert set(models) == set(PAPER)
     for name, (metric, value) in PAPER.items():
         assert models[name]['Results']['Metrics'] == {metric: value}

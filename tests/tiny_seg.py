@@ -69,7 +69,8 @@ def tiny_seg_config(data_root: str, max_iters: int = 4, extra: str = '',
     _base_ = [{runtime!r}]
     randomness = dict(seed=0)
     data_root = {data_root!r}
-    metainfo = dict(classes={TINY_CLASSES!r}, palette=[[0, 0, 0], [255, 0, 0], [0, 0, 255]])
+    metainfo = dict(classes={TINY_CLASSES!r},
+                    palette=[[0, 0, 0], [255, 0, 0], [0, 0, 255]])
     data_preprocessor = dict(
         type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,

@@ -138,8 +138,7 @@ def main(argv: Optional[List[str]] = None) -> None:
                                               hook_settings_from_config,
                                               load_inference_segmentor)
     from mmbdl.engine.pseudo_labeling import PseudoLabeler, prepare_round_dir
-    from mmbdl.engine.pseudo_labeling.pseudo_labeler import \
-        dataset_class_names
+    from mmbdl.engine.pseudo_labeling.pseudo_labeler import dataset_class_names
     from mmbdl.utils.launch import setup_tool
 
     cfg, rank, device = setup_tool(args.config, args.cfg_options,

@@ -2,7 +2,8 @@
 # MMSegmentation's SegFormer (MixVisionTransformer MiT-B5 + SegformerHead)
 # as M, trained as DAFormer trains it (AdamW 6e-5, head lr x10, no weight
 # decay on norms and position blocks, linear warm-up over the first 3.75%
-# of each phase (1500 of DAFormer's 40k) then poly with power 1; 512x512 random crops). Everything else (D,
+# of each phase (1500 of DAFormer's 40k) then poly with power 1; 512x512
+# random crops). Everything else (D,
 # lambda_adv, F and its schedule, the loop, the hooks, the phase budgets)
 # is inherited from the DeepLab-v2 config; F's perceptual model is this M.
 #   python tools/train.py \

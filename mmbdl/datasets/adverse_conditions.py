@@ -21,7 +21,6 @@ from typing import List, Sequence, Union
 
 from mmbdl.registry import DATASETS
 from mmbdl.utils.errors import ConfigCheckError
-from mmbdl.utils.errors import ConfigCheckError
 from .checked_seg_dataset import CheckedSegDataset
 from .data_checks import DataCheckError
 from .label_maps import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
@@ -104,8 +103,9 @@ class ACDCDataset(_MultiFolderDataset):
         conditions = _as_tuple(conditions)
         bad = [c for c in conditions if c not in ACDC_CONDITIONS]
         if bad or not conditions:
-            raise ConfigCheckError(f'ACDCDataset: unknown conditions {bad}; use '
-                                   f'some of {ACDC_CONDITIONS}')
+            raise ConfigCheckError(
+                f'ACDCDataset: unknown conditions {bad}; use '
+                f'some of {ACDC_CONDITIONS}')
         if split not in ACDC_SPLITS:
             raise ConfigCheckError(f'ACDCDataset: split must be one of '
                                    f'{ACDC_SPLITS}, got {split!r}')
@@ -151,8 +151,9 @@ class DarkZurichDataset(_MultiFolderDataset):
         conditions = _as_tuple(conditions)
         bad = [c for c in conditions if c not in DARK_ZURICH_CONDITIONS]
         if bad or not conditions:
-            raise ConfigCheckError(f'DarkZurichDataset: unknown conditions {bad}; '
-                                   f'use some of {DARK_ZURICH_CONDITIONS}')
+            raise ConfigCheckError(
+                f'DarkZurichDataset: unknown conditions {bad}; '
+                f'use some of {DARK_ZURICH_CONDITIONS}')
         if split not in DARK_ZURICH_SPLITS:
             raise ConfigCheckError(f'DarkZurichDataset: split must be one of '
                                    f'{DARK_ZURICH_SPLITS}, got {split!r}')

@@ -47,8 +47,9 @@ class CheckedSegDataset(BaseSegDataset):
                  converter: Optional[str] = None,
                  **kwargs) -> None:
         if size_mismatch not in SIZE_MISMATCH_ACTIONS:
-            raise ConfigCheckError(f'size_mismatch must be one of '
-                                   f'{SIZE_MISMATCH_ACTIONS}, got {size_mismatch!r}')
+            raise ConfigCheckError(
+                f'size_mismatch must be one of '
+                f'{SIZE_MISMATCH_ACTIONS}, got {size_mismatch!r}')
         self.check_files = check_files
         self.size_mismatch = size_mismatch
         self.converter = converter

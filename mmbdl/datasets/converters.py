@@ -84,14 +84,16 @@ def read_label_ids(path: str, encoding: str) -> np.ndarray:
         with Image.open(path) as img:
             img.load()
             if img.mode not in ('P', 'L'):
-                raise ConfigCheckError(f'mode {img.mode}, expected an 8-bit id '
-                                       'image (mode P or L)')
+                raise ConfigCheckError(
+                    f'mode {img.mode}, expected an 8-bit id '
+                    'image (mode P or L)')
             return np.array(img)
     except ValueError as err:
         raise ConfigCheckError(f'{path}: {err}') from None
     except Exception as err:  # noqa: BLE001 (PIL raises many types)
-        raise ConfigCheckError(f'{path}: cannot be decoded ({type(err).__name__}: '
-                               f'{err})') from None
+        raise ConfigCheckError(
+            f'{path}: cannot be decoded ({type(err).__name__}: '
+            f'{err})') from None
 
 
 def write_png_atomic(array: np.ndarray, path: str) -> None:

@@ -164,7 +164,7 @@ def draw_layout(rng: np.random.Generator, width: int,
         cw = (0.08 + 0.3 * ty) * W
         ch = cw * rng.uniform(0.45, 0.6)
         cx = rng.uniform(l_edge + cw / 2, max(l_edge + cw / 2 + 1,
-                                               r_edge - cw / 2))
+                                              r_edge - cw / 2))
         box = (np.abs(xx - cx) <= cw / 2) & (yy <= y_base) & (
             yy >= y_base - ch * 0.6)
         roof = (np.abs(xx - cx) <= cw * 0.32) & (yy < y_base - ch * 0.6) & (

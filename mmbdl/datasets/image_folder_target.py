@@ -3,7 +3,6 @@ from typing import Optional
 
 from mmbdl.registry import DATASETS
 from mmbdl.utils.errors import ConfigCheckError
-from mmbdl.utils.errors import ConfigCheckError
 from .checked_seg_dataset import CheckedSegDataset
 from .label_maps import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 

@@ -19,7 +19,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mmbdl.utils.errors import ConfigCheckError
-from mmbdl.utils.errors import ConfigCheckError
 from .data_checks import DataCheckError, format_names
 
 STATS_FILE = 'sample_class_stats.json'
@@ -39,8 +38,9 @@ def rcs_class_probs(class_pixels: Dict[int, int],
         ``softmax((1 - f) / T)`` over them.
     """
     if temperature <= 0:
-        raise ConfigCheckError(f'rare_class_sampling.temperature must be > 0, got '
-                               f'{temperature}')
+        raise ConfigCheckError(
+            f'rare_class_sampling.temperature must be > 0, got '
+            f'{temperature}')
     classes = sorted(c for c, n in class_pixels.items() if n > 0)
     if not classes:
         raise ConfigCheckError('rare-class sampling: no class has any pixel')

@@ -205,9 +205,10 @@ class UDADataset(Dataset):
     def _build_rcs(self, cfg: dict) -> None:
         unknown = sorted(set(cfg) - set(self.RCS_DEFAULTS))
         if unknown:
-            raise ConfigCheckError(f'UDADataset: unknown rare_class_sampling keys '
-                           f'{unknown}; valid keys: '
-                           f'{sorted(self.RCS_DEFAULTS)}')
+            raise ConfigCheckError(
+                f'UDADataset: unknown rare_class_sampling keys '
+                f'{unknown}; valid keys: '
+                f'{sorted(self.RCS_DEFAULTS)}')
         cfg = {**self.RCS_DEFAULTS, **cfg}
         data_root = getattr(self.source, 'data_root', None) or ''
         stats_file = cfg['stats_file'] or osp.join(data_root, STATS_FILE)

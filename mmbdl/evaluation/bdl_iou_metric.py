@@ -10,7 +10,6 @@ from prettytable import PrettyTable
 
 from mmbdl.registry import METRICS
 from mmbdl.utils.errors import ConfigCheckError
-
 from .prediction_writer import PredictionWriter
 
 # SYNTHIA protocol subsets (train ids): mIoU16 drops terrain, truck, train;
@@ -195,7 +194,8 @@ class BDLIoUMetric(IoUMetric):
                     self.results.append(self.confusion_matrix(
                         pred, label, n, self.ignore_index))
                 except ValueError as err:
-                    raise ConfigCheckError(f'BDLIoUMetric: {name}: {err}') from None
+                    raise ConfigCheckError(
+                        f'BDLIoUMetric: {name}: {err}') from None
             if self.writer is not None:
                 self.writer.write(pred, name,
                                   sample.get('reduce_zero_label', False))
@@ -271,4 +271,3 @@ def _pct(value) -> float:
     value = float(value)
     return float(np.round(value * 100, 2)) if np.isfinite(value) \
         else float('nan')
-

@@ -89,8 +89,9 @@ class PredictionWriter:
         if reduce_zero_label:
             pred = pred + 1
         if pred.size and (pred.min() < 0 or pred.max() > 255):
-            raise ConfigCheckError('predicted ids outside 0..255 cannot be written '
-                                   'as an 8-bit PNG')
+            raise ConfigCheckError(
+                'predicted ids outside 0..255 cannot be written '
+                'as an 8-bit PNG')
         return pred.astype(np.uint8)
 
     def write(self, pred: Union[torch.Tensor, np.ndarray], img_path: str,

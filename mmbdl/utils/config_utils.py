@@ -82,7 +82,8 @@ def run_cli(main: Callable[[], None]) -> None:
 
     Only :class:`~mmbdl.utils.errors.MMBDLUserError` and the known data /
     checkpoint errors (:func:`user_error_types`; all raised on purpose, with
-    the fix in their message) become ``error: <message>`` and exit status 2. Any other exception is a bug or an unexpected failure and
+    the fix in their message) become ``error: <message>`` and exit status 2.
+    Any other exception is a bug or an unexpected failure and
     propagates with its traceback. ``MMBDL_DEBUG=1`` shows the traceback of
     user errors too.
 

@@ -194,9 +194,10 @@ def load_converted(source: str, map_location=None,
         dict: ``state_dict`` (converted keys, ``backbone.*``,
         ``decode_head.*`` or ``layers.*``) and ``meta``.
     """
+    from mmengine.logging import MMLogger
+
     from mmbdl.models.utils.release_state_dict import \
         convert_release_state_dict
-    from mmengine.logging import MMLogger
     found = resolve_weights(source)
     raw = torch.load(found['path'], map_location=map_location or 'cpu',
                      weights_only=True)

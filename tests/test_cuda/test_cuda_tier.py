@@ -105,8 +105,7 @@ def test_demo_loop_on_cuda(demo_fp32, tmp_path, amp):
 
 def test_amp_checkpoint_resume_on_cuda(tmp_path):
     from mmengine.hooks import Hook
-    from mmengine.optim.optimizer.amp_optimizer_wrapper import \
-        AmpOptimWrapper
+    from mmengine.optim.optimizer.amp_optimizer_wrapper import AmpOptimWrapper
     from mmengine.runner import Runner
 
     from mmbdl.utils.launch import enable_amp

@@ -11,13 +11,14 @@ from adverse_fixtures import write_acdc, write_dark_zurich
 from data_fixtures import CS_TRAIN, rgb, save_rgb, write_gta5
 from PIL import Image
 
-from mmbdl.datasets.adverse_converters import (convert_acdc,
-                                               convert_dark_zurich)
+from mmbdl.datasets.adverse_converters import convert_acdc, convert_dark_zurich
 from mmbdl.datasets.converters import convert_gta5
 from mmbdl.datasets.data_checks import DataCheckError
 from mmbdl.registry import DATASETS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
 def infos(ds):
     return [ds.get_data_info(i) for i in range(len(ds))]
 

@@ -8,7 +8,7 @@ from data_fixtures import (CS_TRAIN, SYN_TRAIN, write_cityscapes, write_gta5,
                            write_synthia)
 from PIL import Image
 
-from mmbdl.datasets import (CityscapesDataset, GTA5Dataset, SynthiaDataset)
+from mmbdl.datasets import CityscapesDataset, GTA5Dataset, SynthiaDataset
 from mmbdl.datasets.converters import (convert_cityscapes, convert_gta5,
                                        convert_synthia)
 from mmbdl.datasets.data_checks import DataCheckError

@@ -7,8 +7,7 @@ from adverse_fixtures import write_acdc, write_dark_zurich
 from data_fixtures import rgb, save_rgb, write_gta5
 from mmengine.config import Config
 
-from mmbdl.datasets.adverse_converters import (convert_acdc,
-                                               convert_dark_zurich)
+from mmbdl.datasets.adverse_converters import convert_acdc, convert_dark_zurich
 from mmbdl.datasets.converters import convert_gta5
 from mmbdl.registry import DATASETS
 

@@ -1,5 +1,4 @@
 """BDL transforms: pseudo-label loading, packing with weights, width resize."""
-import os.path as osp
 
 import numpy as np
 import pytest

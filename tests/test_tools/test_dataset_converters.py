@@ -1,9 +1,9 @@
 """Label converters on tiny files in the real encodings of each data set."""
 import glob
+import importlib.util
 import json
 import os
 import os.path as osp
-import importlib.util
 
 import cv2
 import numpy as np

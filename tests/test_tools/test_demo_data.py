@@ -10,7 +10,7 @@ import pytest
 from mmengine.config import Config
 from PIL import Image
 
-from mmbdl.datasets.demo import (DEMO_TRAIN_IDS, COMPLETE_FILE, draw_sample,
+from mmbdl.datasets.demo import (COMPLETE_FILE, DEMO_TRAIN_IDS, draw_sample,
                                  make_demo_data)
 from mmbdl.registry import DATASETS
 

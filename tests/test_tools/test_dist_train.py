@@ -5,7 +5,6 @@ import subprocess
 
 import torch
 from dist_utils import free_port
-
 from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

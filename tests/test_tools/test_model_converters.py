@@ -13,8 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmbdl.registry import MODELS
-from tools.model_converters.bdl_to_mmbdl import (compare_with_model,
-                                                 convert, detect_arch, main)
+from tools.model_converters.bdl_to_mmbdl import (compare_with_model, convert,
+                                                 detect_arch, main)
 
 
 # ---------------------------------------------------------------- DeepLab

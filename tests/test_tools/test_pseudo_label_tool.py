@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from dist_utils import free_port
 from mmengine.dataset import pseudo_collate
+from tiny_pseudo_label import (build_segmentor, config_text, segmentor_cfg,
+                               target_dataset_cfg, write_target_set)
 
 from mmbdl.apis.segmentor_loading import load_inference_segmentor
 from mmbdl.engine.pseudo_labeling import (COMPLETE_FILE, PseudoLabelDirError,
                                           PseudoLabeler)
 from mmbdl.registry import DATASETS
-from dist_utils import free_port
-from tiny_pseudo_label import (build_segmentor, config_text, segmentor_cfg,
-                               target_dataset_cfg, write_target_set)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

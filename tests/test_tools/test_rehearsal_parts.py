@@ -20,7 +20,8 @@ from rehearsal.synthetic_data import (REAL_COUNTS, SIZES,  # noqa: E402
                                       estimate_bytes, write_synthetic_sets)
 
 TINY = dict(gta5=(48, 26), synthia=(32, 19), cityscapes=(64, 32))
-PAPER = 'configs/bdl/bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py'
+PAPER = ('configs/bdl/'
+         'bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py')
 
 
 def test_real_sizes_and_counts():

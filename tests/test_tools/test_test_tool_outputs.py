@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -96,8 +95,7 @@ def test_out_train_ids_and_format_only_label_ids(setup, tmp_path):
                     '--format-only')
     text = full_log(proc, tmp_path / 'w2')
     assert 'mIoU:' not in text and 'no evaluation (format_only)' in text
-    from mmbdl.evaluation.prediction_writer import \
-        trainid_to_cityscapes_id_lut
+    from mmbdl.evaluation.prediction_writer import trainid_to_cityscapes_id_lut
     lut = trainid_to_cityscapes_id_lut()
     assert sorted(p.name for p in server.iterdir()) == files
     for name in files:

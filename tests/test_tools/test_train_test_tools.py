@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import torch
-
 from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

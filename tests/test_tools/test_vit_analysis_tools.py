@@ -10,9 +10,9 @@ sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 
 import ablation  # noqa: E402
 import multi_seed  # noqa: E402
-from rehearsal.planning import config_input_sizes  # noqa: E402
 
 from mmbdl.utils import load_config  # noqa: E402
+from rehearsal.planning import config_input_sizes  # noqa: E402
 
 VITB = 'configs/bdl/bdl_dinov2-vitb14_1xb1-k2n2_gta5-to-cityscapes-504x504.py'
 VITL = 'configs/bdl/bdl_dinov2-vitl14_1xb1-k2n2_gta5-to-cityscapes-504x504.py'

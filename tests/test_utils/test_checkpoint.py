@@ -7,10 +7,10 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 from mmbdl.utils import register_checkpoint_safe_globals
 from mmbdl.utils.checkpoint import CheckpointRefusedError
-from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 
 class NotAllowed:

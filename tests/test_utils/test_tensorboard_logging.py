@@ -3,7 +3,6 @@ import os.path as osp
 
 from mmengine.config import Config
 from mmengine.runner import Runner
-
 from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 

@@ -11,7 +11,6 @@ import textwrap
 import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
-
 from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 FAKE_WANDB = '''

@@ -30,8 +30,8 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
-DEFAULT_CONFIG = ('configs/bdl/'
-                  'bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py')
+DEFAULT_CONFIG = (
+    'configs/bdl/bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py')
 
 
 def parse_args(argv=None):

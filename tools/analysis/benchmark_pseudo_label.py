@@ -41,7 +41,7 @@ IMG_SUFFIX = '_leftImg8bit.png'
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--sizes', type=int, nargs='+', default=[50, 100,
-                                                                  200])
+                                                                 200])
     parser.add_argument('--height', type=int, default=512)
     parser.add_argument('--width', type=int, default=1024)
     parser.add_argument('--num-classes', type=int, default=19)
@@ -124,8 +124,7 @@ def run_worker(args: argparse.Namespace) -> None:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    from mmbdl.engine.pseudo_labeling import (PseudoLabeler,
-                                              prepare_round_dir)
+    from mmbdl.engine.pseudo_labeling import PseudoLabeler, prepare_round_dir
     from mmbdl.registry import DATASETS, MODELS
     from mmbdl.utils import register_all_modules
     register_all_modules()
@@ -162,8 +161,9 @@ def naive_release_method(labeler, dataset, out_dir: str,
     probability of every image; per class the confidences of its pixels are
     sorted and the element at ``round(n / 2)`` (capped) is the threshold.
     """
-    from mmbdl.engine.pseudo_labeling.label_files import (
-        pseudo_label_path, pseudo_label_relpath, write_label_png)
+    from mmbdl.engine.pseudo_labeling.label_files import (pseudo_label_path,
+                                                          pseudo_label_relpath,
+                                                          write_label_png)
     img_root = dataset.data_prefix['img_path']
     dataset.full_init()
     labeler.check_num_classes(num_classes)

@@ -33,8 +33,8 @@ import time
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
-DEFAULT_CONFIG = ('configs/bdl/'
-                  'bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py')
+DEFAULT_CONFIG = (
+    'configs/bdl/bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py')
 VARIANTS = dict(joint=dict(perceptual_memory_saving=False),
                 saving=dict(perceptual_memory_saving=True))
 

@@ -57,8 +57,7 @@ def run(args) -> dict:
     cfg.train_cfg.num_ssl_rounds = 1
     cfg.train_cfg.val_interval = 10**9
     if args.device_interval:
-        from mmbdl.models.segmentors.finite_loss_check import \
-            DEVICE_INTERVAL
+        from mmbdl.models.segmentors.finite_loss_check import DEVICE_INTERVAL
         seg = cfg.model.segmentor
         seg.setdefault('uda_cfg', {})['check_finite_interval'] = \
             DEVICE_INTERVAL

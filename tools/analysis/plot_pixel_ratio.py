@@ -126,9 +126,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                                               hook_settings_from_config,
                                               load_inference_segmentor)
     from mmbdl.engine.pseudo_labeling import PseudoLabeler
+    from mmbdl.engine.pseudo_labeling.pseudo_labeler import dataset_class_names
     from mmbdl.models.utils import ClasswiseMedianRule
-    from mmbdl.engine.pseudo_labeling.pseudo_labeler import \
-        dataset_class_names
     from mmbdl.utils import load_config, register_all_modules
 
     if not 0.0 <= args.min <= args.max <= 1.0 or args.step <= 0:

@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 from PIL import Image
+
 from mmbdl.utils.errors import MissingFileError
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(

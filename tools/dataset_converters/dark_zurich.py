@@ -16,8 +16,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 
-from mmbdl.datasets.adverse_converters import \
-    convert_dark_zurich  # noqa: E402
+from mmbdl.datasets.adverse_converters import convert_dark_zurich  # noqa: E402
 from mmbdl.utils.config_utils import run_cli  # noqa: E402
 
 

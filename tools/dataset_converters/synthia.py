@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     stats = convert_synthia(args.data_root, nproc=args.nproc,
-                         on_unknown=args.on_unknown)
+                            on_unknown=args.on_unknown)
     print(f'SYNTHIA: {stats["num_images"]} labels ({stats["num_converted"]} '
           f'converted, the rest already done); class statistics in '
           f'{osp.join(args.data_root, "sample_class_stats.json")}')

@@ -53,8 +53,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 
 # the key mapping lives in the package, shared with the `bdl://` scheme that
 # converts release files when a config's init_cfg loads them
+# (ARCHS, detect_arch and unwrap_state_dict are re-exported for the tests
+# and callers of this script; isort's two layouts of this noqa'd import
+# alternate, so it is left out of isort)
+# isort: off
 from mmbdl.models.utils.release_state_dict import (  # noqa: E402,F401
     ARCHS, convert_release_state_dict, detect_arch, unwrap_state_dict)
+# isort: on
 
 
 def convert(state, arch: str = 'auto', num_classes=19, prefix: str = ''):

@@ -17,8 +17,9 @@ def read_uint8_png(path: str) -> np.ndarray:
         raise OSError(f'cannot read {path} (missing or corrupt PNG); '
                       'rewrite the pseudo-labels (tools/pseudo_label.py)')
     if img.ndim != 2 or img.dtype != np.uint8:
-        raise ConfigCheckError(f'{path}: expected a single-channel uint8 PNG, got '
-                               f'shape {img.shape} dtype {img.dtype}')
+        raise ConfigCheckError(
+            f'{path}: expected a single-channel uint8 PNG, got '
+            f'shape {img.shape} dtype {img.dtype}')
     return img
 
 

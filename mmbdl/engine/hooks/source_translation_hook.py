@@ -17,7 +17,6 @@ from .phase_outputs import claim_phase_outputs, planned_phases, serves
 ARTIFACT = 'translated_source'
 
 
-
 @HOOKS.register_module()
 class SourceTranslationHook(BDLHook):
     """Translate every source image after each translation phase.

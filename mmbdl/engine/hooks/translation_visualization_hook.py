@@ -146,4 +146,3 @@ def _assemble(rows: List[List[np.ndarray]], gap: int = 4) -> np.ndarray:
             y, x = r * (cell_h + gap), c * (cell_w + gap)
             grid[y:y + img.shape[0], x:x + img.shape[1]] = img
     return grid
-

@@ -8,8 +8,10 @@ from mmbdl.registry import PARAM_SCHEDULERS
 from mmbdl.utils.errors import ConfigCheckError
 
 
-def release_epoch_factor(epoch: int, constant_epochs: int = 10,
-                         decay_epochs: int = 10, epoch_count: int = 1) -> float:
+def release_epoch_factor(epoch: int,
+                         constant_epochs: int = 10,
+                         decay_epochs: int = 10,
+                         epoch_count: int = 1) -> float:
     """The release's lr factor of epoch ``epoch`` (counted from 0).
 
     The release's ``cyclegan/networks.py`` (policy 'lambda') uses

@@ -18,7 +18,8 @@ def resolve_phase_relative(cfg: Union[dict, list, None],
     shortened phase keeps the schedule's shape. ``end`` defaults to the
     phase's end, and an ``end`` that rounding brought down to ``begin`` is
     moved one iteration past it, so every budget >= 1 gives a valid
-    schedule; absolute values that do not fit the phase are refused. Examples at the release's budgets: the poly horizon of 250k
+    schedule; absolute values that do not fit the phase are refused.
+    Examples at the release's budgets: the poly horizon of 250k
     for an 80k phase is ``relative_end=3.125``; CycleGAN's linear decay over
     its last 10 of 20 epochs is ``relative_begin=0.5``.
 
@@ -51,8 +52,9 @@ def resolve_phase_relative(cfg: Union[dict, list, None],
                 f'scheduler {out["type"]} sets both {name} and {key}; keep '
                 'one (relative values are fractions of the phase length)')
         if not isinstance(fraction, (int, float)) or fraction < 0:
-            raise ConfigCheckError(f'scheduler {out["type"]}: {key} must be a '
-                             f'fraction >= 0, got {fraction!r}')
+            raise ConfigCheckError(
+                f'scheduler {out["type"]}: {key} must be a '
+                f'fraction >= 0, got {fraction!r}')
         value = int(round(fraction * phase_iters))
         out[name] = value if name == 'begin' else max(1, value)
     relative = any(k.startswith(RELATIVE) for k in cfg)

@@ -55,7 +55,8 @@ class RepeatedSGD(Optimizer):
         if momentum < 0.0:
             raise ConfigCheckError(f'Invalid momentum value: {momentum}')
         if weight_decay < 0.0:
-            raise ConfigCheckError(f'Invalid weight_decay value: {weight_decay}')
+            raise ConfigCheckError(
+                f'Invalid weight_decay value: {weight_decay}')
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ConfigCheckError(
                 'Nesterov momentum requires a momentum and zero dampening')

@@ -22,7 +22,7 @@ first; :class:`SetConfidences` is what a rule's ``fit`` receives.
 """
 import hashlib
 import os.path as osp
-from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 import numpy as np
 import torch
@@ -31,9 +31,6 @@ from mmbdl.models.utils.pseudo_label_rules import IGNORE_INDEX
 from mmbdl.utils.errors import ConfigCheckError
 
 CACHE_DIR = '.cache'
-
-
-IGNORE_INDEX = 255
 
 
 def _float_bits(value: float) -> int:

@@ -22,10 +22,8 @@ import torch.nn as nn
 from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from mmengine.logging import print_log
 
-from mmbdl.models.utils.pseudo_label_rules import (IGNORE_INDEX,
-                                                   PseudoLabelRule)
+from mmbdl.models.utils.pseudo_label_rules import IGNORE_INDEX, PseudoLabelRule
 from mmbdl.utils.errors import ConfigCheckError
-from .histogram import CACHE_DIR
 from .statistics import PseudoLabelStatistics
 
 COMPLETE_FILE = '.complete.json'
@@ -55,9 +53,10 @@ def pseudo_label_relpath(img_path: str, img_root: str) -> str:
     """
     rel = osp.relpath(osp.abspath(img_path), osp.abspath(img_root))
     if rel.startswith('..') or osp.isabs(rel):
-        raise ConfigCheckError(f'target image {img_path} is not below the image '
-                               f'root {img_root}; set the pseudo-label img_root to '
-                               "the target dataset's data_prefix['img_path']")
+        raise ConfigCheckError(
+            f'target image {img_path} is not below the image '
+            f'root {img_root}; set the pseudo-label img_root to '
+            "the target dataset's data_prefix['img_path']")
     return osp.splitext(rel)[0]
 
 

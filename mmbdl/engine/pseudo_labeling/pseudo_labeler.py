@@ -24,16 +24,14 @@ from mmengine.dist import barrier, get_dist_info
 from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
-from mmbdl.models.utils.pseudo_label_rules import (PseudoLabelRule,
-                                                   RuleConfig,
+from mmbdl.models.utils.pseudo_label_rules import (PseudoLabelRule, RuleConfig,
                                                    build_pseudo_label_rule)
 from mmbdl.utils.errors import ConfigCheckError
 from .histogram import (ClassConfidenceHistogram, SetConfidences, cache_path,
                         round_cache_dir)
 from .label_files import (FORMAT_NAME, check_unique_labels, finish_round,
                           load_cache, log_statistics, model_fingerprint,
-                          pseudo_label_relpath, save_cache,
-                          write_pseudo_label)
+                          pseudo_label_relpath, save_cache, write_pseudo_label)
 from .statistics import PseudoLabelStatistics
 from .target_inference import (TargetImageError, TargetInference,
                                dataset_class_names, dataset_img_root,

@@ -132,7 +132,6 @@ def dataset_class_names(dataset) -> List[str]:
     return [str(c) for c in classes]
 
 
-
 class TargetInference:
     """Per-pixel class and confidence of a segmentor on target images.
 

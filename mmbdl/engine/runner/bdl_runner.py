@@ -57,4 +57,3 @@ class BDLRunner(Runner):
 # registry: register the class there too (same class, same name).
 if ROOT_RUNNERS.get('BDLRunner') is None:
     ROOT_RUNNERS.register_module(module=BDLRunner)
-

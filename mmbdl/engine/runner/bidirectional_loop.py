@@ -14,8 +14,8 @@ from mmbdl.utils.errors import ConfigTypeError
 from mmbdl.utils.model_utils import unwrap_model
 from mmbdl.utils.runner_internals import forget_scalars
 from .initial_weights_source import InitialWeightsSource
-from .loop_state import (LoopCheckpointState, LoopStateHook,
-                         load_image_pools, set_rng)
+from .loop_state import (LoopCheckpointState, LoopStateHook, load_image_pools,
+                         set_rng)
 from .online_self_training import check_self_training, set_online_labels
 from .phase_data import (NoDataLoader, advanced_iterator,
                          build_phase_dataloader, check_source_translation,

@@ -6,10 +6,10 @@ from typing import Optional, Sequence
 import torch.nn as nn
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 
-from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
 from mmbdl.engine.optimizers.phase_relative_schedule import \
     resolve_phase_relative
 from mmbdl.registry import PARAM_SCHEDULERS
+from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
 from .phase_kinds import phase_kind
 from .phase_plan import Phase, lookup
 

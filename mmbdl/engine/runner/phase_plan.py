@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmbdl.utils.errors import ConfigCheckError
-from .phase_kinds import (INIT_POLICIES, PAPER_KINDS, PSEUDO_LABELS,
-                          PhaseKind, kind_keys, paper_plan, phase_kind,
-                          registered_kinds)
+from .phase_kinds import (INIT_POLICIES, PAPER_KINDS, PSEUDO_LABELS, PhaseKind,
+                          kind_keys, paper_plan, phase_kind, registered_kinds)
 
 # the paper's kinds (kept for the tools that list them)
 PHASE_KINDS = PAPER_KINDS
@@ -258,7 +257,7 @@ def check_plan_args(num_rounds, plan: Dict[str, List[Tuple[str, int]]],
     zero = [kind for kind, repeat in plan['round'] if repeat == 0]
     if not labelled and 'PseudoLabelHook' in hook_names:
         raise ConfigCheckError(
-            f'train_cfg.num_ssl_rounds (N) is 0 but a PseudoLabelHook is '
+            'train_cfg.num_ssl_rounds (N) is 0 but a PseudoLabelHook is '
             'configured: the self-training phases it labels for would '
             'never run; set num_ssl_rounds >= 1 or remove the hook')
     if not isinstance(phase_iters, dict):

@@ -31,8 +31,8 @@ from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
 from mmbdl.models.translators.utils import get_generator_normalization
-from mmbdl.utils.model_utils import unwrap_model
 from mmbdl.utils.errors import ConfigCheckError, MissingFileError
+from mmbdl.utils.model_utils import unwrap_model
 
 COMPLETE_FILE = '.complete.json'
 PROGRESS_FILE = '.in_progress.json'
@@ -107,8 +107,9 @@ def load_image(path: str, scale: Optional[Sequence[int]] = None,
     """
     img = mmcv.imread(path, flag='color', channel_order='bgr')
     if img is None:
-        raise ConfigCheckError(f'cannot read image {path}; the file is missing or '
-                               'not an image (delete or replace it)')
+        raise ConfigCheckError(
+            f'cannot read image {path}; the file is missing or '
+            'not an image (delete or replace it)')
     if scale is not None and (img.shape[1], img.shape[0]) != tuple(scale):
         img = mmcv.imresize(img, tuple(scale), interpolation=interpolation,
                             backend='pillow')

@@ -37,7 +37,8 @@ def follow_segmentor(translator: dict, segmentor: dict) -> dict:
     ``follow_segmentor=True``, it is replaced by M's inference segmentor
     config (``segmentor['segmentor']``, or ``segmentor`` itself when it has
     no inner segmentor) with the dict's other keys merged in, e.g.
-    ``dict(follow_segmentor=True, decode_head=dict(num_effective_branches=2))``.
+    ``dict(follow_segmentor=True,
+    decode_head=dict(num_effective_branches=2))``.
     Any other value is kept as it is.
 
     Args:

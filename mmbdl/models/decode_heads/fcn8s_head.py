@@ -82,8 +82,9 @@ class FCN8sHead(BaseDecodeHead):
             init_cfg=init_cfg,
             **kwargs)
         if len(self.in_channels) != 4:
-            raise ConfigCheckError('FCN8sHead takes (image, pool3, pool4, fc7); got '
-                                   f'in_channels={self.in_channels}')
+            raise ConfigCheckError(
+                'FCN8sHead takes (image, pool3, pool4, fc7); got '
+                f'in_channels={self.in_channels}')
         del self.conv_seg
         n = self.out_channels
         _, c3, c4, c7 = self.in_channels

@@ -160,8 +160,9 @@ class AdvSelfTrainingSegmentor(BaseModel):
     @adversarial.setter
     def adversarial(self, value: bool) -> None:
         if value and self.discriminator is None:
-            raise ConfigCheckError('cannot enable the adversarial loss: the model '
-                                   'was built without a discriminator')
+            raise ConfigCheckError(
+                'cannot enable the adversarial loss: the model '
+                'was built without a discriminator')
         self.uda_cfg['adversarial'] = bool(value)
 
     @property
@@ -200,8 +201,9 @@ class AdvSelfTrainingSegmentor(BaseModel):
             tgt_samples is not None and len(tgt_samples) > 0 and \
             all('gt_sem_seg' in s for s in tgt_samples)
         if (adversarial or use_pseudo) and tgt_in is None:
-            raise ConfigCheckError('the batch has no target branch; the '
-                                   'adversarial / pseudo-label losses need one')
+            raise ConfigCheckError(
+                'the batch has no target branch; the '
+                'adversarial / pseudo-label losses need one')
         self._check_label_shapes(src_samples, 'source')
         if use_pseudo:
             self._check_label_shapes(tgt_samples, 'target (pseudo-label)',
@@ -341,7 +343,8 @@ class AdvSelfTrainingSegmentor(BaseModel):
         for s in samples:
             path = self._label_path(s)
             if 'gt_sem_seg' not in s:
-                raise ConfigCheckError(f'{branch} sample {path} has no gt_sem_seg')
+                raise ConfigCheckError(
+                    f'{branch} sample {path} has no gt_sem_seg')
             if size is None:
                 continue
             shapes = [('label', tuple(s.gt_sem_seg.data.shape[-2:]))]

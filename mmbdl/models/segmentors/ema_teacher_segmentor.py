@@ -18,9 +18,9 @@ from torch import Tensor
 
 from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
-from ..utils.pseudo_label_rules import build_pseudo_label_rule
 from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
+from ..utils.pseudo_label_rules import build_pseudo_label_rule
 from .adv_self_training_segmentor import AdvSelfTrainingSegmentor
 
 DEFAULT_EMA_CFG = dict(

@@ -142,8 +142,9 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, PerceptualWeightsMixin,
         self.update_order = update_order
         self.perceptual_memory_saving = bool(perceptual_memory_saving)
         if int(perceptual_chunk) < 0:
-            raise ConfigCheckError(f'perceptual_chunk={perceptual_chunk} must be '
-                                   '>= 0 (0: the whole batch in one pass of M)')
+            raise ConfigCheckError(
+                f'perceptual_chunk={perceptual_chunk} must be '
+                '>= 0 (0: the whole batch in one pass of M)')
         self.perceptual_chunk = int(perceptual_chunk)
         if int(generator_micro_batch) < 0:
             raise ConfigCheckError(

@@ -110,4 +110,3 @@ def _select_prefixed(state_dict: Mapping[str, Tensor],
         if all(prefix + k in state_dict for k in keys):
             return {k: state_dict[prefix + k] for k in keys}
     return None
-

@@ -5,9 +5,9 @@ from mmengine.logging import MMLogger
 from mmengine.model.weight_init import PretrainedInit, update_init_info
 
 from mmbdl.registry import WEIGHT_INITIALIZERS
-from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.checkpoint import (check_key_match, match_keys,
                                     suggest_prefix_fix)
+from mmbdl.utils.errors import ConfigCheckError
 
 # attribute set on a module that a checked Pretrained init loaded
 PRETRAINED_ATTR = '_mmbdl_pretrained_from'

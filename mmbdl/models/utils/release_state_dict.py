@@ -105,7 +105,8 @@ def detect_arch(state: Dict[str, Tensor]) -> str:
     raise ConfigCheckError(
         'not a BDL DeepLab-v2 / FCN-8s VGG-16 / torchvision VGG-16 / '
         'discriminator or DINOv2 checkpoint; first keys: '
-        f'{sorted(keys)[:8]}; name the layout explicitly if it is one of {ARCHS} with other key names')
+        f'{sorted(keys)[:8]}; name the layout explicitly if it is one of '
+        f'{ARCHS} with other key names')
 
 
 def _add_bn_counters(state: 'OrderedDict[str, Tensor]') -> None:
@@ -269,7 +270,8 @@ def convert_release_state_dict(
     if arch == 'auto':
         arch = detect_arch(state)
     if arch not in ARCHS:
-        raise ConfigCheckError(f'arch must be one of {ARCHS} or auto, got {arch}')
+        raise ConfigCheckError(
+            f'arch must be one of {ARCHS} or auto, got {arch}')
     if arch in ('deeplabv2', 'deeplabv2-init'):
         out, dropped = convert_deeplabv2(state, num_classes,
                                          init=arch == 'deeplabv2-init')

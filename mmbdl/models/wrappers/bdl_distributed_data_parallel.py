@@ -35,7 +35,8 @@ class BDLDistributedDataParallel(nn.Module):
     zeros on the others, as DDP does; one without a gradient anywhere is left
     alone (with ``find_unused_parameters=True``; by default, as in DDP, a
     trainable parameter of a stepping optimizer without a gradient on any
-    rank is an error that names it). Parameters and buffers are broadcast from rank 0 when the wrapper
+    rank is an error that names it). Parameters and buffers are broadcast
+    from rank 0 when the wrapper
     is built and whenever :meth:`broadcast_parameters` is called (the BDL loop
     calls it before the first iteration, after weights are initialised and
     loaded). Communication is not overlapped with the backward pass; that is

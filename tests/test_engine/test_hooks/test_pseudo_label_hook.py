@@ -10,15 +10,15 @@ import pytest
 from mmengine import MessageHub
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
-
-from mmbdl.engine.hooks import PseudoLabelHook
-from mmbdl.engine.pseudo_labeling import (COMPLETE_FILE, PseudoLabelDirError,
-                                          round_dir_state)
-from mmbdl.engine.pseudo_labeling import label_files as pl_module
-from mmbdl.engine.runner.phase_plan import Phase
-from mmbdl.registry import HOOKS
 from tiny_pseudo_label import (build_segmentor, target_dataset_cfg,
                                write_target_set)
+
+from mmbdl.engine.hooks import PseudoLabelHook
+from mmbdl.engine.pseudo_labeling import COMPLETE_FILE, PseudoLabelDirError
+from mmbdl.engine.pseudo_labeling import label_files as pl_module
+from mmbdl.engine.pseudo_labeling import round_dir_state
+from mmbdl.engine.runner.phase_plan import Phase
+from mmbdl.registry import HOOKS
 
 
 @pytest.fixture(scope='module')

@@ -7,8 +7,8 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.optim import OptimWrapperDict, build_optim_wrapper
 
-from mmbdl.engine.optimizers import RepeatedSGD
-from mmbdl.engine.optimizers import MultiSubmoduleOptimWrapperConstructor
+from mmbdl.engine.optimizers import (MultiSubmoduleOptimWrapperConstructor,
+                                     RepeatedSGD)
 from mmbdl.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(

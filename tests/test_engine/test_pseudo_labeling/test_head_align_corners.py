@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.dataset import pseudo_collate
-from tiny_pseudo_label import build_segmentor, target_dataset_cfg, \
-    write_target_set
+from tiny_pseudo_label import (build_segmentor, target_dataset_cfg,
+                               write_target_set)
 
 from mmbdl.engine.pseudo_labeling import PseudoLabeler
 from mmbdl.registry import DATASETS

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-
 import torch
 
 from mmbdl.engine.pseudo_labeling import (ClassConfidenceHistogram,
@@ -78,7 +77,7 @@ def keep_masks(thresholds, preds, confs):
 def reference_keep(thresholds, preds, confs):
     # the release compares float64 confidences with float64 thresholds
     return [c.astype(np.float64) >= thresholds[p] for p, c in zip(preds,
-                                                                 confs)]
+                                                                  confs)]
 
 
 @pytest.mark.parametrize('ties', [False, True])
@@ -163,7 +162,7 @@ def test_soft_policy_keeps_everything():
 def test_build_policy_from_names_and_dicts():
     assert isinstance(build_pseudo_label_rule(None), ClasswiseMedianRule)
     p = build_pseudo_label_rule(dict(type='top_fraction', fraction=0.2,
-                                    cap=0.95))
+                                     cap=0.95))
     assert p.to_dict() == dict(type='top_fraction', fraction=0.2, cap=0.95)
     assert build_pseudo_label_rule('FixedThresholdRule').threshold == 0.9
     with pytest.raises(ValueError, match='unknown pseudo-label rule'):

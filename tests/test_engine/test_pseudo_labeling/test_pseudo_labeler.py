@@ -9,13 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.dataset import pseudo_collate
+from tiny_pseudo_label import (build_segmentor, target_dataset_cfg,
+                               write_target_set)
 
 from mmbdl.engine.pseudo_labeling import (COMPLETE_FILE, STATS_FILE,
                                           PseudoLabeler, TargetImageError,
                                           prepare_round_dir)
 from mmbdl.registry import DATASETS
-from tiny_pseudo_label import (build_segmentor, target_dataset_cfg,
-                               write_target_set)
 
 
 @pytest.fixture(scope='module')

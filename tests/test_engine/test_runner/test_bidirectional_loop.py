@@ -145,7 +145,7 @@ def test_init_policies(reference):
 
 
 def test_killed_and_resumed_run_matches_uninterrupted(data_root, reference,
-                                                     tmp_path):
+                                                      tmp_path):
     """One run killed four times, resumed after each kill, ends with the
     weights and table of the uninterrupted run (same seed). Kill points:
     mid-phase (translation), between training F(1) and writing S'(1), while
@@ -229,8 +229,9 @@ def test_n_zero_with_pseudo_label_hook_is_refused(data_root, tmp_path):
                                        adaptation=1))
     cfg['custom_hooks'].append(dict(type='PseudoLabelHook'))
     from mmbdl.utils import ConfigCheckError
-    with pytest.raises(ConfigCheckError,
-                       match=r'num_ssl_rounds \(N\) is 0 but a PseudoLabelHook'):
+    with pytest.raises(
+            ConfigCheckError,
+            match=r'num_ssl_rounds \(N\) is 0 but a PseudoLabelHook'):
         Runner(**cfg).train()
 
 
@@ -335,7 +336,7 @@ def test_translate_source_false_with_the_hook_is_refused(data_root,
 
 
 def test_translate_source_false_trains_on_the_original_images(data_root,
-                                                             tmp_path):
+                                                              tmp_path):
     from mmengine.hooks import Hook
 
     class SourceDirRecorder(Hook):

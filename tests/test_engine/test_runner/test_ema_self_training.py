@@ -125,7 +125,7 @@ def test_teacher_starts_as_m_and_follows_the_ema(reference):
 
 
 def test_killed_and_resumed_run_matches_uninterrupted(data_root, reference,
-                                                     tmp_path):
+                                                      tmp_path):
     _, ref_work, ref_weights = reference
     work = str(tmp_path / 'work')
     first_st = ITERS['source_only'] + ITERS['translation'] + \

@@ -18,8 +18,6 @@ ITERS = dict(source_only=4, translation=4, adaptation=4, self_training=4)
 PACKAGE = osp.dirname(mmbdl.__file__)
 
 
-
-
 def test_counter_counts_each_read_once_by_site():
     x = torch.arange(4.0)
     with HostSyncCounter() as counter:

@@ -20,10 +20,10 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from tiny_phase_kinds import TargetFinetunePhase  # noqa: F401 (registers)
 
+from mmbdl.utils import ConfigCheckError
+
 TESTS = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REPO = osp.dirname(TESTS)
-
-from mmbdl.utils import ConfigCheckError
 
 
 class PhaseRecorder(Hook):

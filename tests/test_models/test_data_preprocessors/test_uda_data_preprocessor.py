@@ -1,4 +1,6 @@
 """UDADataPreProcessor: one SegDataPreProcessor per branch."""
+import os.path as osp
+
 import torch
 from mmengine.config import Config
 from mmengine.structures import PixelData
@@ -6,8 +8,6 @@ from mmseg.structures import SegDataSample
 
 from mmbdl.models.data_preprocessors import UDADataPreProcessor
 from mmbdl.registry import MODELS
-
-import os.path as osp
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

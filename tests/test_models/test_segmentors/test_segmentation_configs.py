@@ -59,7 +59,7 @@ def test_adversarial_wrapper_numbers(name, lam):
     assert model.type == 'AdvSelfTrainingSegmentor'
     d = model.discriminator
     assert (d.type, d.num_classes, d.base_channels) == ('FCDiscriminator',
-                                                       19, 64)
+                                                        19, 64)
     assert tuple(d.channel_mults) == (1, 2, 4, 8)
     assert d.negative_slope == 0.2
     uda = model.uda_cfg

@@ -15,11 +15,9 @@ import time
 from typing import Any, Dict, List, Optional
 
 from mmbdl.engine.hooks import BDLHook
-
 from .flop_count import TotalFlopCounter
 from .memory import (PeakSampler, cuda_max_allocated, peak_rss_bytes,
-                     release_memory, reset_peak_rss, rss_bytes,
-                     tree_rss_bytes)
+                     release_memory, reset_peak_rss, rss_bytes, tree_rss_bytes)
 
 
 class PhaseRecorder:

@@ -14,7 +14,6 @@ import statistics
 from typing import Dict, List, Optional
 
 from mmbdl.engine.runner.phase_plan import lookup, plan_phases
-
 from .synthetic_data import REAL_COUNTS
 
 # used only when no gpu_check.sh measurement is given; printed as such

@@ -6,8 +6,7 @@ from typing import Dict, List, Tuple
 from mmengine.runner import Runner
 
 from .flop_count import TotalFlopCounter
-from .probe_hooks import (PhaseRecorder, RehearsalProbeClose,
-                          RehearsalProbeOpen)
+from .probe_hooks import PhaseRecorder, RehearsalProbeClose, RehearsalProbeOpen
 from .synthetic_data import folder_bytes
 
 
