@@ -3,14 +3,14 @@ loop, and a CPU run under it repeats digit for digit."""
 import pytest
 import torch
 from bdl_tiny import toy_bdl_cfg, write_bdl_data
-from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from mmbdl.engine.hooks import BDLHook
 from mmbdl.registry import HOOKS
 
 
 @HOOKS.register_module(force=True)
-class DeterminismRecorderHook(Hook):
+class DeterminismRecorderHook(BDLHook):
     """The global determinism switches at every phase start and step."""
 
     def __init__(self) -> None:
