@@ -22,3 +22,49 @@ def test_wrong_and_missing_versions_are_named(monkeypatch):
         in message
     # packages in range are not mentioned
     assert 'torch' not in message and 'mmengine' not in message
+
+
+PINNED = dict(python='3.11.7', torch='2.9.1', numpy='1.26.4')
+CURRENT = dict(python='3.12.3', torch='2.11.0+cu130', numpy='2.5.2')
+
+
+def test_both_stacks_are_recognised():
+    assert version_check.matching_stack(PINNED) == 'pinned'
+    assert version_check.matching_stack(CURRENT) == 'current'
+    assert version_check.matching_stack(
+        dict(CURRENT, torch='2.15.0', numpy='2.0.0')) == 'current'
+    # the installed environment is one of the two
+    assert version_check.matching_stack(
+        dict(python=version_check._python_version(),
+             torch=version_check._installed_version('torch'),
+             numpy=version_check._installed_version('numpy')))
+
+
+@pytest.mark.parametrize('found', [
+    dict(PINNED, numpy='2.1.0'),            # numpy 2 under the 2023 pins
+    dict(CURRENT, numpy='1.26.4'),          # numpy 1 under torch 2.11
+    dict(CURRENT, python='3.11.7'),         # torch 2.11 on Python 3.11
+    dict(PINNED, torch='2.10.0'),           # torch 2.10 with numpy 1
+    dict(CURRENT, python='3.13.0'),         # no Python 3.13 stack
+    dict(CURRENT, numpy=''),                # numpy missing
+])
+def test_mixed_stacks_are_refused_in_one_line(monkeypatch, found):
+    ok = {'mmcv': '2.1.0', 'mmsegmentation': '1.2.2', 'mmengine': '0.10.7',
+          'mmagic': '1.2.0'}
+    monkeypatch.setattr(version_check, '_installed_version',
+                        lambda name: {**ok, **found}[name])
+    monkeypatch.setattr(version_check, '_python_version',
+                        lambda: found['python'])
+    assert version_check.matching_stack(found) == ''
+    with pytest.raises(ImportError) as info:
+        version_check.check_dependencies()
+    message = str(info.value)
+    assert '\n' not in message
+    assert (f"python {found['python']}, torch {found['torch']}, "
+            f"numpy {found['numpy'] or 'missing'} is no supported stack"
+            in message)
+    assert ('pinned (python >=3.11,<3.12, torch >=2.0.0,<2.10.0, '
+            'numpy >=1.23.0,<2.0.0)') in message
+    assert ('current (python >=3.12,<3.13, torch >=2.10.0,<3.0.0, '
+            'numpy >=2.0.0,<3.0.0)') in message
+    assert '`make env STACK=current`' in message
