@@ -68,3 +68,30 @@ def test_mixed_stacks_are_refused_in_one_line(monkeypatch, found):
     assert ('current (python >=3.12,<3.13, torch >=2.10.0,<3.0.0, '
             'numpy >=2.0.0,<3.0.0)') in message
     assert '`make env STACK=current`' in message
+
+
+def test_runtime_requirements_state_the_same_stacks():
+    import os.path as osp
+
+    from packaging.requirements import Requirement
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    lines = [
+        line.split('#', 1)[0].strip()
+        for line in open(osp.join(repo, 'requirements', 'runtime.txt'))
+    ]
+    reqs = [Requirement(line) for line in lines if line]
+    for stack, ranges in version_check.STACKS.items():
+        env = {'python_version': ranges['python'][0]}
+        active = {
+            req.name: req.specifier
+            for req in reqs if req.marker is None or req.marker.evaluate(env)
+        }
+        for name in ('torch', 'numpy'):
+            low, high = ranges[name]
+            spec = active[name]
+            assert spec.contains(low) and not spec.contains(high), (stack,
+                                                                    name)
+        for name, (low, high, _) in version_check.SUPPORTED.items():
+            if name != 'torch':
+                assert active[name].contains(low, prereleases=True)
+                assert not active[name].contains(high), name
