@@ -95,3 +95,30 @@ def test_runtime_requirements_state_the_same_stacks():
             if name != 'torch':
                 assert active[name].contains(low, prereleases=True)
                 assert not active[name].contains(high), name
+
+
+def test_entry_point_names_the_stacks_on_a_mixed_environment():
+    """tools/train.py stops at ``import mmbdl`` with one ``error:`` line
+    naming both stacks when numpy is of the other stack (numpy's metadata
+    is faked in the child)."""
+    import os.path as osp
+    import subprocess
+    import sys
+
+    import numpy as np
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    other = '2.1.0' if np.lib.NumpyVersion(np.__version__) < '2.0.0' \
+        else '1.26.4'
+    code = (
+        'import importlib.metadata as m, runpy, sys\n'
+        'real = m.version\n'
+        f'm.version = lambda n: {other!r} if n == "numpy" else real(n)\n'
+        'sys.argv = ["tools/train.py", "--help"]\n'
+        'runpy.run_path("tools/train.py", run_name="__main__")\n')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=repo,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: mmbdl cannot start: python ')
+    assert f'numpy {other} is no supported stack; supported: pinned (' in last
+    assert 'usage' not in proc.stdout
