@@ -97,7 +97,7 @@ if __name__ == '__main__':
             'mmbdl': ['.mim/model-index.yml', '.mim/configs/**/*',
                       '.mim/tools/**/*']
         },
-        python_requires='>=3.8',
+        python_requires='>=3.11,<3.13',
         license='Apache License 2.0',
         install_requires=parse_requirements('requirements/runtime.txt'),
         extras_require={'tests': parse_requirements('requirements/tests.txt')},

@@ -8,10 +8,12 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 DIR=$(cd "$(dirname "$0")" && pwd)
-# The interpreter: $PYTHON if set, else the project venv, else python.
+# The interpreter: $PYTHON if set, else the project venv of $STACK (.venv,
+# or .venv-current for STACK=current, as make sets it), else python.
 if [[ -z ${PYTHON:-} ]]; then
   PYTHON=python
-  [[ -x $DIR/../.venv/bin/python ]] && PYTHON=$DIR/../.venv/bin/python
+  VENV_DIR=$DIR/../.venv$([[ ${STACK:-} == current ]] && echo -current)
+  [[ -x $VENV_DIR/bin/python ]] && PYTHON=$VENV_DIR/bin/python
 fi
 
 PYTHONPATH="$DIR/..":${PYTHONPATH:-} \

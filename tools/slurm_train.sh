@@ -22,10 +22,12 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-$(( GPUS < 8 ? GPUS : 8 ))}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SRUN_ARGS=${SRUN_ARGS:-""}
 DIR=$(cd "$(dirname "$0")" && pwd)
-# The interpreter: $PYTHON if set, else the project venv, else python.
+# The interpreter: $PYTHON if set, else the project venv of $STACK (.venv,
+# or .venv-current for STACK=current, as make sets it), else python.
 if [[ -z ${PYTHON:-} ]]; then
   PYTHON=python
-  [[ -x $DIR/../.venv/bin/python ]] && PYTHON=$DIR/../.venv/bin/python
+  VENV_DIR=$DIR/../.venv$([[ ${STACK:-} == current ]] && echo -current)
+  [[ -x $VENV_DIR/bin/python ]] && PYTHON=$VENV_DIR/bin/python
 fi
 
 # shellcheck disable=SC2086  # SRUN_ARGS holds several options
