@@ -10,7 +10,8 @@ export STACK
 VENV ?= $(CURDIR)/.venv$(if $(filter current,$(STACK)),-current)
 PY := $(VENV)/bin/python
 DEMO_DATA ?= data/demo
-DEMO_WORK_DIR ?= work_dirs/bdl_demo
+# each stack's demo has its own work dir (work_dirs/bdl_demo, _current)
+DEMO_WORK_DIR ?= work_dirs/bdl_demo$(if $(filter current,$(STACK)),_current)
 PYTEST_ARGS ?=
 
 .PHONY: env demo demo-data test lint clean-env rehearsal test-subset \

@@ -12,6 +12,7 @@ import argparse
 import os.path as osp
 import re
 import shlex
+import subprocess
 import sys
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -44,9 +45,14 @@ def is_template(command: str) -> bool:
     return bool(re.search(r'<\w|\[|\b(CONFIG|CKPT|PATH|DIR)\b', command))
 
 
-def makefile_variable(name: str) -> str:
-    text = open(osp.join(REPO, 'Makefile')).read()
-    return re.search(rf'^{name} \?= (\S+)$', text, flags=re.M).group(1)
+def makefile_variable(name: str, variables=()) -> str:
+    """The value ``make`` gives a variable (with ``VAR=value`` words)."""
+    proc = subprocess.run(
+        ['make', '-s', '-f', '-', 'show', *variables],
+        input=open(osp.join(REPO, 'Makefile')).read() +
+        f'\nshow:\n\t@echo $({name})\n', cwd=REPO,
+        capture_output=True, text=True, check=True)
+    return proc.stdout.strip()
 
 
 def parse(argv):
@@ -65,11 +71,12 @@ def work_dirs_of(command: str):
     words = shlex.split(command)
     if words[0] == 'make':
         target = words[1]
+        variables = [w for w in words[2:] if '=' in w]
         if target == 'demo':
-            return [makefile_variable('DEMO_WORK_DIR')], None
+            return [makefile_variable('DEMO_WORK_DIR', variables)], None
         if target == 'rehearsal':
-            return [rehearsal_dir(makefile_variable('REHEARSAL_CONFIG'))], \
-                None
+            return [rehearsal_dir(makefile_variable(
+                'REHEARSAL_CONFIG', variables))], None
         return [], None  # env, test, demo-data: no work dir
     tool, args = words[1], parse(words[2:])
     if tool == 'tools/train.py':

@@ -9,10 +9,10 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 
 import ablation  # noqa: E402
-import multi_seed  # noqa: E402
 
 from mmbdl.utils import load_config  # noqa: E402
 from rehearsal.planning import config_input_sizes  # noqa: E402
+from seed_sets.configs import load_run_config, parse_options  # noqa: E402
 
 VITB = 'configs/bdl/bdl_dinov2-vitb14_1xb1-k2n2_gta5-to-cityscapes-504x504.py'
 VITL = 'configs/bdl/bdl_dinov2-vitl14_1xb1-k2n2_gta5-to-cityscapes-504x504.py'
@@ -26,8 +26,7 @@ def test_ablation_variants_load(path):
     """Both variants of the ablation resolve for the ViT configs: K >= 2,
     N >= 1, and the no-perceptual overrides reach F's loss."""
     for extra in ablation.VARIANTS.values():
-        cfg = multi_seed.load_run_config(
-            osp.join(REPO, path), 0, multi_seed.parse_options(extra))
+        cfg = load_run_config(osp.join(REPO, path), 0, parse_options(extra))
         train_cfg = cfg['train_cfg']
         if extra:
             assert train_cfg['num_rounds'] == 1

@@ -66,7 +66,7 @@ def config_input_sizes(cfg, source: str) -> dict:
         target=_crop_of(data.get('target', {}).get('pipeline'), seg)
         or TARGET_SIZE,
         translation=_crop_of(translation.get('pipeline'),
-                             ('mmagic.Crop', 'Crop')) or (452, 452))
+                             ('mmagic.Crop', 'Crop')) or (CROP, CROP))
 
 
 def estimate_kind_flops(cfg, source: str) -> Dict[str, dict]:
