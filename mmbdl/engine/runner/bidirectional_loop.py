@@ -93,7 +93,9 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         source_only (bool, optional): Train M(0) first. Defaults to None:
             True (the paper's plan), or taken from ``plan``.
         phase_iters (dict): Iterations per phase kind (or per fallback key,
-            e.g. segmentation for the kinds training M).
+            e.g. segmentation for the kinds training M): an int, or for a
+            kind that runs only in the rounds one int per round (e.g.
+            ``translation=[400, 150]``).
         phase_dataloaders (dict, optional): Dataloader configs per kind.
             Defaults to None.
         init (dict, optional): ``'continue'`` or ``'initial'`` per kind.

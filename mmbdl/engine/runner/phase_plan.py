@@ -139,7 +139,7 @@ def plan_from(num_rounds: int, plan: Dict[str, List[Tuple[str, int]]],
                 specs.append((k, i, kind))
     phases, begin = [], 0
     for index, (k, i, kind) in enumerate(specs):
-        iters = phase_iters[kind]
+        iters = round_iters(phase_iters[kind], k)
         name = phase_kind(kind).phase_name(k, i)
         phases.append(Phase(index, k, i, kind, name, begin, iters))
         begin += iters
@@ -149,6 +149,24 @@ def plan_from(num_rounds: int, plan: Dict[str, List[Tuple[str, int]]],
             f'train_cfg.plan gives two phases the same name ({names}); a '
             'kind appears at most once per round unless it is numbered')
     return phases
+
+
+def round_iters(iters, k: int) -> int:
+    """A kind's iterations in round ``k``.
+
+    Args:
+        iters (int | Sequence[int]): ``phase_iters`` of the kind: one
+            budget for every round, or one per round (``[round 1, round 2,
+            ...]``, e.g. a translator that continues from the previous
+            round's weights needs fewer iterations in later rounds).
+        k (int): The round (0 before the first round).
+
+    Returns:
+        int: The iterations.
+    """
+    if isinstance(iters, (list, tuple)):
+        return int(iters[max(k, 1) - 1])
+    return int(iters)
 
 
 def plan_phases(num_rounds: int, num_ssl_rounds: int, source_only: bool,
@@ -273,10 +291,26 @@ def check_plan_args(num_rounds, plan: Dict[str, List[Tuple[str, int]]],
                 f"train_cfg.phase_iters has no iterations for the '{kind}'"
                 f' phases (K={num_rounds}, plan={plan}); add '
                 f'phase_iters[{kind!r}]')
-        if not isinstance(iters, int) or iters < 1:
+        in_first = any(name == kind and repeat
+                       for name, repeat in plan['first'])
+        if isinstance(iters, (list, tuple)):
+            if in_first or len(iters) != num_rounds:
+                where = ('it also runs before the first round'
+                         if in_first else
+                         f'K={num_rounds} rounds, {len(iters)} values')
+                raise ConfigCheckError(
+                    f"train_cfg.phase_iters['{kind}'] is a list of "
+                    f'per-round iterations but {where}; give one int, or '
+                    'one int per round for a kind that runs only in the '
+                    'rounds')
+            values = list(iters)
+        else:
+            values = [iters]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and
+                   v >= 1 for v in values):
             raise ConfigCheckError(
-                f"train_cfg.phase_iters['{kind}'] must be an int >= 1, "
-                f'got {iters!r}')
+                f"train_cfg.phase_iters['{kind}'] must be an int >= 1 "
+                f'(or one per round), got {iters!r}')
     for kind in zero:
         if kind in phase_iters and kind not in kinds:
             raise ConfigCheckError(
@@ -336,7 +370,9 @@ def resolve_plan(num_rounds, num_ssl_rounds, source_only, phase_iters, init,
     entries = resolve_plan_entries(plan, num_ssl_rounds, source_only)
     check_plan_args(num_rounds, entries, phase_iters, init, hook_names)
     kinds = plan_kinds(entries)
-    iters = {k: int(lookup(phase_iters, k)) for k in kinds}
+    iters = {k: lookup(phase_iters, k) for k in kinds}
+    iters = {k: tuple(int(n) for n in v) if isinstance(v, (list, tuple))
+             else int(v) for k, v in iters.items()}
     policies = {kind: lookup(init, kind) or phase_kind(kind).default_init
                 for kind in kinds}
     phases = plan_from(num_rounds, entries, iters)

@@ -59,6 +59,19 @@ def test_plan_names_and_boundaries():
                                                           'self_training')
 
 
+def test_per_round_iterations():
+    # a translator continuing from the previous round needs fewer
+    # iterations later: one budget per round
+    phases = plan_phases(2, 1, True, dict(source_only=5, translation=(4, 2),
+                                          adaptation=3, self_training=1))
+    assert [(p.name, p.iters) for p in phases] == [
+        ('k0_source_only', 5), ('k1_translation', 4), ('k1_adaptation', 3),
+        ('k1_self_training_i1', 1), ('k2_translation', 2),
+        ('k2_adaptation', 3), ('k2_self_training_i1', 1)
+    ]
+    assert [p.begin for p in phases] == [0, 5, 9, 12, 13, 15, 18]
+
+
 def test_phase_order_events_outputs_and_table(reference):
     runner, work, _ = reference
     loop = runner.train_loop
@@ -211,6 +224,16 @@ def test_killed_and_resumed_run_matches_uninterrupted(data_root, reference,
                            self_training=2)),
      "phase_iters['translation'] must be an int >= 1"),
     (dict(init=dict(adaptation='fresh')), "must be one of ('continue'"),
+    (dict(phase_iters=dict(source_only=2, translation=[2, 2, 2],
+                           adaptation=2, self_training=2)),
+     "phase_iters['translation'] is a list of per-round iterations but "
+     'K=2 rounds, 3 values'),
+    (dict(phase_iters=dict(source_only=[2], translation=2, adaptation=2,
+                           self_training=2)),
+     'but it also runs before the first round'),
+    (dict(phase_iters=dict(source_only=2, translation=[0, 2], adaptation=2,
+                           self_training=2)),
+     "phase_iters['translation'] must be an int >= 1 (or one per round)"),
 ])
 def test_bad_loop_config(overrides, message, data_root, tmp_path):
     cfg = toy_bdl_cfg(data_root, str(tmp_path / 'work'), **overrides)
