@@ -25,10 +25,14 @@ demo-data: env
 	@$(PY) tools/make_demo_data.py --out $(DEMO_DATA)
 
 # One thread per process: measured here, PyTorch's default two threads made
-# the source-only phase 4x slower on a 2-core machine with other load.
+# the source-only phase 4x slower on a 2-core machine with other load. The
+# last step draws the run as one picture, $(DEMO_WORK_DIR)/demo_grid.png
+# (source, F(k)(source), target, label, M(0) and final M predictions).
 demo: demo-data
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) tools/train.py \
 		configs/bdl/bdl_demo.py --work-dir $(DEMO_WORK_DIR)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) tools/analysis/demo_grid.py \
+		configs/bdl/bdl_demo.py $(DEMO_WORK_DIR)
 
 test: env
 	@start=$$(date +%s); \
