@@ -62,6 +62,19 @@ NO_PERCEPTUAL = [
 VARIANTS = dict(full=[], no_perceptual=NO_PERCEPTUAL)
 
 
+def first_round_budgets(train_cfg: dict) -> List[str]:
+    """Options giving a one-round variant the first round's budgets.
+
+    A ``phase_iters`` entry may be a list with one budget per round (e.g.
+    ``translation=[400, 150]``); with ``num_rounds=1`` the loop wants a
+    list of one, so the variant keeps the first round's value.
+    """
+    budgets = (train_cfg or {}).get('phase_iters') or {}
+    return [f'train_cfg.phase_iters.{kind}={value[0]}'
+            for kind, value in budgets.items()
+            if isinstance(value, (list, tuple))]
+
+
 def ablation_rows(num_ssl_rounds: int) -> List[tuple]:
     """``(label, variant, phase)`` of the ablation table, in order."""
     n = num_ssl_rounds
@@ -202,6 +215,8 @@ def main(argv=None) -> Optional[dict]:
     merged, times = {}, {}
     for name, extra in VARIANTS.items():
         options = list(args.cfg_options) + extra
+        if name == 'no_perceptual':
+            options += first_round_budgets(train_cfg)
         sub = osp.join(work_dir, name)
         seed_options = None
         if name == 'no_perceptual':
