@@ -1,6 +1,7 @@
-"""Every run shown in README.md writes to its own work dir.
+"""Every run shown in README.md and docs/demo.md writes to its own work dir.
 
-The commands are read from README.md (code blocks and inline code) the way a
+The commands are read from README.md and docs/demo.md (the demo's earlier
+measurements, moved out of the README), code blocks and inline code, the way a
 user copies them; each one's work dir is its ``--work-dir`` or the tool's
 own default (taken from the tool's code, and from the Makefile for
 ``make``). Two different runs in one folder would mix their checkpoints and
@@ -120,7 +121,9 @@ def check_commands(commands):
 
 
 def test_readme_runs_have_their_own_work_dirs():
-    commands = readme_commands(open(osp.join(REPO, 'README.md')).read())
+    commands = readme_commands('\n'.join(
+        open(osp.join(REPO, rel)).read()
+        for rel in ('README.md', osp.join('docs', 'demo.md'))))
     # the runs the README shows: the demo, its seed sets and ablations,
     # the variants and the paper config
     runs = [c for c in commands if not is_template(c)
