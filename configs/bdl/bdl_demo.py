@@ -3,11 +3,11 @@
 # GTA5 layout, 200 images; target: Cityscapes layout, 120 train + 60 val
 # images whose brightness, white balance and haze vary per image; written
 # by `python tools/make_demo_data.py`), with a small ResNet-18-style
-# DeepLab-v2 and a small CycleGAN, sized for about 10 minutes on one CPU core
-# (make demo: 565 s measured, README).
+# DeepLab-v2 and a small CycleGAN, sized for at most 5 minutes on a 2-core
+# machine (one thread; `make demo`'s measured time is in the README).
 #   python tools/train.py configs/bdl/bdl_demo.py --work-dir work_dirs/bdl_demo
 # The round table (work_dirs/bdl_demo/bdl_rounds.md) is printed at the end.
-# Over seeds / what each part adds (README, docs/results_and_seeds.md):
+# Over seeds / what each part adds (README, docs/demo.md):
 #   python tools/analysis/multi_seed.py configs/bdl/bdl_demo.py --seeds 0 1 2
 #   python tools/analysis/ablation.py configs/bdl/bdl_demo.py --seeds 0 1 2
 _base_ = [
@@ -59,11 +59,14 @@ demo_translator.update(
     # F's perceptual model is built from M's inference segmentor config
     perceptual_model=dict(follow_segmentor=True),
     perceptual_checkpoint=None,
-    # one graph through G and M per step: at 128x64 memory is no concern,
-    # and it is 1.6x faster than the memory-saving path on 2 cores
-    # (0.25 vs 0.40 s per F iteration); the paper configs keep the saving
+    # one graph through G and M per step, no recomputed generator blocks:
+    # at 128x64 memory is no concern, and the memory-saving path is 1.6x
+    # slower on 2 cores (0.40 vs 0.25 s per F iteration); the generator
+    # checkpointing another ~10% (same gradients, same run to the digit).
+    # The paper configs keep all three savings
     perceptual_memory_saving=False,
     generator_micro_batch=0,
+    generator_checkpointing=False,
     num_classes=num_classes)
 model = dict(
     type='BDL',
@@ -84,17 +87,20 @@ train_cfg = dict(
     source_only=True,
     # F gets the longest phase: measured on the demo (seed 0), F at 150
     # iterations left M_0(1) at 33.0 mIoU and the perceptual loss cost 2.4;
-    # at 400 iterations M_0(1) reached 40.9 and the loss added 2.2
-    # (README, "What was changed for this demo")
+    # at 400 iterations M_0(1) reached 40.9 and the loss added 2.2. Round 2
+    # continues F(1) for 150 more (docs/demo.md, "What was changed for this
+    # demo")
     phase_iters=dict(
         source_only=300, translation=[400, 150], adaptation=200,
         self_training=200),
-    # evaluate every 100 iterations within each segmentation phase: the
-    # round table shows the best-on-val mIoU (and keeps <phase>_best.pth)
-    # next to the last-iteration one, which stays the headline (choosing
-    # the best needs target labels) and the weights later phases continue
-    # from (headline='best' / continue_from='best' switch either)
-    val_interval=100,
+    # evaluate at the end of each segmentation phase only: the periodic
+    # evaluation cost about 10 s of the demo's time and changes no result
+    # (tested). `--cfg-options train_cfg.val_interval=100` brings back the
+    # round table's best-on-val column with <phase>_best.pth. The headline
+    # is the last iteration (choosing the best needs target labels), and
+    # later phases continue from it (headline / continue_from='best'
+    # switch either)
+    val_interval=None,
     headline='last',
     continue_from='last',
     # the demo's small M trains from scratch (no ImageNet weights offline)
@@ -169,7 +175,7 @@ custom_hooks = [
     # class-wise median (the paper configs' default): measured on the demo
     # (M_0(1) without the perceptual loss, 3 seeds), the median keeps 50% of
     # the target pixels and self-training lost 1.1 mIoU; 0.9 keeps about a
-    # quarter and gained 0.5 (README, "Demo")
+    # quarter and gained 0.5 (docs/demo.md)
     dict(type='PseudoLabelHook', policy='fixed'),  # with its progress bar
 ]
 default_hooks = dict(

@@ -3,8 +3,8 @@
 # 4 heads, layer scale, positional embedding interpolated from an 8x8 grid)
 # + MMSegmentation's SETR upsampling head, as in the DINOv2 configs. Only
 # the segmentor changes; F's perceptual model is the same ViT (the loop
-# copies M into it before each translation phase) and checkpoints its
-# blocks. Random initialisation, as the demo (allow_random_init).
+# copies M into it before each translation phase). Random initialisation,
+# as the demo (allow_random_init).
 # Patches of 8 pixels instead of DINOv2's 14: the demo images (128x64)
 # are multiples of 8, so every pass (training, F's perceptual loss,
 # pseudo-labels, validation) sees whole patches without padding.

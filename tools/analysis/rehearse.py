@@ -18,13 +18,14 @@ given with ``--gpu-json``, else a stated assumption).
 Before writing anything it estimates the disk and memory it needs and
 refuses when they are not available. ``--plan-only`` prints the schedule,
 FLOPs and projection (from the last rehearsal in the work dir when there is
-one, else from FLOP estimates) without training.
+one, else from FLOP estimates) without training; with ``--memory`` also
+the estimated peak memory of every phase kind (the same memory model).
 
 Examples:
     python tools/analysis/rehearse.py \
         configs/bdl/bdl_deeplabv2-r101_*_gta5-to-cityscapes-1024x512.py \
         --images 24 --iters 2 --work-dir work_dirs/rehearsal_r101
-    python tools/analysis/rehearse.py CONFIG --plan-only
+    python tools/analysis/rehearse.py CONFIG --plan-only [--memory]
 """
 import argparse
 import json
@@ -67,6 +68,12 @@ def parse_args(argv=None):
                         'GPU throughput and step times)')
     parser.add_argument('--plan-only', action='store_true',
                         help='print schedule, FLOPs and projection only')
+    parser.add_argument('--memory', action='store_true',
+                        help='with --plan-only: also estimate the peak '
+                        'memory of every phase kind from probe steps at '
+                        '1/4 and 1/2 of the real sizes (the model the '
+                        'rehearsal checks its needs with; minutes for a '
+                        'ViT-L)')
     parser.add_argument('--no-flops', action='store_true',
                         help='do not count FLOPs (all steps timed)')
     parser.add_argument('--keep-data', action='store_true',
@@ -105,6 +112,9 @@ def main(argv=None) -> int:
         previous = report.load_previous(work_dir)
         result = planning.plan_only(cfg, args, source, full_train_cfg,
                                     device_flops, previous)
+        if args.memory:
+            result['memory'] = planning.estimate_memory(
+                cfg, args, source, planning.probe_device())
         print(report.plan_text(result))
         return 0
 

@@ -10,6 +10,7 @@ the source branch; adaptation: both branches and D; self-training: both,
 the target with pseudo-labels) or the translator on source / target crops.
 """
 import copy
+import math
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
@@ -23,6 +24,17 @@ def _rounded(size: Tuple[int, int], scale: float,
              multiple: int = 8) -> Tuple[int, int]:
     return tuple(max(multiple, int(round(v * scale / multiple)) * multiple)
                  for v in size)
+
+
+def size_multiple(model_cfg) -> int:
+    """The side multiple of probe inputs: 8 (F's and DeepLab's strides),
+    and whole patches of every DINOv2 backbone in the model (its patch
+    embedding refuses other sizes)."""
+    from mmbdl.utils.patch_size_check import vit_patch_sizes
+    multiple = 8
+    for patch in vit_patch_sizes(model_cfg):
+        multiple = multiple * patch // math.gcd(multiple, patch)
+    return multiple
 
 
 def uda_batch(src: Tuple[int, int], tgt: Tuple[int, int], batch: int,
@@ -96,12 +108,13 @@ def kind_step(cfg, kind: str, sizes: dict, scale: float,
         tuple: The step (builds everything, runs one ``train_step``) and
         its pixels x batch.
     """
-    small = dict(sizes, source=_rounded(sizes['source'], scale),
-                 target=_rounded(sizes['target'], scale),
-                 crop=_rounded(sizes['crop'], scale))
     model_cfg = cfg['model']
     model_cfg = model_cfg.to_dict() if hasattr(model_cfg, 'to_dict') else \
         copy.deepcopy(dict(model_cfg))
+    multiple = size_multiple(model_cfg)
+    small = dict(sizes, source=_rounded(sizes['source'], scale, multiple),
+                 target=_rounded(sizes['target'], scale, multiple),
+                 crop=_rounded(sizes['crop'], scale, multiple))
     optim_cfg = cfg['optim_wrapper']
     optim_cfg = optim_cfg.to_dict() if hasattr(optim_cfg, 'to_dict') else \
         copy.deepcopy(dict(optim_cfg))

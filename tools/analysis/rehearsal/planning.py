@@ -178,6 +178,11 @@ def plan_kinds(cfg, args) -> List[str]:
     return kinds
 
 
+def probe_device() -> str:
+    """The device the memory probes run on: CUDA where there is one."""
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
 def estimate_memory(cfg, args, source: str, device: str) -> dict:
     """The memory model of the config's phases at their real sizes.
 
@@ -222,7 +227,7 @@ def estimate_needs(cfg, args, source: str, work_dir: str,
     weights = _param_bytes(cfg)
     ckpt = 3 * weights * (phases + 1)
     disk = data_bytes + s_prime + pseudo + ckpt
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = probe_device()
     model = estimate_memory(cfg, args, source, device)
     largest = max(model['kinds'], key=lambda k: model['kinds'][k][
         'step_bytes'])

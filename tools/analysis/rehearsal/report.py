@@ -314,4 +314,27 @@ def plan_text(result: dict) -> str:
             f'  {kind:<14} {"n/a" if not flops else f"{flops / 1e9:,.0f}"} '
             f'GFLOP/step, {"n/a" if step is None else f"{step:.2f}"} s/step')
     lines += ['', 'Projection:'] + _projection_lines(result['projection'])
+    lines += [''] + plan_memory_lines(result.get('memory'))
     return '\n'.join(lines)
+
+
+def plan_memory_lines(memory: Optional[dict]) -> List[str]:
+    """The ``--plan-only --memory`` lines: each phase kind's estimated
+    peak (this process + the kind's step at the real input)."""
+    if not memory:
+        return ['Memory: not estimated (add --memory: probe steps at 1/4 '
+                'and 1/2 of the real sizes).']
+    cuda = memory['device'].startswith('cuda')
+    lines = [
+        f'Memory per phase kind ({memory["device"]}; model of measured '
+        'costs, probe steps at 1/4 and 1/2 of the real sizes; peak = '
+        + ('max allocated' if cuda else
+           f'this process {memory["base_bytes"] / GB:.2f} GB') +
+        ' + fixed + per-pixel x pixels x batch):',
+        '| kind | peak GB | fixed GB | bytes per pixel | pixels x batch |',
+        '| --- | --- | --- | --- | --- |']
+    for kind, fit in memory['kinds'].items():
+        peak = memory['base_bytes'] + fit['step_bytes']
+        lines.append(f'| {kind} | {peak / GB:.2f} | {fit["fixed"] / GB:.2f} '
+                     f'| {fit["per_pixel"]:,.0f} | {fit["pixels"]:,} |')
+    return lines
