@@ -30,7 +30,9 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
     parser = argparse.ArgumentParser(
         description='Segment images, folders or videos with an mmbdl model')
     parser.add_argument('config', help='config file of the run')
@@ -58,7 +60,7 @@ def parse_args() -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value pairs')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def find_inputs(path: str) -> Tuple[List[Tuple[str, str]], str]:
@@ -76,6 +78,7 @@ def find_inputs(path: str) -> Tuple[List[Tuple[str, str]], str]:
         ValueError: If it is a file of an unknown kind or a folder without
             images or videos.
     """
+    from mmbdl.utils import ConfigCheckError, MissingFileError
     if osp.isdir(path):
         found = []
         for root, dirs, files in os.walk(path):
@@ -104,6 +107,7 @@ def find_inputs(path: str) -> Tuple[List[Tuple[str, str]], str]:
 
 def atomic_imwrite(img_bgr, path: str) -> None:
     """Encode an image by its extension and move it into place."""
+    from mmbdl.utils import ConfigCheckError
     import cv2
     os.makedirs(osp.dirname(path), exist_ok=True)
     ext = osp.splitext(path)[1] or '.png'
@@ -220,6 +224,7 @@ def segment_images(items: List[Tuple[str, str]], outputs: Outputs,
 def segment_video(path: str, name: str, outputs: Outputs, frames: Iterator,
                   info: dict, tick: Callable[[], None]) -> None:
     """Segment every frame; write an overlay video and one PNG per frame."""
+    from mmbdl.utils import ConfigCheckError
     import cv2
     import numpy as np
     stem = osp.splitext(name)[0]
@@ -251,8 +256,9 @@ def segment_video(path: str, name: str, outputs: Outputs, frames: Iterator,
         outputs.num_overlays += 1
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    from mmbdl.utils import ConfigCheckError, MissingFileError
+    args = parse_args(argv)
     from mmengine.utils import ProgressBar
 
     from mmbdl.apis import BDLSegInferencer
@@ -320,5 +326,5 @@ if __name__ == '__main__':
         sys.exit(f'error: {err}')
     from mmengine.config import DictAction
 
-    from mmbdl.utils import ConfigCheckError, MissingFileError, run_cli
+    from mmbdl.utils import run_cli
     run_cli(main)

@@ -11,7 +11,9 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
     parser = argparse.ArgumentParser(
         description='Test (and evaluate) an mmbdl checkpoint')
     parser.add_argument('config', help='test config file path')
@@ -60,7 +62,7 @@ def parse_args() -> argparse.Namespace:
         help='test time augmentation: the config\'s tta_pipeline (flips, '
         'scales) and tta_model (mean of the views\' class probabilities)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -68,6 +70,7 @@ def parse_args() -> argparse.Namespace:
 
 def trigger_visualization_hook(cfg, args) -> None:
     """Switch on MMSegmentation's visualization hook for --show/--show-dir."""
+    from mmbdl.utils import ConfigCheckError
     default_hooks = cfg.setdefault('default_hooks', {})
     if 'visualization' not in default_hooks:
         raise ConfigCheckError(
@@ -99,8 +102,9 @@ def check_weights(cfg, allow_partial: bool) -> None:
         default_hooks['weights_check']['allow_partial'] = True
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    from mmbdl.utils import ConfigCheckError, MissingFileError
+    args = parse_args(argv)
     from mmengine.runner import Runner
 
     from mmbdl.utils import load_config, register_all_modules
@@ -148,5 +152,5 @@ if __name__ == '__main__':
         sys.exit(f'error: {err}')
     from mmengine.config import DictAction
 
-    from mmbdl.utils import ConfigCheckError, MissingFileError, run_cli
+    from mmbdl.utils import run_cli
     run_cli(main)

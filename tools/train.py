@@ -11,7 +11,9 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
     parser = argparse.ArgumentParser(description='Train an mmbdl model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -47,14 +49,14 @@ def parse_args() -> argparse.Namespace:
         help='job launcher')
     # torch.distributed.launch passes --local_rank / --local-rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv=None) -> None:
+    args = parse_args(argv)
     from mmengine.runner import Runner
 
     from mmbdl.utils import load_config, register_all_modules
@@ -89,7 +91,5 @@ if __name__ == '__main__':
         import mmbdl  # noqa: F401  (checks the installed dependency versions)
     except ImportError as err:
         sys.exit(f'error: {err}')
-    from mmengine.config import DictAction
-
     from mmbdl.utils import run_cli
     run_cli(main)
