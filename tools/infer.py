@@ -107,8 +107,9 @@ def find_inputs(path: str) -> Tuple[List[Tuple[str, str]], str]:
 
 def atomic_imwrite(img_bgr, path: str) -> None:
     """Encode an image by its extension and move it into place."""
-    from mmbdl.utils import ConfigCheckError
     import cv2
+
+    from mmbdl.utils import ConfigCheckError
     os.makedirs(osp.dirname(path), exist_ok=True)
     ext = osp.splitext(path)[1] or '.png'
     ok, buf = cv2.imencode(ext, img_bgr)
@@ -224,9 +225,10 @@ def segment_images(items: List[Tuple[str, str]], outputs: Outputs,
 def segment_video(path: str, name: str, outputs: Outputs, frames: Iterator,
                   info: dict, tick: Callable[[], None]) -> None:
     """Segment every frame; write an overlay video and one PNG per frame."""
-    from mmbdl.utils import ConfigCheckError
     import cv2
     import numpy as np
+
+    from mmbdl.utils import ConfigCheckError
     stem = osp.splitext(name)[0]
     writer = tmp = None
     if outputs.overlay:
@@ -324,7 +326,5 @@ if __name__ == '__main__':
         import mmbdl  # noqa: F401  (checks the installed dependency versions)
     except ImportError as err:
         sys.exit(f'error: {err}')
-    from mmengine.config import DictAction
-
     from mmbdl.utils import run_cli
     run_cli(main)

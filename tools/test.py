@@ -150,7 +150,5 @@ if __name__ == '__main__':
         import mmbdl  # noqa: F401  (checks the installed dependency versions)
     except ImportError as err:
         sys.exit(f'error: {err}')
-    from mmengine.config import DictAction
-
     from mmbdl.utils import run_cli
     run_cli(main)
