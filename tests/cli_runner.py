@@ -23,6 +23,7 @@ import os.path as osp
 import random
 import runpy
 import sys
+import traceback
 import warnings
 from typing import Dict, List, NamedTuple, Optional
 
@@ -65,6 +66,29 @@ def _close_handlers(instance) -> None:
             if isinstance(handler, logging.FileHandler):
                 handler.close()
                 instance.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def _console_to(out: io.StringIO, err: io.StringIO):
+    """Point the console handlers of the MMLoggers that exist already (e.g.
+    ``mmengine``'s, bound to the stream of their first use) at ``out`` /
+    ``err``, as a fresh process's would write to its own streams."""
+    from mmengine.logging import MMLogger
+    saved = []
+    for logger in list(MMLogger._instance_dict.values()):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                    handler, logging.FileHandler):
+                stream = handler.stream
+                to_err = stream in (sys.stderr, sys.__stderr__) or getattr(
+                    stream, 'name', '') == '<stderr>'
+                saved.append((handler, handler.setStream(
+                    err if to_err else out)))
+    try:
+        yield
+    finally:
+        for handler, stream in saved:
+            handler.setStream(stream)
 
 
 @contextlib.contextmanager
@@ -122,8 +146,9 @@ def run_tool(tool: str, args: List[str], cwd: Optional[str] = None,
 
     Returns:
         ToolResult: ``returncode`` (0, ``sys.exit``'s status, 2 for
-        ``run_cli``'s user errors), ``stdout`` and ``stderr``. Exceptions
-        other than ``SystemExit`` propagate, as a bug's traceback would.
+        ``run_cli``'s user errors, 1 for an uncaught exception, whose
+        traceback is in ``stderr`` as Python would print it), ``stdout``
+        and ``stderr``.
     """
     path = tool if osp.isabs(tool) else osp.join(REPO, tool)
     out, err = io.StringIO(), io.StringIO()
@@ -131,9 +156,13 @@ def run_tool(tool: str, args: List[str], cwd: Optional[str] = None,
     with isolated_process_state(REPO if cwd is None else cwd, env):
         sys.argv[:] = [path] + [str(a) for a in args]
         sys.path.insert(0, osp.dirname(path))  # as `python TOOL` does
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(
+                err), _console_to(out, err):
             try:
                 runpy.run_path(path, run_name='__main__')
             except SystemExit as exit_:
                 code = _exit_code(exit_.code)
+            except Exception:  # noqa: BLE001 (a process would exit 1)
+                traceback.print_exc()
+                code = 1
     return ToolResult(code, out.getvalue(), err.getvalue())
