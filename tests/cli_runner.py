@@ -166,3 +166,23 @@ def run_tool(tool: str, args: List[str], cwd: Optional[str] = None,
                 traceback.print_exc()
                 code = 1
     return ToolResult(code, out.getvalue(), err.getvalue())
+
+
+def run_script(script: str, *args, cwd: Optional[str] = None,
+               check: bool = True,
+               env: Optional[Dict[str, str]] = None) -> ToolResult:
+    """:func:`run_tool` with the arguments of ``python SCRIPT ARGS...``.
+
+    Args:
+        script (str): The script (relative to the repository or absolute).
+        *args: Its arguments.
+        cwd (str, optional): Working directory (default: the repository).
+        check (bool): Raise ``AssertionError`` with both streams when the
+            exit status is not 0. Defaults to True.
+        env (dict, optional): Extra environment variables for the run.
+    """
+    result = run_tool(script, list(args), cwd=cwd, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f'{[script, *args]} exited {result.returncode}'
+                             f'\n{result.stdout}\n{result.stderr}')
+    return result
