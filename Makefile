@@ -49,7 +49,9 @@ test: env
 # The quick tier, run after each change (at most 3 minutes on 2 cores): unit
 # tests of the models (bit-exactness against the release included), data
 # sets, the metric, pseudo-label rules, optimizers and utils, the release
-# checkpoint converters and one tiny bidirectional loop.
+# checkpoint converters and one tiny bidirectional loop; tests marked slow
+# (pytest.ini: whole training steps of real models, real processes) are left
+# out. make test stays the full suite, what CI runs.
 QUICK_TESTS ?= \
 	tests/test_models \
 	tests/test_datasets \
@@ -61,8 +63,8 @@ QUICK_TESTS ?= \
 	tests/test_engine/test_runner/test_bidirectional_loop.py::test_phase_order_events_outputs_and_table
 test-quick: env
 	@start=$$(date +%s); \
-	$(PY) -m pytest $(QUICK_TESTS) -q -p no:cacheprovider $(XDIST_ARGS) \
-		--durations=15 $(PYTEST_ARGS); rc=$$?; \
+	$(PY) -m pytest $(QUICK_TESTS) -m 'not slow' -q -p no:cacheprovider \
+		$(XDIST_ARGS) --durations=15 $(PYTEST_ARGS); rc=$$?; \
 	echo "[test-quick] took $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # flake8 and isort with OpenMMLab's rules (setup.cfg); the versions are

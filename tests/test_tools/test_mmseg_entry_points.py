@@ -16,6 +16,10 @@ import sys
 
 import pytest
 
+# a real process per entry point: make test-quick leaves it out
+# (tests/conftest.py, the slow marker)
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'bdl', 'bdl_demo.py')
 
