@@ -35,11 +35,14 @@ demo: demo-data
 		configs/bdl/bdl_demo.py $(DEMO_WORK_DIR)
 
 # The full suite (what CI runs). pytest-xdist (requirements/tests.txt) runs
-# it on TEST_WORKERS processes with one torch thread each (tests/conftest.py);
-# TEST_WORKERS=0 runs it in one process. --durations=15 prints the 15
-# slowest tests, the guard against a slow test creeping in (README, Tests).
+# it on TEST_WORKERS processes with one torch thread each (tests/conftest.py),
+# a test file per worker at a time (--dist loadfile: a module-scoped fixture,
+# e.g. one tiny finished run, is built once); TEST_WORKERS=0 runs it in one
+# process. --durations=15 prints the 15 slowest tests, next to the budget of
+# slow-marked tests (tests/test_suite_budget.py).
 TEST_WORKERS ?= 2
-XDIST_ARGS = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS))
+XDIST_ARGS = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) \
+	--dist loadfile)
 test: env
 	@start=$$(date +%s); \
 	$(PY) -m pytest tests -q -p no:cacheprovider $(XDIST_ARGS) \
