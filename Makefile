@@ -14,8 +14,8 @@ DEMO_DATA ?= data/demo
 DEMO_WORK_DIR ?= work_dirs/bdl_demo$(if $(filter current,$(STACK)),_current)
 PYTEST_ARGS ?=
 
-.PHONY: env demo demo-data test lint clean-env rehearsal test-subset \
-	device-kit
+.PHONY: env demo demo-data test test-quick lint clean-env rehearsal \
+	test-subset device-kit
 
 env:
 	@VENV=$(VENV) bash scripts/setup_env.sh
@@ -34,10 +34,41 @@ demo: demo-data
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) tools/analysis/demo_grid.py \
 		configs/bdl/bdl_demo.py $(DEMO_WORK_DIR)
 
+# The full suite (what CI runs). pytest-xdist (requirements/tests.txt) runs
+# it on TEST_WORKERS processes with one torch thread each (tests/conftest.py),
+# a test file per worker at a time (--dist loadfile: a module-scoped fixture,
+# e.g. one tiny finished run, is built once); TEST_WORKERS=0 runs it in one
+# process. --durations=15 prints the 15 slowest tests, next to the budget of
+# slow-marked tests (tests/test_suite_budget.py).
+TEST_WORKERS ?= 2
+XDIST_ARGS = $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) \
+	--dist loadfile)
 test: env
 	@start=$$(date +%s); \
-	$(PY) -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	$(PY) -m pytest tests -q -p no:cacheprovider $(XDIST_ARGS) \
+		--durations=15 $(PYTEST_ARGS); rc=$$?; \
 	echo "[test] suite took $$(( $$(date +%s) - start )) s"; exit $$rc
+
+# The quick tier, run after each change (at most 3 minutes on 2 cores): unit
+# tests of the models (bit-exactness against the release included), data
+# sets, the metric, pseudo-label rules, optimizers and utils, the release
+# checkpoint converters and one tiny bidirectional loop; tests marked slow
+# (pytest.ini: whole training steps of real models, real processes) are left
+# out. make test stays the full suite, what CI runs.
+QUICK_TESTS ?= \
+	tests/test_models \
+	tests/test_datasets \
+	tests/test_evaluation \
+	tests/test_engine/test_pseudo_labeling \
+	tests/test_engine/test_optimizers \
+	tests/test_utils \
+	tests/test_tools/test_model_converters.py \
+	tests/test_engine/test_runner/test_bidirectional_loop.py::test_phase_order_events_outputs_and_table
+test-quick: env
+	@start=$$(date +%s); \
+	$(PY) -m pytest $(QUICK_TESTS) -m 'not slow' -q -p no:cacheprovider \
+		$(XDIST_ARGS) --durations=15 $(PYTEST_ARGS); rc=$$?; \
+	echo "[test-quick] took $$(( $$(date +%s) - start )) s"; exit $$rc
 
 # flake8 and isort with OpenMMLab's rules (setup.cfg); the versions are
 # pinned in requirements/lint.txt. E.g. make lint LINT_PATHS=mmbdl/utils
@@ -86,8 +117,9 @@ STACK_SUBSET ?= \
 	tests/test_tools/test_pseudo_label_tool.py
 test-subset: env
 	@start=$$(date +%s); \
-	$(PY) -m pytest $(STACK_SUBSET) -q -p no:cacheprovider $(PYTEST_ARGS); \
-	rc=$$?; echo "[test-subset] STACK=$(STACK) took $$(( $$(date +%s) - start )) s"; \
+	$(PY) -m pytest $(STACK_SUBSET) -q -p no:cacheprovider $(XDIST_ARGS) \
+		$(PYTEST_ARGS); rc=$$?; \
+	echo "[test-subset] STACK=$(STACK) took $$(( $$(date +%s) - start )) s"; \
 	exit $$rc
 
 # The wheel set that makes mmbdl importable on a machine with its own torch

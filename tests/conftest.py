@@ -7,10 +7,15 @@ are CPU figures, so on a machine with a GPU every test that is not marked
 MMEngine's device, and ``CUDA_VISIBLE_DEVICES`` for the tools it starts).
 Tests marked ``cuda`` (tests/test_cuda/) see the GPU and are skipped, with
 the reason, where none is visible.
+
+Threads: two per process (``OMP_NUM_THREADS``, unless set), one in each
+pytest-xdist worker (``make test`` runs two workers on the two cores; the
+tools the tests start inherit the setting).
 """
 import os
 
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+_WORKER = os.environ.get('PYTEST_XDIST_WORKER')
+os.environ.setdefault('OMP_NUM_THREADS', '1' if _WORKER else '2')
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -18,6 +23,8 @@ import torch  # noqa: E402
 from mmbdl.utils import register_all_modules  # noqa: E402
 
 register_all_modules(init_default_scope=True)
+if _WORKER:
+    torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 CUDA = torch.cuda.is_available()
 NO_CUDA = ('no CUDA device is visible (torch.cuda.is_available() is '

@@ -139,8 +139,13 @@ def main(argv: Optional[List[str]] = None) -> None:
                                               load_inference_segmentor)
     from mmbdl.engine.pseudo_labeling import PseudoLabeler, prepare_round_dir
     from mmbdl.engine.pseudo_labeling.pseudo_labeler import dataset_class_names
+    from mmbdl.utils import MissingFileError
     from mmbdl.utils.launch import setup_tool
 
+    # before the process group and the data set (whose check reads every
+    # image header) are set up
+    if not osp.isfile(args.checkpoint):
+        raise MissingFileError(f'checkpoint {args.checkpoint} does not exist')
     cfg, rank, device = setup_tool(args.config, args.cfg_options,
                                    args.launcher, args.device)
     logger = MMLogger.get_instance('mmbdl-pseudo-label', log_level='INFO')

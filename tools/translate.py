@@ -85,9 +85,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     from mmbdl.engine.translation import (list_images, make_sample_sheet,
                                           translate_directory,
                                           write_png_atomic)
-    from mmbdl.utils.errors import ConfigCheckError
+    from mmbdl.utils.errors import ConfigCheckError, MissingFileError
     from mmbdl.utils.launch import setup_tool
 
+    if not osp.isfile(args.checkpoint):  # before the process group is set up
+        raise MissingFileError(f'checkpoint {args.checkpoint} does not exist')
     cfg, rank, device = setup_tool(args.config, args.cfg_options,
                                    args.launcher, args.device)
     if not MMLogger.check_instance_created('mmbdl-translate'):

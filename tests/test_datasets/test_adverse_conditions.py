@@ -101,6 +101,7 @@ def test_dark_zurich(dz):
                             split='train', labelled=True, pipeline=PIPE))
 
 
+@pytest.mark.slow  # a real converter process
 def test_dark_zurich_converter_cli(tmp_path):
     root = write_dark_zurich(str(tmp_path / 'dz'))
     out = subprocess.run(

@@ -14,6 +14,10 @@ from mmengine.config import Config, ConfigDict
 from mmbdl.registry import MODELS
 from mmbdl.utils import get_inference_segmentor
 
+# trains or compares whole steps of real models: make test-quick leaves
+# it out (tests/conftest.py, the slow marker)
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SEGFORMER = 'configs/bdl/bdl_segformer-mit-b5_1xb1-k2n2_gta5-to-cityscapes-' \
     '512x512.py'

@@ -19,6 +19,10 @@ from mmbdl.models.translators.perceptual_memory import checkpoint_units
 from mmbdl.registry import MODELS
 from mmbdl.utils import get_inference_segmentor
 
+# trains or compares whole steps of real models: make test-quick leaves
+# it out (tests/conftest.py, the slow marker)
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 VITB = 'configs/bdl/bdl_dinov2-vitb14_1xb1-k2n2_gta5-to-cityscapes-' \
     '504x504.py'

@@ -17,6 +17,10 @@ import zipfile
 
 import pytest
 
+# a real process per entry point: make test-quick leaves it out
+# (tests/conftest.py, the slow marker)
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO, 'tools', 'analysis', 'gpu_check.sh')
 

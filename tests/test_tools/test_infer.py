@@ -1,13 +1,12 @@
 """tools/infer.py on demo images, a folder with a broken file and a video."""
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_script
 from PIL import Image
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -15,13 +14,8 @@ DEMO_CFG = osp.join(REPO, 'configs', 'bdl', 'bdl_demo.py')
 
 
 def run_tool(*args, cwd, check=True):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f'{args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}')
-    return proc
+    """``python ARGS`` in this process (tests/cli_runner.py)."""
+    return run_script(*args, cwd=str(cwd), check=check)
 
 
 @pytest.fixture(scope='module')

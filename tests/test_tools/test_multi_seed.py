@@ -4,13 +4,14 @@ import json
 import os
 import os.path as osp
 import shutil
-import subprocess
 import sys
 
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
+
+from cli_runner import run_script  # noqa: E402
 
 from seed_sets import configs, merging  # noqa: E402
 
@@ -27,13 +28,10 @@ train_cfg = dict(type='BidirectionalTrainLoop', num_rounds={k},
 
 
 def run_tool(*args, cwd=REPO, check=True):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=1800)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f'{args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}')
-    return proc
+    """``python ARGS`` in this process (tests/cli_runner.py)."""
+    # the seeds' tools/train.py processes inherit one thread each
+    return run_script(*args, cwd=str(cwd), check=check,
+                      env=dict(OMP_NUM_THREADS='1'))
 
 
 def fake_run(directory, config, mious, width=8, k=2):

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_tool
 from dist_utils import free_port
 from mmengine.dataset import pseudo_collate
 from tiny_pseudo_label import (build_segmentor, config_text, segmentor_cfg,
@@ -83,11 +84,8 @@ def test_tool_round_trip_and_refusals(setup, tmp_path, capsys):
     assert meta['thresholds'] == [0.7, 0.7, 0.7]
     assert meta['policy'] == dict(type='fixed', threshold=0.7)
     # the command line reports bad input in one line, exit code 2
-    proc = subprocess.run(
-        [sys.executable, 'tools/pseudo_label.py', setup['cfg'],
-         setup['ckpts']['a'], '--out-dir', out], cwd=REPO,
-        capture_output=True, text=True, env=dict(os.environ,
-                                                 OMP_NUM_THREADS='1'))
+    proc = run_tool('tools/pseudo_label.py',
+                    [setup['cfg'], setup['ckpts']['a'], '--out-dir', out])
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
     assert '--overwrite' in proc.stderr

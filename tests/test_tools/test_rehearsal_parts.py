@@ -15,7 +15,9 @@ from PIL import Image
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 
-from rehearsal import config_setup, projection, report  # noqa: E402
+from cli_runner import run_tool  # noqa: E402
+
+from rehearsal import config_setup, planning, projection, report  # noqa: E402
 from rehearsal.synthetic_data import (REAL_COUNTS, SIZES,  # noqa: E402
                                       estimate_bytes, write_synthetic_sets)
 
@@ -192,3 +194,59 @@ def test_refuses_before_writing_when_the_disk_is_too_small(tmp_path):
             if ln.startswith('error:')][0]
     assert 'GB of disk' in line and 'free' in line
     assert not work.exists()  # nothing written
+
+
+def test_disk_refusal_comes_before_the_memory_probe(tmp_path, monkeypatch):
+    def probe(*args, **kwargs):
+        raise AssertionError('the memory model ran before the disk check')
+
+    monkeypatch.setattr(planning, 'estimate_memory_needs', probe)
+    monkeypatch.setattr(planning, 'measure_device', probe)
+    work = tmp_path / 'work'
+    result = run_tool('tools/analysis/rehearse.py',
+                      [PAPER, '--work-dir', work, '--images', '100000000',
+                       '--allow-random-init'])
+    assert result.returncode == 2, result.stderr[-2000:]
+    line = [ln for ln in result.stderr.splitlines()
+            if ln.startswith('error:')]
+    assert len(line) == 1 and 'GB of disk' in line[0], result.stderr
+    assert not work.exists()
+
+
+@pytest.mark.parametrize('case', ['gpu_json', 'report_only', 'no_config',
+                                  'source'])
+def test_argument_refusals_come_before_any_model(case, tmp_path,
+                                                 monkeypatch):
+    """A missing or broken --gpu-json (read only at the report before),
+    --report-only without records, a missing config and a config of
+    another source are one-line refusals; nothing is built or measured."""
+    def expensive(*args, **kwargs):
+        raise AssertionError('a model was built before the refusal')
+
+    for name in ('estimate_disk_needs', 'estimate_memory_needs',
+                 'measure_device', 'estimate_kind_flops'):
+        monkeypatch.setattr(planning, name, expensive)
+    work = tmp_path / 'work'
+    config, extra, expected = PAPER, [], ''
+    if case == 'gpu_json':
+        broken = tmp_path / 'gpu.json'
+        broken.write_text('{"projection_input": ')
+        extra = ['--gpu-json', broken]
+        expected = 'error: cannot read the --gpu-json file: '
+    elif case == 'report_only':
+        extra = ['--report-only']
+        expected = ('error: --report-only: no records of an earlier run in '
+                    f'the work dir ({work / "rehearsal_raw.json"} does not '
+                    'exist)')
+    elif case == 'no_config':
+        config = str(tmp_path / 'missing.py')
+        expected = f'error: no config file {config}'
+    else:
+        config = 'configs/bdl/bdl_demo.py'
+        expected = 'error: cannot tell the source data set of this config'
+    result = run_tool('tools/analysis/rehearse.py',
+                      [config, '--work-dir', work, *extra])
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(expected), result.stderr
+    assert not work.exists()

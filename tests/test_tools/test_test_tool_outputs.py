@@ -1,14 +1,12 @@
 """tools/test.py --out / --format-only / --tta, as a user runs them."""
 import glob
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_script
 from PIL import Image
 from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
@@ -35,13 +33,8 @@ tta_model = dict(type='BDLSegTTAModel')
 
 
 def run_tool(*args, check=True):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f'{args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}')
-    return proc
+    """``python ARGS`` in this process (tests/cli_runner.py)."""
+    return run_script(*args, cwd=str(REPO), check=check)
 
 
 @pytest.fixture(scope='module')

@@ -65,6 +65,7 @@ def test_bad_dtype_and_dtype_without_amp(monkeypatch):
     check_amp_request(cfg, amp=True)
 
 
+@pytest.mark.slow  # a real tools/train.py process
 def test_entry_point_refuses_amp_dtype_without_amp(tmp_path):
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', 'configs/bdl/bdl_demo.py',

@@ -28,6 +28,7 @@ def test_loader_is_wrapped_once():
     assert not hasattr(loader.__wrapped__, '__wrapped__')
 
 
+@pytest.mark.slow  # trains, resumes and tests a runner
 def test_runner_checkpoint_resumes_and_tests(tmp_path):
     data_root = write_tiny_seg_dataset(str(tmp_path / 'data'))
     cfg_file = tmp_path / 'cfg.py'

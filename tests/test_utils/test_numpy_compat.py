@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 SIMULATE = '''
 import numpy as np
@@ -21,12 +22,14 @@ def _run(code):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # a real Python process
 def test_mmagic_imports_after_mmbdl_on_numpy2():
     proc = _run('import mmbdl\nimport mmagic.utils.trans_utils\n'
                 'assert np.bool8 is np.bool_\nprint("ok")')
     assert proc.returncode == 0 and 'ok' in proc.stdout, proc.stderr[-2000:]
 
 
+@pytest.mark.slow  # a real Python process
 def test_without_the_alias_mmagic_fails_on_numpy2():
     proc = _run('import mmagic.utils.trans_utils')
     assert proc.returncode != 0

@@ -69,6 +69,7 @@ def test_non_square_keeps_the_valid_side():
                            train_dataloader=cfg['train_dataloader']))
 
 
+@pytest.mark.slow  # a real tools/train.py process
 def test_train_tool_prints_one_error_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools/train.py'),

@@ -1,11 +1,13 @@
 """The TensorBoard backend logs next to the local one when configured."""
 import os.path as osp
 
+import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 
+@pytest.mark.slow  # a runner run
 def test_tensorboard_and_local_backends(tmp_path):
     data_root = write_tiny_seg_dataset(str(tmp_path / 'data'), num_val=1)
     cfg_file = tmp_path / 'cfg.py'

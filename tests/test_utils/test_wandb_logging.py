@@ -79,6 +79,7 @@ def test_config_resolves_and_missing_wandb_is_named(tmp_path, monkeypatch):
         visualizer.add_scalars({'loss': 1.0})
 
 
+@pytest.mark.slow  # a runner run
 def test_run_logs_to_wandb_and_local_files(tmp_path, monkeypatch):
     fake_dir = tmp_path / 'fake'
     (fake_dir / 'wandb').mkdir(parents=True)

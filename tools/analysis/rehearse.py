@@ -36,9 +36,11 @@ import sys
 import time
 
 # the repository root, for mmbdl (this script's folder, tools/analysis, is
-# on sys.path already: the shared code is the rehearsal package)
+# on sys.path when it runs as a script; added for in-process calls of
+# main(): the shared code is the rehearsal package)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv=None):
@@ -86,8 +88,30 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _refuse(message: str) -> int:
+    print(f'error: {message}', file=sys.stderr)
+    return 2
+
+
+def _cheap_checks(args, raw_path: str) -> str:
+    """Refusals read from the arguments and the file system alone (no model
+    built, nothing measured): a problem line, else ''."""
+    if args.gpu_json:
+        try:
+            with open(args.gpu_json) as f:
+                json.load(f)
+        except (OSError, ValueError) as err:  # missing, not JSON
+            return f'cannot read the --gpu-json file: {err}'
+    if args.report_only and not osp.isfile(raw_path):
+        return (f'--report-only: no records of an earlier run in the work '
+                f'dir ({raw_path} does not exist)')
+    return ''
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if not osp.isfile(args.config):
+        return _refuse(f'no config file {args.config}')
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -96,15 +120,22 @@ def main(argv=None) -> int:
     from mmbdl.utils import register_all_modules
     from rehearsal import config_setup, planning, report, running
 
-    register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(config_setup.parse_options(args.cfg_options))
-    source = config_setup.source_dataset(cfg)
     name = osp.splitext(osp.basename(args.config))[0]
     work_dir = osp.abspath(args.work_dir or
                            config_setup.default_work_dir(args.config))
     data_root = osp.abspath(args.data_root or osp.join(work_dir, 'data'))
+    raw_path = osp.join(work_dir, 'rehearsal_raw.json')
+    problem = _cheap_checks(args, raw_path)
+    if problem:
+        return _refuse(problem)
+    register_all_modules(init_default_scope=True)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(config_setup.parse_options(args.cfg_options))
+    try:
+        source = config_setup.source_dataset(cfg)
+    except ValueError as err:  # not a GTA5 / SYNTHIA config
+        return _refuse(str(err))
     full_train_cfg = cfg.train_cfg.to_dict()
 
     if args.plan_only:
@@ -118,7 +149,6 @@ def main(argv=None) -> int:
         print(report.plan_text(result))
         return 0
 
-    raw_path = osp.join(work_dir, 'rehearsal_raw.json')
     if args.report_only:
         device_flops = planning.measure_device(args)
         with open(raw_path) as f:
@@ -136,11 +166,16 @@ def main(argv=None) -> int:
         print(report.markdown(result))
         return 0
 
-    needs = planning.estimate_needs(cfg, args, source, work_dir, data_root)
-    problem = planning.check_needs(needs, work_dir)
+    # the disk first (seconds: the weights counted on the meta device),
+    # then the memory model (probe steps; minutes for the paper models)
+    needs = planning.estimate_disk_needs(cfg, args, source, data_root)
+    problem = planning.check_disk(needs, work_dir)
     if problem:
-        print(f'error: {problem}', file=sys.stderr)
-        return 2
+        return _refuse(problem)
+    needs.update(planning.estimate_memory_needs(cfg, args, source))
+    problem = planning.check_memory(needs)
+    if problem:
+        return _refuse(problem)
     os.makedirs(work_dir, exist_ok=True)
     device_flops = planning.measure_device(args)
 

@@ -13,12 +13,11 @@ import contextlib
 import functools
 import os.path as osp
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 from bdl_tiny import real_bdl_cfg, write_bdl_data
+from cli_runner import run_tool
 from mmengine.hooks import Hook
 from mmengine.optim import OptimWrapper
 from mmengine.optim.optimizer import amp_optimizer_wrapper
@@ -27,8 +26,6 @@ from mmengine.runner import Runner
 from mmbdl.registry import OPTIM_WRAPPERS
 from mmbdl.utils.launch import enable_amp
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
 # phases (global iterations): k0_source_only 1-2, k1_translation 3-5,
 # k1_adaptation 6-7, k1_self_training_i1 8-9
 ITERS = dict(source_only=2, translation=3, adaptation=2, self_training=2)
@@ -151,10 +148,8 @@ def test_amp_in_every_phase_and_scalers_resumed(tmp_path, cpu_amp,
 def test_amp_without_gpu_is_one_error_line(tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', 'configs/bdl/bdl_demo.py',
-         '--amp', '--work-dir', str(tmp_path / 'w')],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = run_tool('tools/train.py', ['configs/bdl/bdl_demo.py', '--amp',
+                                       '--work-dir', str(tmp_path / 'w')])
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines()
               if line.startswith('error:')]

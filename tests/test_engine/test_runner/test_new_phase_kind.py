@@ -7,23 +7,18 @@ trains and consumes; the loop, the plan, the optimizer lookup, the real
 ``PseudoLabelHook``, the dataloader and the round table follow from it.
 """
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
 from bdl_tiny import real_bdl_cfg, write_bdl_data
+from cli_runner import run_tool
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from tiny_phase_kinds import TargetFinetunePhase  # noqa: F401 (registers)
 
 from mmbdl.utils import ConfigCheckError
-
-TESTS = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-REPO = osp.dirname(TESTS)
 
 
 class PhaseRecorder(Hook):
@@ -128,11 +123,9 @@ def test_new_kind_through_tools_train(tmp_path):
     path = str(tmp_path / 'finetune.py')
     Config(cfg).dump(path)
     work = str(tmp_path / 'work')
-    env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join([REPO, TESTS]))
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', path, '--work-dir', work],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    # in this process (tests/ is on sys.path, as PYTHONPATH gave the
+    # subprocess this ran in before)
+    proc = run_tool('tools/train.py', [path, '--work-dir', work])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = json.load(open(osp.join(work, 'bdl_rounds.json')))['rows']
     assert [r['model'] for r in rows] == ['M^(0)', 'M_0^(1)(F^(1))',

@@ -24,6 +24,10 @@ from mmbdl.models.translators.perceptual_memory import (InjectGradient,
                                                         input_gradient,
                                                         loss_scale_of)
 
+# trains or compares whole steps of real models: make test-quick leaves
+# it out (tests/conftest.py, the slow marker)
+pytestmark = pytest.mark.slow
+
 
 def _distance(pred, ref):
     return F.mse_loss(F.instance_norm(pred.float()),

@@ -47,6 +47,7 @@ def test_structure_and_defaults(model):
     assert not any(m.training for m in model.perceptual_model.modules())
 
 
+@pytest.mark.slow  # two CycleGAN steps per variant
 @pytest.mark.parametrize('variant', ['zero_weights', 'no_model'])
 def test_zero_perceptual_equals_mmagic_cyclegan(variant):
     """With the perceptual loss off and MMagic's update order,

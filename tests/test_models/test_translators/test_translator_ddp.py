@@ -10,11 +10,16 @@ import pprint
 import socket
 import subprocess
 
+import pytest
 import torch
 from tiny_translator import (tiny_segmentor_cfg, tiny_translator_cfg,
                              write_images)
 
 from mmbdl.registry import MODELS
+
+# trains or compares whole steps of real models: make test-quick leaves
+# it out (tests/conftest.py, the slow marker)
+pytestmark = pytest.mark.slow
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

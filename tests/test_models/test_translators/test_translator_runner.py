@@ -12,6 +12,10 @@ from tiny_translator import (build_translator, tiny_segmentor_cfg,
 
 from mmbdl.registry import MODELS
 
+# trains or compares whole steps of real models: make test-quick leaves
+# it out (tests/conftest.py, the slow marker)
+pytestmark = pytest.mark.slow
+
 
 def test_runner_trains_translator(tmp_path):
     root = tmp_path / 'data'

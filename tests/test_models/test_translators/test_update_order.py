@@ -14,6 +14,10 @@ from mmbdl.models.translators.perceptual_memory import (
     checkpoint_units, disable_activation_checkpointing,
     enable_activation_checkpointing)
 
+# trains or compares whole steps of real models: make test-quick leaves
+# it out (tests/conftest.py, the slow marker)
+pytestmark = pytest.mark.slow
+
 # plain SGD with a large lr: the update is lr x gradient, so float noise in
 # a gradient stays noise (Adam's first step would turn it into +-lr), while
 # an order mistake moves the weights far more

@@ -15,6 +15,10 @@ from dist_utils import free_port
 from mmbdl.models.wrappers import BDLDistributedDataParallel
 from mmbdl.utils import ConfigCheckError
 
+# trains or compares whole steps of real models: make test-quick leaves
+# it out (tests/conftest.py, the slow marker)
+pytestmark = pytest.mark.slow
+
 TESTS = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REPO = osp.dirname(TESTS)
 

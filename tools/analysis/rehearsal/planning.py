@@ -207,15 +207,17 @@ def estimate_memory(cfg, args, source: str, device: str) -> dict:
                 peak_bytes=peak)
 
 
-def estimate_needs(cfg, args, source: str, work_dir: str,
-                   data_root: str) -> dict:
-    """Disk and memory the rehearsal needs, estimated before writing.
+def estimate_disk_needs(cfg, args, source: str, data_root: str) -> dict:
+    """The disk the rehearsal needs, from the arguments and the config only.
 
-    Disk: the synthetic sets (raw-size bound, unless already complete),
-    S'(k) and pseudo-labels (raw-size bounds), and one checkpoint per phase
-    plus the last interval checkpoint (weights + optimizer states, twice the
-    weights as a bound). Memory: :func:`estimate_memory`, a model of
-    measured costs (probe steps of every phase kind at two reduced sizes).
+    The synthetic sets (raw-size bound, unless already complete), S'(k) and
+    pseudo-labels (raw-size bounds), and one checkpoint per phase plus the
+    last interval checkpoint (weights + optimizer states, three times the
+    weights as a bound; the weights counted on a model on the meta device).
+    Cheap (no memory probe): the refusal on disk comes first.
+
+    Returns:
+        dict: ``disk_bytes`` and ``disk_detail``.
     """
     phases = 1 + args.rounds * (2 + args.ssl_rounds)
     data_bytes = 0 if osp.isfile(osp.join(data_root, COMPLETE_FILE)) else \
@@ -227,6 +229,22 @@ def estimate_needs(cfg, args, source: str, work_dir: str,
     weights = _param_bytes(cfg)
     ckpt = 3 * weights * (phases + 1)
     disk = data_bytes + s_prime + pseudo + ckpt
+    return dict(
+        disk_bytes=disk,
+        disk_detail=(f'data {data_bytes / 1e9:.1f} GB, S\' '
+                     f'{s_prime / 1e9:.1f} GB, pseudo-labels '
+                     f'{pseudo / 1e9:.2f} GB, {phases + 1} checkpoints '
+                     f'{ckpt / 1e9:.1f} GB'))
+
+
+def estimate_memory_needs(cfg, args, source: str) -> dict:
+    """The memory the rehearsal needs: :func:`estimate_memory`, a model of
+    measured costs (probe steps of every phase kind at two reduced sizes;
+    minutes for the paper models, so it runs after the disk check).
+
+    Returns:
+        dict: ``memory_bytes``, ``memory_detail`` and ``memory_model``.
+    """
     device = probe_device()
     model = estimate_memory(cfg, args, source, device)
     largest = max(model['kinds'], key=lambda k: model['kinds'][k][
@@ -238,13 +256,18 @@ def estimate_needs(cfg, args, source: str, work_dir: str,
         f'{model["base_bytes"] / 1e9:.2f} GB + fixed '
         f'{fit["fixed"] / 1e9:.2f} GB + {fit["per_pixel"]:,.0f} B x '
         f'{fit["pixels"]:,} pixels x batch')
-    return dict(
-        disk_bytes=disk, memory_bytes=model['peak_bytes'],
-        memory_detail=memory_detail, memory_model=model,
-        disk_detail=(f'data {data_bytes / 1e9:.1f} GB, S\' '
-                     f'{s_prime / 1e9:.1f} GB, pseudo-labels '
-                     f'{pseudo / 1e9:.2f} GB, {phases + 1} checkpoints '
-                     f'{ckpt / 1e9:.1f} GB'))
+    return dict(memory_bytes=model['peak_bytes'],
+                memory_detail=memory_detail, memory_model=model)
+
+
+def estimate_needs(cfg, args, source: str, work_dir: str,
+                   data_root: str) -> dict:
+    """Disk and memory the rehearsal needs, estimated before writing:
+    :func:`estimate_disk_needs` and :func:`estimate_memory_needs` in one
+    dict."""
+    needs = estimate_disk_needs(cfg, args, source, data_root)
+    needs.update(estimate_memory_needs(cfg, args, source))
+    return needs
 
 
 def _available_memory() -> Optional[int]:
@@ -258,8 +281,8 @@ def _available_memory() -> Optional[int]:
     return None
 
 
-def check_needs(needs: dict, work_dir: str) -> Optional[str]:
-    """A one-line refusal when disk or memory do not suffice, else None."""
+def check_disk(needs: dict, work_dir: str) -> Optional[str]:
+    """A one-line refusal when the disk does not suffice, else None."""
     folder = work_dir
     while not osp.isdir(folder):
         folder = osp.dirname(folder) or '.'
@@ -269,6 +292,11 @@ def check_needs(needs: dict, work_dir: str) -> Optional[str]:
                 f'GB of disk ({needs["disk_detail"]}) but {folder} has '
                 f'{free / 1e9:.1f} GB free; use fewer --images or another '
                 '--work-dir / --data-root')
+    return None
+
+
+def check_memory(needs: dict) -> Optional[str]:
+    """A one-line refusal when memory does not suffice, else None."""
     device = (needs.get('memory_model') or {}).get('device', 'cpu')
     if device.startswith('cuda'):
         available = torch.cuda.mem_get_info()[0]
@@ -286,6 +314,12 @@ def check_needs(needs: dict, work_dir: str) -> Optional[str]:
                 f'({needs["memory_detail"]}) but {available / 1e9:.1f} GB '
                 'are available; free memory or run it on a larger machine')
     return None
+
+
+def check_needs(needs: dict, work_dir: str) -> Optional[str]:
+    """A one-line refusal when disk or memory do not suffice, else None
+    (disk first)."""
+    return check_disk(needs, work_dir) or check_memory(needs)
 
 
 def measure_check_costs(data_root: str) -> Dict[str, float]:
