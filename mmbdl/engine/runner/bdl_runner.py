@@ -3,6 +3,7 @@ from mmengine.registry import RUNNERS as ROOT_RUNNERS
 from mmengine.runner import Runner
 
 from mmbdl.registry import RUNNERS
+from mmbdl.utils.checkpoint_files import resume_checkpoint
 from mmbdl.utils.errors import ConfigCheckError
 from .console import make_console_brief, make_console_full, warnings_note
 
@@ -32,6 +33,28 @@ class BDLRunner(Runner):
         if console == 'brief':
             self._warning_counter = make_console_brief(logger)
         return logger
+
+    def load_or_resume(self) -> None:
+        """MMEngine's, but ``resume=True`` without ``load_from`` continues
+        from the work dir's own latest checkpoint
+        (:func:`~mmbdl.utils.checkpoint_files.resume_checkpoint`: resolved
+        against the work dir, the newest readable one where it is
+        truncated)."""
+        if self._has_loaded:
+            return None
+        if self._resume and self._load_from is None:
+            path = resume_checkpoint(self.work_dir)
+            if path is None:
+                self.logger.info(
+                    f'--resume: {self.work_dir} has no last_checkpoint; '
+                    'starting from the beginning')
+                return None
+            self.logger.info(f'Auto resumed from the latest checkpoint '
+                             f'{path}.')
+            self.resume(path)
+            self._has_loaded = True
+            return None
+        return super().load_or_resume()
 
     def val(self):
         """``Runner.val()`` with every INFO line on the console."""
