@@ -77,11 +77,12 @@ def _explain_refusals(loader: Callable) -> Callable:
     def load(filename, map_location=None, *args, **kwargs):
         try:
             return loader(filename, map_location, *args, **kwargs)
-        except (RuntimeError, EOFError, zipfile.BadZipFile) as err:
+        except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
             # a truncated or damaged file: name it and the fix; any other
             # failure keeps its traceback
             reason = unreadable_reason(filename) if isinstance(
-                filename, str) else None
+                filename, str) and not isinstance(
+                    err, FileNotFoundError) else None
             if reason is None:
                 raise
             raise UnreadableCheckpointError(

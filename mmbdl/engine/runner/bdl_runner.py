@@ -1,8 +1,12 @@
 """MMEngine's Runner with a readable console (``runner_type='BDLRunner'``)."""
+import os.path as osp
+
+from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS as ROOT_RUNNERS
 from mmengine.runner import Runner
 
 from mmbdl.registry import RUNNERS
+from mmbdl.utils.atomic_write import atomic_path
 from mmbdl.utils.checkpoint_files import resume_checkpoint
 from mmbdl.utils.errors import ConfigCheckError
 from .console import make_console_brief, make_console_full, warnings_note
@@ -33,6 +37,19 @@ class BDLRunner(Runner):
         if console == 'brief':
             self._warning_counter = make_console_brief(logger)
         return logger
+
+    def save_checkpoint(self, out_dir, filename, *args, **kwargs):
+        """MMEngine's, written atomically to a local folder: into a
+        temporary file of the same folder, then renamed, so a failed write
+        (a full disk: one ``error:`` line) leaves the previous checkpoint of
+        that name intact."""
+        if not is_main_process() or '://' in str(out_dir):
+            return super().save_checkpoint(out_dir, filename, *args,
+                                           **kwargs)
+        final = osp.join(out_dir, filename)
+        with atomic_path(final, what='checkpoint') as tmp:
+            super().save_checkpoint(
+                osp.dirname(tmp), osp.basename(tmp), *args, **kwargs)
 
     def load_or_resume(self) -> None:
         """MMEngine's, but ``resume=True`` without ``load_from`` continues

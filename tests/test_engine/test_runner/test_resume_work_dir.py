@@ -1,5 +1,6 @@
 """``--resume`` stays in its own work dir and survives a truncated latest
 checkpoint (BDLRunner, K=2, N=1, 32x32 images)."""
+import glob
 import json
 import os
 import os.path as osp
@@ -36,6 +37,12 @@ def reference(data_root, tmp_path_factory):
     weights = {k: v.clone() for k, v in runner.model.state_dict().items()}
     with open(osp.join(work, 'bdl_rounds.json')) as f:
         rows = json.load(f)['rows']
+    # val_interval=None selects no best: no *_best.pth copies, the rows'
+    # best records name the phase checkpoints
+    assert runner.train_loop._selection.val_interval is None
+    assert glob.glob(osp.join(work, '*_best.pth')) == []
+    assert [r['best']['checkpoint'] for r in rows] == \
+        [r['phase'] + '.pth' for r in rows]
     return weights, rows
 
 
