@@ -17,6 +17,7 @@ import torch
 
 from .checkpoint_files import (UnreadableCheckpointError, unreadable_message,
                                unreadable_reason)
+from .errors import MMBDLUserError
 
 _REGISTERED = False
 
@@ -110,7 +111,7 @@ def _refused_name(message: str) -> str:
     return ''
 
 
-class CheckpointRefusedError(pickle.UnpicklingError):
+class CheckpointRefusedError(MMBDLUserError, pickle.UnpicklingError):
     """A checkpoint holds an object outside the allow-list."""
 
 

@@ -5,9 +5,10 @@ from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS as ROOT_RUNNERS
 from mmengine.runner import Runner
 
-from mmbdl.registry import RUNNERS
+from mmbdl.registry import LOOPS, RUNNERS
 from mmbdl.utils.atomic_write import atomic_path
 from mmbdl.utils.checkpoint_files import resume_checkpoint
+from mmbdl.utils.config_names import check_loop_keys
 from mmbdl.utils.errors import ConfigCheckError
 from .console import make_console_brief, make_console_full, warnings_note
 
@@ -37,6 +38,15 @@ class BDLRunner(Runner):
         if console == 'brief':
             self._warning_counter = make_console_brief(logger)
         return logger
+
+    def build_train_loop(self, loop):
+        """MMEngine's, refusing unknown top-level ``train_cfg`` keys in one
+        line with the closest valid key (instead of a ``TypeError``)."""
+        if isinstance(loop, dict) and isinstance(loop.get('type'), str):
+            loop_cls = LOOPS.get(loop['type'])
+            if isinstance(loop_cls, type):
+                check_loop_keys(loop, loop_cls)
+        return super().build_train_loop(loop)
 
     def save_checkpoint(self, out_dir, filename, *args, **kwargs):
         """MMEngine's, written atomically to a local folder: into a
