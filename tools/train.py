@@ -43,6 +43,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='override settings of the config, key=value pairs in xxx=yyy '
         'format')
     parser.add_argument(
+        '--skip-data-scan',
+        action='store_true',
+        help='start without decoding every image and label first (the '
+        'data scan; config key data_scan=False)')
+    parser.add_argument(
         '--force-unlock',
         action='store_true',
         help='take over the work dir lock that another (gone) run left; '
@@ -87,6 +92,8 @@ def main(argv=None) -> None:
     if launch_rank() == 0:
         lock.acquire()
     try:
+        if args.skip_data_scan:
+            cfg.data_scan = False
         prepare_distributed(cfg)
         if 'runner_type' in cfg:
             from mmbdl.registry import RUNNERS

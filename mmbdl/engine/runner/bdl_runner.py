@@ -94,7 +94,15 @@ class BDLRunner(Runner):
         return super().test()
 
     def train(self):
-        """Train, then name the log file holding the Python warnings."""
+        """Scan the data (:mod:`mmbdl.datasets.data_scan`; off with
+        ``data_scan=False`` in the config or ``tools/train.py
+        --skip-data-scan``), train, then name the log file holding the
+        Python warnings."""
+        scan = self.cfg.get('data_scan', True)
+        if scan and self.cfg.get('train_dataloader') and is_main_process():
+            from mmbdl.datasets.data_scan import scan_config
+            options = scan if isinstance(scan, dict) else {}
+            scan_config(self.cfg, self.work_dir, **options)
         model = super().train()
         note = warnings_note(self._warning_counter, self.logger)
         if note is not None:
