@@ -126,3 +126,29 @@ def test_truncated_checkpoint_through_the_tools(demo_root, tool, tmp_path):
     assert lines[-1].startswith(f'error: checkpoint {path} cannot be read')
     assert 'truncated or damaged' in lines[-1]
     assert 'Traceback' not in proc.stderr
+
+
+def test_inferencer_reads_the_checkpoint_once(tmp_path, monkeypatch):
+    import mmengine.runner.checkpoint as mm_checkpoint
+    from mmengine.config import Config
+
+    from mmbdl.apis.bdl_seg_inferencer import BDLSegInferencer
+    from mmbdl.registry import MODELS
+    cfg = Config.fromfile(DEMO)
+    model = MODELS.build(cfg.model)
+    path = tmp_path / 'init.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(path))
+    reads = []
+    original = mm_checkpoint._load_checkpoint
+
+    def counting(filename, *args, **kwargs):
+        reads.append(filename)
+        return original(filename, *args, **kwargs)
+
+    monkeypatch.setattr(mm_checkpoint, '_load_checkpoint', counting)
+    inferencer = BDLSegInferencer(cfg, str(path), device='cpu')
+    assert reads == [str(path)]
+    weights = inferencer.model.state_dict()
+    key = next(iter(weights))
+    assert torch.equal(weights[key],
+                       model.state_dict()['segmentor.segmentor.' + key])
