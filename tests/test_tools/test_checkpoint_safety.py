@@ -152,3 +152,28 @@ def test_inferencer_reads_the_checkpoint_once(tmp_path, monkeypatch):
     key = next(iter(weights))
     assert torch.equal(weights[key],
                        model.state_dict()['segmentor.segmentor.' + key])
+
+
+def test_wrong_architecture_key_dump_goes_to_the_log_file_only(
+        demo_root, tmp_path):
+    from mmengine.config import Config
+
+    from mmbdl.registry import MODELS
+    model = MODELS.build(Config.fromfile(DEMO).model)
+    path = tmp_path / 'other.pth'
+    torch.save({'state_dict': {f'other_net.{k}': v
+                               for k, v in model.state_dict().items()},
+                'meta': {}}, str(path))
+    work = tmp_path / 'wd'
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'test.py'), DEMO,
+         str(path), '--work-dir', str(work)],
+        cwd=str(demo_root), env=_env(), capture_output=True, text=True,
+        timeout=300)
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 2, console[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
+    assert 'missing keys in source state_dict' not in console
+    log = open(glob.glob(str(work / '*' / '*.log'))[0]).read()
+    assert 'missing keys in source state_dict' in log
+    assert len(console) < len(log)

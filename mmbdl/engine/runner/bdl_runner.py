@@ -1,5 +1,8 @@
 """MMEngine's Runner with a readable console (``runner_type='BDLRunner'``)."""
+import io
+import logging
 import os.path as osp
+from contextlib import contextmanager, redirect_stdout
 
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS as ROOT_RUNNERS
@@ -11,6 +14,42 @@ from mmbdl.utils.checkpoint_files import resume_checkpoint
 from mmbdl.utils.config_names import check_loop_keys
 from mmbdl.utils.errors import ConfigCheckError
 from .console import make_console_brief, make_console_full, warnings_note
+
+
+# MMEngine's load_state_dict prints every missing / unexpected key to stdout
+# (tens of KB for a checkpoint of another architecture): it goes to the log
+# file only, as records marked with this attribute
+FILE_ONLY = 'mmbdl_file_only'
+
+
+class _NotOnConsole(logging.Filter):
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, FILE_ONLY, False)
+
+
+@contextmanager
+def printed_to_log_file(logger: logging.Logger):
+    """Capture what the block prints and write it to ``logger``'s file
+    handlers only (not to its console handlers)."""
+    buffer = io.StringIO()
+    try:
+        with redirect_stdout(buffer):
+            yield
+    finally:
+        text = buffer.getvalue().strip()
+        if text:
+            console = [h for h in logger.handlers
+                       if isinstance(h, logging.StreamHandler)
+                       and not isinstance(h, logging.FileHandler)]
+            quiet = _NotOnConsole()
+            for handler in console:
+                handler.addFilter(quiet)
+            try:
+                logger.info(text, extra={FILE_ONLY: True})
+            finally:
+                for handler in console:
+                    handler.removeFilter(quiet)
 
 
 @RUNNERS.register_module()
@@ -60,6 +99,13 @@ class BDLRunner(Runner):
         with atomic_path(final, what='checkpoint') as tmp:
             super().save_checkpoint(
                 osp.dirname(tmp), osp.basename(tmp), *args, **kwargs)
+
+    def load_checkpoint(self, filename, *args, **kwargs):
+        """MMEngine's, with the missing / unexpected key dump of a
+        checkpoint that does not fit in the log file only (the weights
+        check names the counts on the console)."""
+        with printed_to_log_file(self.logger):
+            return super().load_checkpoint(filename, *args, **kwargs)
 
     def load_or_resume(self) -> None:
         """MMEngine's, but ``resume=True`` without ``load_from`` continues
