@@ -174,6 +174,9 @@ def test_wrong_architecture_key_dump_goes_to_the_log_file_only(
     assert proc.returncode == 2, console[-3000:]
     assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
     assert 'missing keys in source state_dict' not in console
+    # no training hook set-up lines in tools/test.py
+    assert 'SourceTranslationHook' not in console
+    assert 'PseudoLabelHook' not in console
     log = open(glob.glob(str(work / '*' / '*.log'))[0]).read()
     assert 'missing keys in source state_dict' in log
     assert len(console) < len(log)
