@@ -104,7 +104,7 @@ def test_full_disk_at_a_checkpoint_is_one_error_line(demo_root, monkeypatch,
     assert not (work / '.mmbdl_run.lock').exists()
 
 
-@pytest.mark.parametrize('tool', ['test.py', 'infer.py'])
+@pytest.mark.parametrize('tool', ['test.py', 'infer.py', 'translate.py'])
 def test_truncated_checkpoint_through_the_tools(demo_root, tool, tmp_path):
     path = tmp_path / 'cut.pth'
     torch.save({'state_dict': {'w': torch.ones(4096)}, 'meta': {}},
@@ -113,6 +113,8 @@ def test_truncated_checkpoint_through_the_tools(demo_root, tool, tmp_path):
     path.write_bytes(data[:len(data) // 3])
     if tool == 'test.py':
         args = [DEMO, str(path), '--work-dir', str(tmp_path / 'wd')]
+    elif tool == 'translate.py':
+        args = [DEMO, str(path), '--out-dir', str(tmp_path / 't')]
     else:
         img = next(glob.iglob(str(demo_root / 'data' / 'demo' / '**' /
                                   '*leftImg8bit.png'), recursive=True))
