@@ -102,6 +102,24 @@ def check_weights(cfg, allow_partial: bool) -> None:
         default_hooks['weights_check']['allow_partial'] = True
 
 
+def drop_training_hooks(cfg) -> None:
+    """Remove the BDL loop's phase hooks (``BDLHook`` subclasses: source
+    translation, pseudo-labels, ...) from ``custom_hooks``: they act on
+    training phases only, and their set-up lines do not belong in a test's
+    console."""
+    from mmbdl.engine.hooks import BDLHook
+    from mmbdl.registry import HOOKS
+    kept = []
+    for hook in cfg.get('custom_hooks') or []:
+        hook_type = hook.get('type') if isinstance(hook, dict) else hook
+        cls = HOOKS.get(hook_type) if isinstance(hook_type, str) \
+            else hook_type
+        if not (isinstance(cls, type) and issubclass(cls, BDLHook)):
+            kept.append(hook)
+    if 'custom_hooks' in cfg:
+        cfg.custom_hooks = kept
+
+
 def main(argv=None) -> None:
     from mmbdl.utils import ConfigCheckError, MissingFileError
     args = parse_args(argv)
@@ -122,6 +140,7 @@ def main(argv=None) -> None:
     set_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
     check_weights(cfg, args.allow_partial)
+    drop_training_hooks(cfg)
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
     if args.format_only and args.out is None:

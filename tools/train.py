@@ -43,6 +43,16 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='override settings of the config, key=value pairs in xxx=yyy '
         'format')
     parser.add_argument(
+        '--skip-data-scan',
+        action='store_true',
+        help='start without decoding every image and label first (the '
+        'data scan; config key data_scan=False)')
+    parser.add_argument(
+        '--force-unlock',
+        action='store_true',
+        help='take over the work dir lock that another (gone) run left; '
+        'only when that run is surely not running any more')
+    parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
@@ -62,6 +72,7 @@ def main(argv=None) -> None:
     from mmbdl.utils import load_config, register_all_modules
     from mmbdl.utils.launch import (check_amp_request, enable_amp,
                                     prepare_distributed, set_work_dir)
+    from mmbdl.utils.work_dir_lock import WorkDirLock, launch_rank
 
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options)
@@ -76,14 +87,22 @@ def main(argv=None) -> None:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    prepare_distributed(cfg)
-
-    if 'runner_type' in cfg:
-        from mmbdl.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
+    # one run per work dir: rank 0 holds the lock until the run ends
+    lock = WorkDirLock(cfg.work_dir, force=args.force_unlock)
+    if launch_rank() == 0:
+        lock.acquire()
+    try:
+        if args.skip_data_scan:
+            cfg.data_scan = False
+        prepare_distributed(cfg)
+        if 'runner_type' in cfg:
+            from mmbdl.registry import RUNNERS
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+        runner.train()
+    finally:
+        lock.release()
 
 
 if __name__ == '__main__':

@@ -1,5 +1,6 @@
 """MMSegmentation's inferencer for the segmentor inside any BDL checkpoint."""
 import copy
+import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -15,9 +16,7 @@ from mmbdl.utils.errors import ConfigCheckError
 ConfigType = Union[Config, ConfigDict]
 
 
-def _meta_of_checkpoint(checkpoint: str) -> dict:
-    from mmengine.runner.checkpoint import _load_checkpoint
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+def _meta_of_checkpoint(ckpt) -> dict:
     meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
     return meta if isinstance(meta, dict) else {}
 
@@ -64,6 +63,15 @@ def _palette(n: int) -> List[List[int]]:
 
 
 @INFERENCERS.register_module()
+def _load_once(checkpoint: str):
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from mmbdl.utils.errors import MissingFileError
+    if not osp.isfile(checkpoint):
+        raise MissingFileError(f'checkpoint {checkpoint} does not exist')
+    return _load_checkpoint(checkpoint, map_location='cpu')
+
+
 class BDLSegInferencer(MMSegInferencer):
     """``MMSegInferencer`` that runs the plain segmentor of an mmbdl config.
 
@@ -96,7 +104,9 @@ class BDLSegInferencer(MMSegInferencer):
                  allow_partial: bool = False) -> None:
         cfg = Config.fromfile(model) if isinstance(model, str) else \
             copy.deepcopy(model)
-        self._checkpoint_meta = _meta_of_checkpoint(weights)
+        # read once: its meta here, its weights in _init_model
+        self._loaded = _load_once(weights)
+        self._checkpoint_meta = _meta_of_checkpoint(self._loaded)
         self._allow_partial = allow_partial
         if cfg.get('visualizer'):
             # overlays are drawn in memory: no logging backends (they would
@@ -117,7 +127,9 @@ class BDLSegInferencer(MMSegInferencer):
             raise ConfigCheckError(
                 'BDLSegInferencer needs a checkpoint (weights)')
         model = load_inference_segmentor(cfg, weights, device='cpu',
-                                         allow_partial=self._allow_partial)
+                                         allow_partial=self._allow_partial,
+                                         loaded=self._loaded)
+        self._loaded = None  # the weights are in the model now
         model.dataset_meta = dataset_meta_for(
             cfg, self._checkpoint_meta, int(model.decode_head.num_classes))
         model.cfg = cfg

@@ -3,7 +3,7 @@
 ``tools/analysis/plot_pixel_ratio.py``)."""
 import copy
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch.nn as nn
 
@@ -66,7 +66,8 @@ def inference_segmentor_cfg(model_cfg) -> Tuple[Dict, str]:
 
 def load_inference_segmentor(cfg, checkpoint: str,
                              device: str = 'cpu',
-                             allow_partial: bool = False) -> nn.Module:
+                             allow_partial: bool = False,
+                             loaded: Optional[dict] = None) -> nn.Module:
     """Build a config's inference segmentor and load its weights.
 
     Accepts checkpoints of the whole model (BDL, AdvSelfTrainingSegmentor)
@@ -80,6 +81,8 @@ def load_inference_segmentor(cfg, checkpoint: str,
             segmentor's weights, with a warning (the config's
             ``default_hooks.weights_check.allow_partial`` does the same).
             Defaults to False.
+        loaded (dict, optional): ``checkpoint`` already loaded by the
+            caller (it is not read again). Defaults to None.
 
     Returns:
         nn.Module: The segmentor, in eval mode.
@@ -98,7 +101,8 @@ def load_inference_segmentor(cfg, checkpoint: str,
         raise MissingFileError(f'checkpoint {checkpoint} does not exist')
     seg_cfg, prefix = inference_segmentor_cfg(cfg.model)
     segmentor = MODELS.build(seg_cfg)
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    ckpt = loaded if loaded is not None else _load_checkpoint(
+        checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
     state = {(k[7:] if k.startswith('module.') else k): v
              for k, v in state.items()}

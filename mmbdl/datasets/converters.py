@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 from mmengine.utils import track_parallel_progress, track_progress
 from PIL import Image
 
-from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.errors import ConfigCheckError, MMBDLUserError
 from .data_checks import DataCheckError, check_dir, format_names, scan_files
 from .label_maps import (CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID,
                          CITYSCAPES_KNOWN_IDS, IGNORE_INDEX,
@@ -41,7 +41,7 @@ _ENCODINGS = {
 _LUTS: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
 
 
-class ConversionError(RuntimeError):
+class ConversionError(MMBDLUserError, RuntimeError):
     """Labels that could not be converted, listed by file."""
 
 

@@ -13,7 +13,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from PIL import Image
 
-from mmbdl.utils.errors import MissingFileError
+from mmbdl.utils.errors import MissingFileError, MMBDLUserError
 
 MAX_LISTED = 10
 # header sizes already read in this process, by folder fingerprint: every
@@ -23,7 +23,7 @@ _SIZE_CACHE_LOCK = threading.Lock()
 _SIZE_CACHE_MAX = 32
 
 
-class DataCheckError(ValueError):
+class DataCheckError(MMBDLUserError, ValueError):
     """A data-set folder that cannot be used, with the fix in the message."""
 
 

@@ -63,6 +63,11 @@ class BDLIoUMetric(IoUMetric):
         output_format (str): ``'train_ids'`` or ``'cityscapes_label_ids'``.
             Defaults to 'train_ids'.
         prefix (str, optional): Metric name prefix. Defaults to None.
+        keep_results (bool): Accepted for MMSegmentation's
+            ``tools/test.py --out DIR``, which sets ``output_dir=DIR`` and
+            ``keep_results=True``: the prediction PNGs written to
+            ``output_dir`` are always kept, so it changes nothing.
+            Defaults to False.
     """
     default_prefix: Optional[str] = None
 
@@ -77,7 +82,8 @@ class BDLIoUMetric(IoUMetric):
                  output_dir: Optional[str] = None,
                  format_only: bool = False,
                  output_format: str = 'train_ids',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 keep_results: bool = False) -> None:
         metrics = [iou_metrics] if isinstance(iou_metrics, str) else list(
             iou_metrics)
         allowed = ('mIoU', 'mDice', 'mFscore')
@@ -196,6 +202,10 @@ class BDLIoUMetric(IoUMetric):
                 except ValueError as err:
                     raise ConfigCheckError(
                         f'BDLIoUMetric: {name}: {err}') from None
+            else:
+                # one entry per written sample, so that MMEngine's
+                # ``evaluate`` does not warn that the results are empty
+                self.results.append(None)
             if self.writer is not None:
                 self.writer.write(pred, name,
                                   sample.get('reduce_zero_label', False))

@@ -5,13 +5,19 @@ calls it without that argument, so its own checkpoints (which hold a message
 hub with ``HistoryBuffer`` objects and numpy values) fail to load. Instead of
 switching the safe loader off, the classes that MMEngine and mmbdl
 checkpoints contain are allow-listed once, here, and MMEngine's local
-checkpoint loader is wrapped so that a refused class is reported in one line.
+checkpoint loader is wrapped so that a refused class is reported in one line,
+as is a file that cannot be read (truncated or damaged), with its name.
 """
 import pickle
+import zipfile
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
+
+from .checkpoint_files import (UnreadableCheckpointError, unreadable_message,
+                               unreadable_reason)
+from .errors import MMBDLUserError
 
 _REGISTERED = False
 
@@ -72,6 +78,16 @@ def _explain_refusals(loader: Callable) -> Callable:
     def load(filename, map_location=None, *args, **kwargs):
         try:
             return loader(filename, map_location, *args, **kwargs)
+        except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as err:
+            # a truncated or damaged file: name it and the fix; any other
+            # failure keeps its traceback
+            reason = unreadable_reason(filename) if isinstance(
+                filename, str) and not isinstance(
+                    err, FileNotFoundError) else None
+            if reason is None:
+                raise
+            raise UnreadableCheckpointError(
+                unreadable_message(filename, reason)) from err
         except pickle.UnpicklingError as err:
             msg = str(err)
             name = _refused_name(msg)
@@ -95,7 +111,7 @@ def _refused_name(message: str) -> str:
     return ''
 
 
-class CheckpointRefusedError(pickle.UnpicklingError):
+class CheckpointRefusedError(MMBDLUserError, pickle.UnpicklingError):
     """A checkpoint holds an object outside the allow-list."""
 
 

@@ -6,6 +6,7 @@ from typing import Callable, Optional, Tuple
 
 from mmengine.config import Config
 
+from .config_names import unknown_type_error
 from .errors import ConfigCheckError, MissingFileError, MMBDLUserError
 from .patch_size_check import check_patch_sizes
 
@@ -46,43 +47,27 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     return cfg
 
 
-# Project error classes defined outside mmbdl.utils (kept there, next to the
-# checks that raise them): module -> class names. They are raised on purpose
-# with the fix in the message, like MMBDLUserError.
-KNOWN_USER_ERRORS = {
-    'mmbdl.datasets.data_checks': ('DataCheckError', ),
-    'mmbdl.datasets.converters': ('ConversionError', ),
-    'mmbdl.engine.pseudo_labeling.label_files': ('PseudoLabelDirError', ),
-    'mmbdl.utils.checkpoint': ('CheckpointRefusedError', ),
-}
-
-
 def user_error_types() -> Tuple[type, ...]:
     """The exception classes :func:`run_cli` prints as one line.
 
-    :class:`MMBDLUserError` and the classes of :data:`KNOWN_USER_ERRORS`
-    whose modules are loaded (an exception of a class that was never
-    imported cannot have been raised).
+    Every deliberate user error derives from :class:`MMBDLUserError`
+    (config, data, checkpoint and work-dir errors alike), so this is that
+    one base.
 
     Returns:
         tuple[type, ...]: Exception classes.
     """
-    types = [MMBDLUserError]
-    for module_name, names in KNOWN_USER_ERRORS.items():
-        module = sys.modules.get(module_name)
-        for name in names:
-            cls = getattr(module, name, None)
-            if isinstance(cls, type) and issubclass(cls, BaseException):
-                types.append(cls)
-    return tuple(types)
+    return (MMBDLUserError, )
 
 
 def run_cli(main: Callable[[], None]) -> None:
     """Run a tool's ``main`` and turn deliberate user errors into one line.
 
-    Only :class:`~mmbdl.utils.errors.MMBDLUserError` and the known data /
-    checkpoint errors (:func:`user_error_types`; all raised on purpose, with
-    the fix in their message) become ``error: <message>`` and exit status 2.
+    Only :class:`~mmbdl.utils.errors.MMBDLUserError` (the base of every
+    deliberate user error, raised with the fix in its message) and
+    MMEngine's unknown-``type`` ``KeyError``
+    (:func:`~mmbdl.utils.config_names.unknown_type_error`, with the close
+    names) become ``error: <message>`` and exit status 2.
     Any other exception is a bug or an unexpected failure and
     propagates with its traceback. ``MMBDL_DEBUG=1`` shows the traceback of
     user errors too.
@@ -95,7 +80,13 @@ def run_cli(main: Callable[[], None]) -> None:
         return
     try:
         main()
-    except user_error_types() as err:
+    except (*user_error_types(), KeyError) as err:
+        if isinstance(err, KeyError) and not isinstance(err, MMBDLUserError):
+            # MMEngine's unknown-type error becomes a user error; any other
+            # KeyError is a bug and keeps its traceback
+            err = unknown_type_error(err)
+            if err is None:
+                raise
         message = err.args[0] if err.args else type(err).__name__
         print(f'error: {message} (MMBDL_DEBUG=1 shows the traceback)',
               file=sys.stderr)

@@ -142,4 +142,4 @@ def test_bad_options_are_refused(tmp_path):
         BDLIoUMetric(output_dir=str(tmp_path / 'o'), output_format='rgb')
     # an option it does not have is an error, not silently swallowed
     with pytest.raises(TypeError):
-        BDLIoUMetric(keep_results=True)
+        BDLIoUMetric(keep_result=True)

@@ -23,7 +23,7 @@ from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from mmengine.logging import print_log
 
 from mmbdl.models.utils.pseudo_label_rules import IGNORE_INDEX, PseudoLabelRule
-from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.errors import ConfigCheckError, MMBDLUserError
 from .statistics import PseudoLabelStatistics
 
 COMPLETE_FILE = '.complete.json'
@@ -33,7 +33,7 @@ WEIGHT_SUFFIX = '.weight.png'
 FORMAT_NAME = 'mmbdl-pseudo-labels'
 
 
-class PseudoLabelDirError(ValueError):
+class PseudoLabelDirError(MMBDLUserError, ValueError):
     """An output folder that must not be (re)written."""
 
 

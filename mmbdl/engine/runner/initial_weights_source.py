@@ -106,12 +106,6 @@ class InitialWeightsSource:
         """
         if self.resumed:
             return
-        if self.allow_random_init and self.initial_source is None:
-            logger.warning(
-                f'{phase.name}: train_cfg.allow_random_init=True and M\'s '
-                'backbone started from random weights (fine for the demo '
-                'and tests; paper numbers need the pretrained initial '
-                'weights, docs/pretrained_weights.md)')
         if not phase.is_segmentation:
             return
         if init[phase.kind] == 'initial':
@@ -120,7 +114,18 @@ class InitialWeightsSource:
             return  # continues from weights trained in this run
         else:
             source = self.load_from_source or self.initial_source
-        if source is not None or self.allow_random_init:
+        if source is not None:
+            return
+        if self.allow_random_init:
+            # once per run, at the first phase that starts from them
+            if not getattr(self, '_random_init_warned', False):
+                self._random_init_warned = True
+                logger.warning(
+                    f'{phase.name}: train_cfg.allow_random_init=True and '
+                    "M's backbone started from random weights (so do later "
+                    "phases with init='initial'; fine for the demo and "
+                    'tests; paper numbers need the pretrained initial '
+                    'weights, docs/pretrained_weights.md)')
             return
         note = ''
         if self.load_from_source is not None:

@@ -1,6 +1,7 @@
 """What a resumed BDL loop needs besides the weights: its plan, which
 phases were finalised, the phase artifacts, the RNG states and the CycleGAN
 image pools."""
+import os.path as osp
 import random
 from typing import List, Optional, Sequence
 
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 
 from mmbdl.engine.hooks.bdl_hook import PhaseArtifacts
 from mmbdl.utils.errors import ConfigCheckError
@@ -70,7 +72,8 @@ class LoopCheckpointState:
             init=dict(self.init),
             finalised=self._finalised,
             artifacts=self.artifacts.to_dict(),
-            rng=get_rng())
+            rng=get_rng(),
+            work_dir=osp.abspath(self.runner.work_dir))
         index, _ = self.locate(max(checkpoint['meta'].get('iter', 0) - 1, 0))
         in_translator = (index < len(self.phases)
                          and self.phases[index].spec.trains == 'translator')
@@ -106,7 +109,9 @@ class LoopCheckpointState:
         global_iter = int(meta['iter'])
         self._iter = global_iter
         self._finalised = int(state.get('finalised', -1))
-        self.artifacts = saved_artifacts(state, checkpoint)
+        self.artifacts = relocated_artifacts(
+            saved_artifacts(state, checkpoint), state.get('work_dir'),
+            self.runner.work_dir)
         # the phase that was running when the checkpoint was written
         index, _ = self.locate(max(global_iter - 1, 0))
         index = min(index, len(self.phases) - 1)
@@ -126,6 +131,45 @@ def saved_artifacts(state: dict, checkpoint: dict) -> PhaseArtifacts:
         return PhaseArtifacts.from_dict(state['artifacts'])
     info = checkpoint.get('message_hub', {}).get('runtime_info', {})
     return PhaseArtifacts(**{f: info.get(f) for f in ARTIFACT_FIELDS})
+
+
+def relocated_artifacts(artifacts: PhaseArtifacts, saved_work_dir,
+                        work_dir: str) -> PhaseArtifacts:
+    """The artifact folders of a checkpoint written in another work dir
+    (a copied or moved one), moved into ``work_dir``.
+
+    A folder under the saved work dir becomes the same folder under
+    ``work_dir``; one outside it (an ``out_root`` of the config) is kept,
+    with a warning that the resumed run reads it.
+
+    Args:
+        artifacts (PhaseArtifacts): The checkpoint's artifacts.
+        saved_work_dir (str, optional): The work dir the checkpoint was
+            written in (None for checkpoints that did not record it).
+        work_dir (str): This run's work dir.
+
+    Returns:
+        PhaseArtifacts: The artifacts with relocated folders.
+    """
+    if not saved_work_dir:
+        return artifacts
+    old, new = osp.abspath(saved_work_dir), osp.abspath(work_dir)
+    if old == new:
+        return artifacts
+    for name in ('translated_source_dir', 'pseudo_label_dir'):
+        path = getattr(artifacts, name)
+        if not path:
+            continue
+        path = osp.abspath(path)
+        if osp.commonpath([path, old]) == old:
+            setattr(artifacts, name,
+                    osp.join(new, osp.relpath(path, old)))
+        else:
+            print_log(
+                f'resume: {name} {path} lies outside the work dir the '
+                f'checkpoint was written in ({old}); this run in {new} '
+                'reads it from there', logger='current', level=30)
+    return artifacts
 
 
 def plan_signature(phases: Sequence[Phase]) -> List[list]:

@@ -31,9 +31,12 @@ class PhaseSelection:
     ``2 * val_interval``, ... before the end of a segmentation phase; the
     phase-end evaluation (the round-table row) is the last candidate. Every
     new best (strictly higher ``report_metric``; the earlier one wins ties)
-    saves the weights as ``<phase>_best.pth``. The RNG states are restored
-    after each periodic evaluation, so evaluating does not change training:
-    the last-iteration results are the same with any ``val_interval``.
+    saves the weights as ``<phase>_best.pth``; with ``val_interval=None``
+    (no selection: the phase-end evaluation is the only candidate) none is
+    written and the record names the phase checkpoint ``<phase>.pth``. The
+    RNG states are restored after each periodic evaluation, so evaluating
+    does not change training: the last-iteration results are the same with
+    any ``val_interval``.
 
     Args:
         val_interval (int, optional): Iterations between evaluations within
@@ -126,10 +129,16 @@ class PhaseSelection:
                                 f'{current["iter"]})'))
         if current is not None and value <= current['value']:
             return
-        name = best_checkpoint_name(phase)
-        runner.save_checkpoint(
-            runner.work_dir, name, save_optimizer=False,
-            save_param_scheduler=False, meta=dict(iter=global_iter, epoch=0))
+        if self.val_interval is None:
+            # only the phase-end evaluation: nothing selects a best, and
+            # the phase checkpoint holds these weights already
+            name = f'{phase.name}.pth'
+        else:
+            name = best_checkpoint_name(phase)
+            runner.save_checkpoint(
+                runner.work_dir, name, save_optimizer=False,
+                save_param_scheduler=False,
+                meta=dict(iter=global_iter, epoch=0))
         self.best[phase.name] = dict(metric=self.report_metric, value=value,
                                      iter=global_iter, checkpoint=name)
 

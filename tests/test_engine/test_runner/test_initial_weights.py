@@ -61,13 +61,15 @@ def test_random_backbone_refused_naming_the_keys(data_root, tmp_path):
     assert runner.train_loop.iter == 0  # refused before any iteration
 
 
-def test_allow_random_init_warns_at_every_phase_start(data_root, tmp_path):
+def test_allow_random_init_warns_once_per_run(data_root, tmp_path):
     work = str(tmp_path / 'w')
     runner = Runner(**_cfg(data_root, work, allow_random_init=True))
     runner.train()
     log = _log(runner)
     assert log.count('train_cfg.allow_random_init=True and M\'s backbone '
-                     'started from random weights') == 3  # 3 phases
+                     'started from random weights') == 1
+    first = runner.train_loop.phases[0].name
+    assert f'{first}: train_cfg.allow_random_init=True' in log
 
 
 def test_resume_is_not_refused(data_root, tmp_path):
