@@ -42,41 +42,34 @@ class AdvSelfTrainingSegmentor(BaseModel):
     Wraps a plain MMSegmentation segmentor (any ``EncoderDecoder``: backbone
     and head are swapped by config) and an output-space discriminator D,
     and trains them on UDA batches (``{'inputs': {'source', 'target'},
-    'data_samples': {'source', 'target'}}``)::
+    'data_samples': {'source', 'target'}}``). The loss of M is the sum of
+    the phase's loss terms (``LOSS_TERMS``, :mod:`mmbdl.models.uda_terms`,
+    contract in ``docs/loss_terms.md``)::
 
-        train_step(data, optim_wrapper)   # 'segmentor', 'discriminator'
-        |- data_preprocessor(data, True)     # one pre-processor per branch
-        |- segmentor step (D frozen)
-        |   |- src.*        CE on the (translated) source      (always)
-        |   |- tgt.loss_adv lambda_adv * BCE(D(softmax(up(M(T)))), source)
-        |   |                                   (uda_cfg.adversarial)
-        |   `- pseudo.loss_ce CE on pseudo-labelled target pixels
-        |                    (when target samples carry gt_sem_seg)
-        `- discriminator step (segmentor outputs detached)
-            |- disc.loss_src  disc_loss_weight * BCE(D(softmax(up(M(S)))), 0)
-            `- disc.loss_tgt  disc_loss_weight * BCE(D(softmax(up(M(T)))), 1)
+        train_step(data, optim_wrapper)   # 'segmentor' + the terms' keys
+        |- data_preprocessor(data, True)  # one pre-processor per branch
+        |- step = UDAStep(model, inputs, samples)
+        |- term.check_batch(step), term.prepare(step)   # each term, in order
+        |- M's step, D frozen: sum of term.loss(step)   # one backward
+        `- term.extra_step(step, wrappers)              # D's step
 
-    ``up`` resizes the logits bilinearly to the branch's input size (with
-    the decode head's ``align_corners``), so D sees full-resolution
-    probabilities, as in the release. ``val_step``, ``test_step`` and
-    ``forward`` use the wrapped segmentor alone (its own pre-processor), so
-    ``tools/test.py`` evaluates a checkpoint of this model as M.
+    The paper's terms: ``source_ce`` (``src.*``), ``adversarial``
+    (``tgt.loss_adv = lambda_adv * BCE(D(softmax(up(M(T)))), source)``,
+    then D's step: ``disc.loss_src``, ``disc.loss_tgt``) and
+    ``pseudo_label_ce`` (``pseudo.loss_ce``, Eq. 3). ``up`` resizes the
+    logits bilinearly to the branch's input size (with the decode head's
+    ``align_corners``), so D sees full-resolution probabilities, as in the
+    release. ``val_step``, ``test_step`` and ``forward`` use the wrapped
+    segmentor alone (its own pre-processor), so ``tools/test.py``
+    evaluates a checkpoint of this model as M.
 
-    Loss keys: ``src.loss_ce`` / ``src.acc_seg`` (decode head; auxiliary
-    heads as ``src.aux.loss_ce``), ``tgt.loss_adv``, ``pseudo.loss_ce``,
-    ``disc.loss_src``, ``disc.loss_tgt``.
-
-    Phases of Algorithm 1 with one model object:
-
-    - source only (M(0)): ``model.adversarial = False`` and batches without
-      target labels (or ``uda_cfg=dict(adversarial=False)``): only
-      ``src.*``; the target branch is not run, D does not step and the
-      ``'discriminator'`` optimizer may be absent.
-    - adaptation (Eq. 1): ``adversarial=True``, target without labels.
-    - self-training (Eq. 3): ``adversarial=True``, target samples carrying
-      ``gt_sem_seg`` (255 = ignore) and optionally ``gt_seg_weight``; the
-      pseudo-label term is added automatically
-      (``uda_cfg.use_pseudo_labels``).
+    Which terms a step sums is config data: the BDL model passes each
+    phase kind's ``terms`` (:meth:`set_phase`: roles 'source_ce',
+    'adversarial', 'pseudo_labels'), which :meth:`role_terms` maps to this
+    model's terms (the adversarial role only while :attr:`adversarial` is
+    on); a ``loss_terms`` entry under the kind's name replaces the roles.
+    A term missing its input refuses the batch, naming itself and the
+    config key (e.g. the pseudo-label term without ``pseudo_label_dir``).
 
     The pseudo-label term is ``pseudo_loss_weight * sum_p w_p CE_p / #{p:
     y_p != 255}`` with ``w_p`` from ``gt_seg_weight`` (1 without it): the
@@ -102,6 +95,11 @@ class AdvSelfTrainingSegmentor(BaseModel):
             read every 50 steps and at validation, so that no step waits
             for the device; 1 checks every step there too; see
             :class:`FiniteLossCheck`).
+        loss_terms (dict, optional): Phase kind -> list of terms, each a
+            term config (``dict(type='MaskedConsistency', ...)``) or a role
+            name ('source_ce', 'adversarial', 'pseudo_labels': this model's
+            term for the role). Kinds not listed use their own ``terms``.
+            Defaults to None.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 

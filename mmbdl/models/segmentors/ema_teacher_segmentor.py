@@ -42,8 +42,11 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
     ``teacher = alpha * teacher + (1 - alpha) * M``.
 
     While :attr:`online_self_training` is True (the BDL loop sets it for the
-    self-training phases of ``train_cfg.self_training='ema_teacher'``), each
-    training step first labels the target batch with the teacher::
+    self-training phases of ``train_cfg.self_training='ema_teacher'``), the
+    pseudo-label role of a phase is played by the loss term
+    ``teacher_pseudo_label`` (``class_mix`` with ``ema_cfg.class_mix``),
+    which asks this model for the teacher's labels of the target batch
+    (:meth:`teacher_pseudo_labels`, once per step)::
 
         p = softmax(up(teacher(T)))         # up: to the input size, with the
                                             # head's align_corners
