@@ -15,7 +15,6 @@ from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 from ..uda_terms import Adversarial, UDALossTerm, UDAStep, build_loss_term
-from ..uda_terms.pseudo_label_ce import offline_pseudo_label_loss
 from .finite_loss_check import FiniteLossCheck
 
 # the roles a phase kind lists in ``PhaseKind.terms`` (and a ``loss_terms``
@@ -427,22 +426,6 @@ class AdvSelfTrainingSegmentor(BaseModel):
         up = resize(logits.float(), size=tuple(size), mode='bilinear',
                     align_corners=self.align_corners, warning=False)
         return F.softmax(up, dim=1)
-
-    def pseudo_label_loss(self, logits: Tensor, samples: List) -> Tensor:
-        """Cross-entropy on pseudo-labelled target pixels.
-
-        Args:
-            logits (Tensor): Target logits (N, C, h, w), any resolution.
-            samples (list[SegDataSample]): With ``gt_sem_seg`` (255 =
-                ignore) and optionally ``gt_seg_weight`` (weights in [0, 1]).
-
-        Returns:
-            Tensor: ``sum(w * CE over labelled pixels) / #labelled`` (0 when
-            no pixel is labelled).
-        """
-        return offline_pseudo_label_loss(logits, samples,
-                                         self.uda_cfg['ignore_index'],
-                                         self.align_corners)
 
     def check_finite(self, losses: Dict[str, Tensor]) -> None:
         """Stop on a NaN/inf loss (``uda_cfg.check_finite``)."""

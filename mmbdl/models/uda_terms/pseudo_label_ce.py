@@ -43,10 +43,12 @@ class PseudoLabelCE(UDALossTerm):
                                       step.target.shape[-2:])
 
     def loss(self, step: UDAStep) -> Dict[str, Tensor]:
+        model = step.model
         return {
             'pseudo.loss_ce':
-            self.loss_weight * step.model.pseudo_label_loss(
-                step.target_logits(), step.target_samples)
+            self.loss_weight * offline_pseudo_label_loss(
+                step.target_logits(), step.target_samples,
+                model.uda_cfg['ignore_index'], model.align_corners)
         }
 
 
