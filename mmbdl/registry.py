@@ -128,6 +128,10 @@ LOG_PROCESSORS = Registry(
 # MMSegmentation counterpart, hence no parent)
 PHASE_KINDS = Registry(
     'phase kind', scope='mmbdl', locations=['mmbdl.engine.runner.phase_kinds'])
+# the loss terms of M's training step (one class per UDA loss; no
+# MMSegmentation counterpart, hence no parent)
+LOSS_TERMS = Registry(
+    'loss term', scope='mmbdl', locations=['mmbdl.models.uda_terms'])
 INFERENCERS = Registry(
     'inferencer', parent=MMSEG_INFERENCERS, scope='mmbdl',
     locations=_locations(MMSEG_INFERENCERS, 'mmbdl.models'))

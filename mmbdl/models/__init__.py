@@ -6,5 +6,6 @@ from .decode_heads import *  # noqa: F401,F403
 from .discriminators import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403
 from .translators import *  # noqa: F401,F403
+from .uda_terms import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403
 from .wrappers import *  # noqa: F401,F403

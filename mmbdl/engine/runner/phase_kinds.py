@@ -50,6 +50,13 @@ class PhaseKind:
         indexed (bool): Phases of this kind may repeat within a round and
             are numbered ``i = 1, 2, ...`` (name suffix ``_i{i}``); other
             kinds have ``i = 0``.
+        terms (tuple[str], optional): The loss terms M sums in the phase,
+            by role: 'source_ce', 'adversarial' (dropped while the
+            segmentor's ``adversarial`` switch is off) and 'pseudo_labels'
+            (the segmentor's pseudo-label term: offline labels, or the EMA
+            teacher's online). None: derived from the other declarations
+            (:attr:`loss_terms`). A segmentor config's ``loss_terms`` entry
+            under the kind's name replaces them.
     """
 
     name: str = ''
@@ -60,6 +67,23 @@ class PhaseKind:
     default_init: str = 'continue'
     adversarial: Optional[bool] = None
     indexed: bool = False
+    terms: Optional[Tuple[str, ...]] = None
+
+    @property
+    def loss_terms(self) -> Tuple[str, ...]:
+        """tuple[str]: :attr:`terms`, else source CE, the adversarial term
+        unless ``adversarial=False``, and the pseudo-label term when the
+        kind consumes pseudo-labels (none for the translator)."""
+        if self.terms is not None:
+            return tuple(self.terms)
+        if not self.is_segmentation:
+            return ()
+        out = ('source_ce', )
+        if self.adversarial is not False:
+            out += ('adversarial', )
+        if PSEUDO_LABELS in self.consumes:
+            out += ('pseudo_labels', )
+        return out
 
     @property
     def is_segmentation(self) -> bool:
@@ -106,6 +130,7 @@ class SourceOnlyPhase(PhaseKind):
 
     name = 'source_only'
     adversarial = False
+    terms = ('source_ce', )
 
     def phase_name(self, k: int, i: int) -> str:
         return 'k0_source_only'
@@ -139,6 +164,7 @@ class AdaptationPhase(PhaseKind):
 
     name = 'adaptation'
     consumes = (TRANSLATED_SOURCE, )
+    terms = ('source_ce', 'adversarial')
 
 
 @PHASE_KINDS.register_module(name='self_training')
@@ -149,6 +175,7 @@ class SelfTrainingPhase(PhaseKind):
     consumes = (TRANSLATED_SOURCE, PSEUDO_LABELS)
     default_init = 'initial'
     indexed = True
+    terms = ('source_ce', 'adversarial', 'pseudo_labels')
 
 
 _BUILT: Dict[str, PhaseKind] = {}

@@ -164,6 +164,8 @@ class BDL(BaseModel):
             self.segmentor.adversarial = (
                 self._adversarial if spec.adversarial is None
                 else spec.adversarial)
+        if hasattr(self.segmentor, 'set_phase'):
+            self.segmentor.set_phase(kind, spec.loss_terms)
 
     @property
     def active_model(self) -> BaseModel:

@@ -14,8 +14,12 @@ from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.head_align_corners import head_align_corners
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
+from ..uda_terms import Adversarial, UDALossTerm, UDAStep, build_loss_term
 from .finite_loss_check import FiniteLossCheck
 
+# the roles a phase kind lists in ``PhaseKind.terms`` (and a ``loss_terms``
+# list may name instead of a term config)
+ROLES = ('source_ce', 'adversarial', 'pseudo_labels')
 DEFAULT_UDA_CFG = dict(
     adversarial=True,
     lambda_adv=1e-3,
@@ -37,41 +41,34 @@ class AdvSelfTrainingSegmentor(BaseModel):
     Wraps a plain MMSegmentation segmentor (any ``EncoderDecoder``: backbone
     and head are swapped by config) and an output-space discriminator D,
     and trains them on UDA batches (``{'inputs': {'source', 'target'},
-    'data_samples': {'source', 'target'}}``)::
+    'data_samples': {'source', 'target'}}``). The loss of M is the sum of
+    the phase's loss terms (``LOSS_TERMS``, :mod:`mmbdl.models.uda_terms`,
+    contract in ``docs/loss_terms.md``)::
 
-        train_step(data, optim_wrapper)   # 'segmentor', 'discriminator'
-        |- data_preprocessor(data, True)     # one pre-processor per branch
-        |- segmentor step (D frozen)
-        |   |- src.*        CE on the (translated) source      (always)
-        |   |- tgt.loss_adv lambda_adv * BCE(D(softmax(up(M(T)))), source)
-        |   |                                   (uda_cfg.adversarial)
-        |   `- pseudo.loss_ce CE on pseudo-labelled target pixels
-        |                    (when target samples carry gt_sem_seg)
-        `- discriminator step (segmentor outputs detached)
-            |- disc.loss_src  disc_loss_weight * BCE(D(softmax(up(M(S)))), 0)
-            `- disc.loss_tgt  disc_loss_weight * BCE(D(softmax(up(M(T)))), 1)
+        train_step(data, optim_wrapper)   # 'segmentor' + the terms' keys
+        |- data_preprocessor(data, True)  # one pre-processor per branch
+        |- step = UDAStep(model, inputs, samples)
+        |- term.check_batch(step), term.prepare(step)   # each term, in order
+        |- M's step, D frozen: sum of term.loss(step)   # one backward
+        `- term.extra_step(step, wrappers)              # D's step
 
-    ``up`` resizes the logits bilinearly to the branch's input size (with
-    the decode head's ``align_corners``), so D sees full-resolution
-    probabilities, as in the release. ``val_step``, ``test_step`` and
-    ``forward`` use the wrapped segmentor alone (its own pre-processor), so
-    ``tools/test.py`` evaluates a checkpoint of this model as M.
+    The paper's terms: ``source_ce`` (``src.*``), ``adversarial``
+    (``tgt.loss_adv = lambda_adv * BCE(D(softmax(up(M(T)))), source)``,
+    then D's step: ``disc.loss_src``, ``disc.loss_tgt``) and
+    ``pseudo_label_ce`` (``pseudo.loss_ce``, Eq. 3). ``up`` resizes the
+    logits bilinearly to the branch's input size (with the decode head's
+    ``align_corners``), so D sees full-resolution probabilities, as in the
+    release. ``val_step``, ``test_step`` and ``forward`` use the wrapped
+    segmentor alone (its own pre-processor), so ``tools/test.py``
+    evaluates a checkpoint of this model as M.
 
-    Loss keys: ``src.loss_ce`` / ``src.acc_seg`` (decode head; auxiliary
-    heads as ``src.aux.loss_ce``), ``tgt.loss_adv``, ``pseudo.loss_ce``,
-    ``disc.loss_src``, ``disc.loss_tgt``.
-
-    Phases of Algorithm 1 with one model object:
-
-    - source only (M(0)): ``model.adversarial = False`` and batches without
-      target labels (or ``uda_cfg=dict(adversarial=False)``): only
-      ``src.*``; the target branch is not run, D does not step and the
-      ``'discriminator'`` optimizer may be absent.
-    - adaptation (Eq. 1): ``adversarial=True``, target without labels.
-    - self-training (Eq. 3): ``adversarial=True``, target samples carrying
-      ``gt_sem_seg`` (255 = ignore) and optionally ``gt_seg_weight``; the
-      pseudo-label term is added automatically
-      (``uda_cfg.use_pseudo_labels``).
+    Which terms a step sums is config data: the BDL model passes each
+    phase kind's ``terms`` (:meth:`set_phase`: roles 'source_ce',
+    'adversarial', 'pseudo_labels'), which :meth:`role_terms` maps to this
+    model's terms (the adversarial role only while :attr:`adversarial` is
+    on); a ``loss_terms`` entry under the kind's name replaces the roles.
+    A term missing its input refuses the batch, naming itself and the
+    config key (e.g. the pseudo-label term without ``pseudo_label_dir``).
 
     The pseudo-label term is ``pseudo_loss_weight * sum_p w_p CE_p / #{p:
     y_p != 255}`` with ``w_p`` from ``gt_seg_weight`` (1 without it): the
@@ -97,6 +94,11 @@ class AdvSelfTrainingSegmentor(BaseModel):
             read every 50 steps and at validation, so that no step waits
             for the device; 1 checks every step there too; see
             :class:`FiniteLossCheck`).
+        loss_terms (dict, optional): Phase kind -> list of terms, each a
+            term config (``dict(type='MaskedConsistency', ...)``) or a role
+            name ('source_ce', 'adversarial', 'pseudo_labels': this model's
+            term for the role). Kinds not listed use their own ``terms``.
+            Defaults to None.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -105,6 +107,7 @@ class AdvSelfTrainingSegmentor(BaseModel):
                  discriminator: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
                  uda_cfg: OptConfigType = None,
+                 loss_terms: Optional[dict] = None,
                  init_cfg: OptMultiConfig = None) -> None:
         segmentor = copy.deepcopy(segmentor)
         if data_preprocessor is None:
@@ -140,6 +143,24 @@ class AdvSelfTrainingSegmentor(BaseModel):
             raise ConfigCheckError(
                 'uda_cfg.adversarial=True needs a discriminator config, e.g. '
                 "discriminator=dict(type='FCDiscriminator')")
+        self.phase_kind: Optional[str] = None
+        self.phase_roles: Optional[Tuple[str, ...]] = None
+        self.loss_terms = self.build_loss_terms(loss_terms)
+
+    def build_loss_terms(
+            self, loss_terms: Optional[dict]) -> Dict[str, List[UDALossTerm]]:
+        """Build and check the ``loss_terms`` config (phase kind -> list of
+        term configs)."""
+        built = {}
+        for kind, cfgs in (loss_terms or {}).items():
+            built[kind] = [
+                c if isinstance(c, str) and c in ROLES else
+                build_loss_term(c) for c in cfgs
+            ]
+            for term in built[kind]:
+                if not isinstance(term, str):
+                    term.check(self)
+        return built
 
     # ------------------------------------------------------------------
     @staticmethod
@@ -172,96 +193,133 @@ class AdvSelfTrainingSegmentor(BaseModel):
         return head_align_corners(self.segmentor)
 
     # ------------------------------------------------------------------
+    def set_phase(self, kind: Optional[str],
+                  roles: Optional[Sequence[str]]) -> None:
+        """Select the loss terms of a phase (the BDL model calls this).
+
+        Args:
+            kind (str, optional): The phase kind; a ``loss_terms`` entry
+                under this name is used as it is.
+            roles (sequence[str], optional): The kind's terms
+                (``PhaseKind.terms``): 'source_ce', 'adversarial' (dropped
+                while :attr:`adversarial` is off) and 'pseudo_labels' (the
+                pseudo-label term of this model, :meth:`role_terms`).
+                None: standalone training (see :meth:`active_terms`).
+        """
+        self.phase_kind = kind
+        self.phase_roles = None if roles is None else tuple(roles)
+
+    def role_terms(self, role: str) -> List[str]:
+        """The names of the terms that play ``role`` in this model."""
+        if role == 'adversarial':
+            return ['adversarial'] if self.adversarial else []
+        if role == 'pseudo_labels':
+            return ['pseudo_label_ce'] \
+                if self.uda_cfg['use_pseudo_labels'] else []
+        return [role]
+
+    def _named_term(self, name: str) -> UDALossTerm:
+        """A term built from ``uda_cfg`` (the knobs of the default terms).
+        """
+        cfg = self.uda_cfg
+        if name == 'adversarial':
+            return Adversarial(cfg['lambda_adv'], cfg['source_label'],
+                               cfg['target_label'], cfg['disc_loss_weight'])
+        if name in ('pseudo_label_ce', 'teacher_pseudo_label', 'class_mix'):
+            return build_loss_term(
+                dict(type=name, loss_weight=cfg['pseudo_loss_weight']))
+        return build_loss_term(dict(type=name))
+
+    def active_terms(self, data: Optional[dict] = None) -> List[UDALossTerm]:
+        """The terms of the current phase, in the order they run.
+
+        A ``loss_terms`` entry for :attr:`phase_kind` replaces the phase's
+        roles; the roles (names in :data:`ROLES`) are mapped to this
+        model's terms (:meth:`role_terms`, knobs from ``uda_cfg``).
+        Standalone (no phase set, e.g. ``IterBasedTrainLoop`` on an
+        ``adv-ssl`` config) the roles are source CE, the adversarial term
+        and, when every target sample of ``data`` carries ``gt_sem_seg``
+        (the dataset's ``pseudo_label_dir``) or an EMA teacher labels
+        online, the pseudo-label term.
+        """
+        roles = self.phase_roles
+        if self.phase_kind in self.loss_terms:
+            roles = self.loss_terms[self.phase_kind]
+        if roles is None:
+            roles = ('source_ce', 'adversarial')
+            samples = data.get('data_samples') \
+                if isinstance(data, dict) else None
+            tgt = samples.get('target') if isinstance(samples, dict) \
+                else None
+            if getattr(self, 'online_self_training', False) or (
+                    tgt and all('gt_sem_seg' in s for s in tgt)):
+                roles += ('pseudo_labels', )
+        terms = []
+        for role in roles:
+            if not isinstance(role, str):  # a built term of loss_terms
+                terms.append(role)
+                continue
+            for name in self.role_terms(role):
+                term = self._named_term(name)
+                term.check(self)
+                terms.append(term)
+        return terms
+
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
-        """One segmentor step and, when adversarial, one D step.
+        """One step of M on the sum of the active terms, then the terms'
+        own optimizer steps (D's).
 
         Args:
             data (dict): A UDA batch (before pre-processing).
             optim_wrapper (OptimWrapperDict): Wrappers keyed 'segmentor' and
-                (when adversarial) 'discriminator'. A single
-                ``OptimWrapper`` is accepted as the segmentor's when the
-                step is not adversarial.
+                those the terms own (the adversarial term: 'discriminator').
+                A single ``OptimWrapper`` is accepted as the segmentor's
+                when no term owns a step.
 
         Returns:
             dict[str, Tensor]: Log variables (prefixed loss keys).
         """
-        seg_wrapper, disc_wrapper = self._get_wrappers(optim_wrapper)
+        terms = self.active_terms(data)
+        wrappers = self._get_wrappers(optim_wrapper, terms)
         # class ids are checked on the loaded labels, before they move to
         # the device (no host sync there)
-        for branch, raw in self._raw_labelled_samples(data):
+        for branch, raw in self._raw_labelled_samples(data, terms):
             self._check_label_values(raw, branch)
         data = self.data_preprocessor(data, True)
-        inputs, samples = self._split_branches(data)
-        src_in, src_samples = inputs['source'], samples['source']
-        tgt_in = inputs.get('target')
-        tgt_samples = samples.get('target')
-        adversarial = self.adversarial
-        use_pseudo = bool(self.uda_cfg['use_pseudo_labels']) and \
-            tgt_samples is not None and len(tgt_samples) > 0 and \
-            all('gt_sem_seg' in s for s in tgt_samples)
-        if (adversarial or use_pseudo) and tgt_in is None:
-            raise ConfigCheckError(
-                'the batch has no target branch; the '
-                'adversarial / pseudo-label losses need one')
-        self._check_label_shapes(src_samples, 'source')
-        if use_pseudo:
-            self._check_label_shapes(tgt_samples, 'target (pseudo-label)',
-                                     tgt_in.shape[-2:])
+        step = UDAStep(self, *self._split_branches(data))
+        self.check_label_shapes(step.source_samples, 'source')
+        for term in terms:
+            term.check_batch(step)
+        for term in terms:
+            term.prepare(step)
 
-        # ---- segmentor step, D frozen --------------------------------
+        # ---- M's step, D frozen ----------------------------------------
         if self.discriminator is not None:
             self.discriminator.requires_grad_(False)
         try:
-            with seg_wrapper.optim_context(self.segmentor):
-                losses, src_logits = self._supervised_losses(
-                    src_in, src_samples)
-                tgt_logits = None
-                if adversarial or use_pseudo:
-                    seg = self.segmentor
-                    tgt_logits = seg.decode_head.forward(
-                        seg.extract_feat(tgt_in))
-                if adversarial:
-                    d_out = self.discriminator(
-                        self._probs(tgt_logits, tgt_in.shape[2:]))
-                    losses['tgt.loss_adv'] = self.uda_cfg['lambda_adv'] * \
-                        self._bce(d_out, self.uda_cfg['source_label'])
-                if use_pseudo:
-                    losses['pseudo.loss_ce'] = self.uda_cfg[
-                        'pseudo_loss_weight'] * self.pseudo_label_loss(
-                            tgt_logits, tgt_samples)
+            with wrappers['segmentor'].optim_context(self.segmentor):
+                losses = {}
+                for term in terms:
+                    losses.update(term.loss(step))
                 loss, log_vars = self.parse_losses(losses)
         finally:
             if self.discriminator is not None:
                 self.discriminator.requires_grad_(True)
-        self._check_finite(losses)
-        seg_wrapper.update_params(loss)
+        self.check_finite(losses)
+        wrappers['segmentor'].update_params(loss)
 
-        # ---- discriminator step, segmentor outputs detached ----------
-        if adversarial:
-            with disc_wrapper.optim_context(self.discriminator):
-                weight = self.uda_cfg['disc_loss_weight']
-                d_src = self.discriminator(
-                    self._probs(src_logits.detach(), src_in.shape[2:]))
-                d_tgt = self.discriminator(
-                    self._probs(tgt_logits.detach(), tgt_in.shape[2:]))
-                d_losses = {
-                    'disc.loss_src':
-                    weight * self._bce(d_src, self.uda_cfg['source_label']),
-                    'disc.loss_tgt':
-                    weight * self._bce(d_tgt, self.uda_cfg['target_label']),
-                }
-                d_loss, d_log = self.parse_losses(d_losses)
-            self._check_finite(d_losses)
-            disc_wrapper.update_params(d_loss)
-            d_log.pop('loss', None)
-            log_vars.update(d_log)
+        # ---- the terms' own steps (D's, on detached outputs) -----------
+        for term in terms:
+            log_vars.update(term.extra_step(step, wrappers) or {})
+        log_vars.update(step.log_vars)
         return log_vars
 
     # ------------------------------------------------------------------
-    def _get_wrappers(
-        self, optim_wrapper: Union[OptimWrapper, OptimWrapperDict]
-    ) -> Tuple[OptimWrapper, Optional[OptimWrapper]]:
+    def _get_wrappers(self, optim_wrapper: Union[OptimWrapper,
+                                                 OptimWrapperDict],
+                      terms: Sequence[UDALossTerm]) -> dict:
+        owned = [k for t in terms for k in t.optim_keys]
         if isinstance(optim_wrapper, OptimWrapperDict):
             keys = list(optim_wrapper.keys())
             if 'segmentor' not in keys:
@@ -270,19 +328,19 @@ class AdvSelfTrainingSegmentor(BaseModel):
                     f"'segmentor', got {keys}; write optim_wrapper = "
                     "dict(constructor='MultiSubmoduleOptimWrapperConstructor'"
                     ', segmentor=dict(...), discriminator=dict(...))')
-            disc = optim_wrapper['discriminator'] \
-                if 'discriminator' in keys else None
-            if self.adversarial and disc is None:
-                raise KeyError(
-                    "the adversarial step needs an optim wrapper keyed "
-                    f"'discriminator', got {keys}")
-            return optim_wrapper['segmentor'], disc
-        if self.adversarial:
+            for term in terms:
+                for key in term.optim_keys:
+                    if key not in keys:
+                        raise KeyError(
+                            f'loss term {term.name!r} steps an optim wrapper '
+                            f'keyed {key!r}, got {keys}')
+            return {k: optim_wrapper[k] for k in ['segmentor'] + owned}
+        if owned:
             raise TypeError(
-                'the adversarial step needs an OptimWrapperDict with keys '
-                "'segmentor' and 'discriminator'; got a single "
-                f'{type(optim_wrapper).__name__}')
-        return optim_wrapper, None
+                f'the loss terms {[t.name for t in terms]} need an '
+                f'OptimWrapperDict with keys {["segmentor"] + owned}; got a '
+                f'single {type(optim_wrapper).__name__}')
+        return {'segmentor': optim_wrapper}
 
     @staticmethod
     def _split_branches(data: dict) -> Tuple[dict, dict]:
@@ -295,15 +353,17 @@ class AdvSelfTrainingSegmentor(BaseModel):
                 f'type {type(inputs).__name__}')
         return inputs, samples or {}
 
-    def _raw_labelled_samples(self, data) -> List[Tuple[str, Sequence]]:
+    def _raw_labelled_samples(
+            self, data,
+            terms: Sequence[UDALossTerm]) -> List[Tuple[str, Sequence]]:
         """The labelled samples of a batch before pre-processing (target
-        samples only when the pseudo-label loss uses them)."""
+        samples only when a term reads the target labels)."""
         samples = data.get('data_samples') if isinstance(data, dict) \
             else None
         if not isinstance(samples, dict):
             return []
         branches = [('source', 'source')]
-        if self.uda_cfg['use_pseudo_labels']:
+        if any('target_labels' in t.reads for t in terms):
             branches.append(('target', 'target (pseudo-label)'))
         out = []
         for key, branch in branches:
@@ -314,7 +374,8 @@ class AdvSelfTrainingSegmentor(BaseModel):
         return out
 
     @staticmethod
-    def _label_path(sample) -> str:
+    def label_path(sample) -> str:
+        """The label's file (else the image's) of a sample, for messages."""
         return sample.metainfo.get('seg_map_path') or sample.metainfo.get(
             'img_path', '<unknown file>')
 
@@ -331,17 +392,17 @@ class AdvSelfTrainingSegmentor(BaseModel):
             if valid.numel() and (int(valid.max()) >= self.num_classes
                                   or int(valid.min()) < 0):
                 raise ConfigCheckError(
-                    f'{branch} label {self._label_path(s)} holds class id '
+                    f'{branch} label {self.label_path(s)} holds class id '
                     f'{int(valid.max())} (min {int(valid.min())}) but the '
                     f'segmentor has {self.num_classes} classes; source and '
                     'target must use the same train-id map (0..'
                     f'{self.num_classes - 1}, {ignore} = ignore)')
 
-    def _check_label_shapes(self, samples: Sequence, branch: str,
-                            size: Optional[torch.Size] = None) -> None:
+    def check_label_shapes(self, samples: Sequence, branch: str,
+                           size: Optional[torch.Size] = None) -> None:
         """Fail early on missing labels or label maps of the wrong size."""
         for s in samples:
-            path = self._label_path(s)
+            path = self.label_path(s)
             if 'gt_sem_seg' not in s:
                 raise ConfigCheckError(
                     f'{branch} sample {path} has no gt_sem_seg')
@@ -360,63 +421,14 @@ class AdvSelfTrainingSegmentor(BaseModel):
                         'made at another resolution: regenerate them '
                         'with the current target pipeline')
 
-    def _supervised_losses(self, inputs: Tensor,
-                           samples: List) -> Tuple[dict, Tensor]:
-        """Source losses of the decode (and auxiliary) heads + logits."""
-        seg = self.segmentor
-        feats = seg.extract_feat(inputs)
-        logits = seg.decode_head.forward(feats)
-        losses = {
-            f'src.{k}': v
-            for k, v in seg.decode_head.loss_by_feat(logits, samples).items()
-        }
-        if getattr(seg, 'with_auxiliary_head', False):
-            aux = seg._auxiliary_head_forward_train(feats, samples)
-            losses.update({f'src.{k}': v for k, v in aux.items()})
-        return losses, logits
-
-    def _probs(self, logits: Tensor, size) -> Tensor:
+    def probs(self, logits: Tensor, size) -> Tensor:
         """Softmax of the logits resized to ``size`` (what D sees)."""
         up = resize(logits.float(), size=tuple(size), mode='bilinear',
                     align_corners=self.align_corners, warning=False)
         return F.softmax(up, dim=1)
 
-    @staticmethod
-    def _bce(d_out: Tensor, label: float) -> Tensor:
-        d_out = d_out.float()
-        return F.binary_cross_entropy_with_logits(
-            d_out, torch.full_like(d_out, float(label)))
-
-    def pseudo_label_loss(self, logits: Tensor, samples: List) -> Tensor:
-        """Cross-entropy on pseudo-labelled target pixels.
-
-        Args:
-            logits (Tensor): Target logits (N, C, h, w), any resolution.
-            samples (list[SegDataSample]): With ``gt_sem_seg`` (255 =
-                ignore) and optionally ``gt_seg_weight`` (weights in [0, 1]).
-
-        Returns:
-            Tensor: ``sum(w * CE over labelled pixels) / #labelled`` (0 when
-            no pixel is labelled).
-        """
-        ignore = self.uda_cfg['ignore_index']
-        labels = torch.stack([s.gt_sem_seg.data for s in samples])
-        labels = labels.squeeze(1).long()
-        up = resize(logits.float(), size=labels.shape[-2:], mode='bilinear',
-                    align_corners=self.align_corners, warning=False)
-        ce = F.cross_entropy(up, labels, ignore_index=ignore,
-                             reduction='none')
-        if any('gt_seg_weight' in s for s in samples):
-            weights = torch.stack([
-                s.gt_seg_weight.data.float() if 'gt_seg_weight' in s else
-                torch.ones_like(s.gt_sem_seg.data, dtype=torch.float)
-                for s in samples
-            ]).squeeze(1).to(ce.device)
-            ce = ce * weights
-        valid = labels != ignore
-        return ce[valid].sum() / valid.sum().clamp(min=1)
-
-    def _check_finite(self, losses: Dict[str, Tensor]) -> None:
+    def check_finite(self, losses: Dict[str, Tensor]) -> None:
+        """Stop on a NaN/inf loss (``uda_cfg.check_finite``)."""
         if self.uda_cfg['check_finite']:
             self._finite_check(losses)
 

@@ -12,7 +12,6 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from mmengine.structures import PixelData
 from mmseg.models.utils import resize
 from torch import Tensor
 
@@ -43,8 +42,11 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
     ``teacher = alpha * teacher + (1 - alpha) * M``.
 
     While :attr:`online_self_training` is True (the BDL loop sets it for the
-    self-training phases of ``train_cfg.self_training='ema_teacher'``), each
-    training step first labels the target batch with the teacher::
+    self-training phases of ``train_cfg.self_training='ema_teacher'``), the
+    pseudo-label role of a phase is played by the loss term
+    ``teacher_pseudo_label`` (``class_mix`` with ``ema_cfg.class_mix``),
+    which asks this model for the teacher's labels of the target batch
+    (:meth:`teacher_pseudo_labels`, once per step)::
 
         p = softmax(up(teacher(T)))         # up: to the input size, with the
                                             # head's align_corners
@@ -75,6 +77,9 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
         discriminator (dict, optional): Config of D. Defaults to None.
         data_preprocessor (dict, optional): The UDA pre-processor.
         uda_cfg (dict, optional): See :class:`AdvSelfTrainingSegmentor`.
+        loss_terms (dict, optional): See :class:`AdvSelfTrainingSegmentor`;
+            the teacher terms ('TeacherPseudoLabel', 'ClassMix',
+            'MaskedConsistency') need this model's teacher.
         ema_cfg (dict, optional): ``pseudo_threshold`` (0.968, DAFormer's),
             ``class_mix`` (False) and ``rule`` (None: the quality rule with
             ``pseudo_threshold``; or any rule config without ``fit``, e.g.
@@ -89,6 +94,7 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
                  data_preprocessor: OptConfigType = None,
                  uda_cfg: OptConfigType = None,
                  ema_cfg: OptConfigType = None,
+                 loss_terms: Optional[dict] = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(segmentor=segmentor, discriminator=discriminator,
                          data_preprocessor=data_preprocessor,
@@ -126,8 +132,8 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
         self.register_buffer('ema_pixel_stats',
                              torch.zeros(2, dtype=torch.float64))
         self.online_self_training = False
-        self._mixed: Optional[Tensor] = None
-        self._quality: Optional[Tensor] = None
+        # built once the teacher exists (the teacher terms check for it)
+        self.loss_terms = self.build_loss_terms(loss_terms)
 
     # ------------------------------------------------------------------
     def init_weights(self) -> None:
@@ -202,49 +208,35 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
         """bool: The decode head's ``align_corners`` (read, never assumed)."""
         return self._align
 
-    # ------------------------------------------------------------------
-    def _split_branches(self, data: dict) -> Tuple[dict, dict]:
-        """Split the batch; label the target branch with the teacher.
+    def role_terms(self, role: str) -> List[str]:
+        """While self-training online, the pseudo-label role is played by
+        the teacher's labels (``class_mix`` with ``ema_cfg.class_mix``)."""
+        if role == 'pseudo_labels' and self.online_self_training:
+            return ['class_mix' if self.ema_cfg['class_mix'] else
+                    'teacher_pseudo_label']
+        return super().role_terms(role)
 
-        Called by ``train_step`` right after pre-processing, so the labels
-        are made from exactly the images the student sees.
-        """
-        inputs, samples = super()._split_branches(data)
-        self._mixed = None
-        if not self.online_self_training:
-            return inputs, samples
-        tgt = inputs.get('target')
-        tgt_samples = samples.get('target')
-        if tgt is None or not tgt_samples:
-            raise ConfigCheckError(
-                'online self-training needs a target branch in every batch '
-                '(UDADataset)')
-        if any('gt_sem_seg' in s for s in tgt_samples):
-            raise ConfigCheckError(
-                'online self-training labels the target batch itself, but '
-                'the target samples already carry labels: remove '
-                'pseudo_label_dir from the UDADataset config (and the '
-                'PseudoLabelHook)')
-        labels, weights = self.teacher_labels(tgt)
-        if self.ema_cfg['class_mix']:
-            self._mixed, labels, weights = self.class_mix(
-                inputs['source'], samples['source'], tgt, labels, weights)
-        for sample, label, weight in zip(tgt_samples, labels, weights):
-            sample.gt_sem_seg = PixelData(data=label[None])
-            sample.gt_seg_weight = PixelData(data=weight[None])
-        return inputs, samples
+    def teacher_labels(self, images: Tensor) -> Tuple[Tensor, Tensor]:
+        """The teacher's labels and weights (:meth:`teacher_pseudo_labels`
+        without the quality)."""
+        return self.teacher_pseudo_labels(images)[:2]
 
     @torch.no_grad()
-    def teacher_labels(self, images: Tensor) -> Tuple[Tensor, Tensor]:
-        """The teacher's labels and DAFormer's quality weights.
+    def teacher_pseudo_labels(self,
+                              images: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """The teacher's labels, pixel weights and the batch's quality.
+
+        Adds the batch's confident and total pixels (over all ranks) to the
+        phase's statistics (:meth:`label_statistics`).
 
         Args:
             images (Tensor): Pre-processed target images (N, 3, H, W).
 
         Returns:
-            tuple[Tensor, Tensor]: Labels (N, H, W) long (255 where the rule
-            drops a pixel) and pixel weights (N, H, W) float (the default
-            rule: all equal to the batch's confident fraction).
+            tuple[Tensor, Tensor, Tensor]: Labels (N, H, W) long (255 where
+            the rule drops a pixel), pixel weights (N, H, W) float (the
+            default rule: all equal to the batch's confident fraction) and
+            that fraction ``q`` of this rank's batch (a 0-d tensor).
         """
         teacher = self.teacher
         logits = teacher.decode_head.forward(teacher.extract_feat(images))
@@ -265,8 +257,7 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(stats)
         self.ema_pixel_stats += stats
-        self._quality = quality
-        return labels, weights
+        return labels, weights, quality
 
     def label_statistics(self) -> Dict:
         """The phase's pseudo-label statistics so far (all ranks).
@@ -280,75 +271,3 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
                     pixel_ratio=confident / total if total else None,
                     rule=self.rule.to_dict(),
                     threshold=self.rule.to_dict().get('threshold'))
-
-    @torch.no_grad()
-    def class_mix(self, src: Tensor, src_samples: List, tgt: Tensor,
-                  labels: Tensor,
-                  weights: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """DACS class-mix: half of each source image's classes on the target.
-
-        Args:
-            src (Tensor): Pre-processed source images (N, 3, h, w).
-            src_samples (list): Source samples with ``gt_sem_seg``.
-            tgt (Tensor): Pre-processed target images (N, 3, H, W).
-            labels (Tensor): Teacher labels (N, H, W).
-            weights (Tensor): Teacher pixel weights (N, H, W).
-
-        Returns:
-            tuple[Tensor, Tensor, Tensor]: Mixed images, labels, weights.
-        """
-        ignore = self.uda_cfg['ignore_index']
-        size = tgt.shape[-2:]
-        src_labels = torch.stack(
-            [s.gt_sem_seg.data for s in src_samples]).to(tgt.device)
-        if src.shape[-2:] != size:
-            src = resize(src, size=size, mode='bilinear',
-                         align_corners=False, warning=False)
-            src_labels = F.interpolate(src_labels.float(), size=size,
-                                       mode='nearest').long()
-        src_labels = src_labels[:, 0].long()
-        mixed_img, mixed_lbl, mixed_w = tgt.clone(), labels.clone(), \
-            weights.clone()
-        for i in range(tgt.shape[0]):
-            classes = torch.unique(src_labels[i])
-            classes = classes[classes != ignore]
-            if classes.numel() == 0:
-                continue
-            pick = torch.randperm(classes.numel(), device=classes.device)
-            chosen = classes[pick[:(classes.numel() + 1) // 2]]
-            mask = torch.isin(src_labels[i], chosen)
-            mixed_img[i][:, mask] = src[i][:, mask]
-            mixed_lbl[i][mask] = src_labels[i][mask]
-            mixed_w[i][mask] = 1.0
-        return mixed_img, mixed_lbl, mixed_w
-
-    def pseudo_label_loss(self, logits: Tensor, samples: List) -> Tensor:
-        """The pseudo-label loss; on the class-mixed images when mixing.
-
-        Args:
-            logits (Tensor): Student logits of the target images.
-            samples (list[SegDataSample]): Target samples with the
-                (mixed) labels and weights.
-
-        Returns:
-            Tensor: The weighted cross-entropy.
-        """
-        if self._mixed is not None:
-            seg = self.segmentor
-            logits = seg.decode_head.forward(seg.extract_feat(self._mixed))
-            self._mixed = None
-        return super().pseudo_label_loss(logits, samples)
-
-    def train_step(self, data, optim_wrapper) -> Dict[str, Tensor]:
-        """``AdvSelfTrainingSegmentor.train_step``, with the teacher labelling
-        the target batch while :attr:`online_self_training` is set."""
-        try:
-            log_vars = super().train_step(data, optim_wrapper)
-            if self._quality is not None:
-                stats = self.ema_pixel_stats.detach()
-                log_vars['ema.pseudo_quality'] = self._quality.detach()
-                log_vars['ema.pixel_ratio'] = stats[0] / stats[1].clamp(min=1)
-            return log_vars
-        finally:
-            self._mixed = None
-            self._quality = None

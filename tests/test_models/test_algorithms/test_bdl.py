@@ -194,3 +194,23 @@ def test_perceptual_model_follows_the_segmentor():
             dict(tiny_translator(),
                  perceptual_model=dict(follow_segmentor=True)),
             dict(type='ToyAdvSegmentor', segmentor=None))
+
+
+def test_phase_kinds_name_the_terms_the_segmentor_sums():
+    from tiny_uda import tiny_uda_cfg
+    model = MODELS.build(dict(type='BDL', segmentor=tiny_uda_cfg()))
+    seg = model.segmentor
+    expected = dict(
+        source_only=('source_ce', ),
+        adaptation=('source_ce', 'adversarial'),
+        self_training=('source_ce', 'adversarial', 'pseudo_labels'))
+    for kind, roles in expected.items():
+        model.phase = kind
+        assert (seg.phase_kind, seg.phase_roles) == (kind, roles)
+    names = dict(source_only=['source_ce'],
+                 adaptation=['source_ce', 'adversarial'],
+                 self_training=['source_ce', 'adversarial',
+                                'pseudo_label_ce'])
+    for kind, terms in names.items():
+        model.phase = kind
+        assert [t.name for t in seg.active_terms()] == terms

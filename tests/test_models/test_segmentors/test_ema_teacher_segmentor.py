@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from tiny_uda import tiny_uda_cfg, uda_batch
 
+from mmbdl.models.uda_terms import ClassMix, TeacherPseudoLabel, UDAStep
 from mmbdl.registry import MODELS
 
 
@@ -111,34 +112,47 @@ def test_online_step_labels_with_the_teacher_and_weights_by_quality():
     assert stats['pixel_ratio'] == pytest.approx(quality)
 
 
+def step_of(model, batch):
+    """The UDAStep the model builds for a pre-processed batch."""
+    return UDAStep(model, *model._split_branches(batch))
+
+
 def test_pseudo_loss_equals_quality_times_mean_ce():
     model = build(pseudo_threshold=0.4)
     model.online_self_training = True
     batch = uda_batch(1, seed=1)
-    inputs, samples = model._split_branches(copy.deepcopy(batch))
-    tgt_samples = samples['target']
-    q = float(tgt_samples[0].gt_seg_weight.data.flatten()[0])
+    step = step_of(model, copy.deepcopy(batch))
+    term = TeacherPseudoLabel()
+    term.prepare(step)
+    loss = term.loss(step)['pseudo.loss_ce']
+    labels, weights = step.teacher_labels()
+    q = float(weights.flatten()[0])
+    assert torch.all(weights == q) and 0 < q < 1
     seg = model.segmentor
-    logits = seg.decode_head.forward(seg.extract_feat(inputs['target']))
-    loss = model.pseudo_label_loss(logits, tgt_samples)
-    up = F.interpolate(logits, inputs['target'].shape[-2:], mode='bilinear',
+    logits = seg.decode_head.forward(seg.extract_feat(step.target))
+    up = F.interpolate(logits, step.target.shape[-2:], mode='bilinear',
                        align_corners=True)
-    ce = F.cross_entropy(up, tgt_samples[0].gt_sem_seg.data.long())
+    ce = F.cross_entropy(up, labels)
     torch.testing.assert_close(loss, q * ce)
+    # the teacher labelled the batch once; the step logs its quality
+    assert float(step.log_vars['ema.pseudo_quality']) == pytest.approx(q)
 
 
 def test_class_mix_pastes_half_of_the_source_classes():
     model = build(class_mix=True)
     model.online_self_training = True
+    assert [t.name for t in model.active_terms()] == [
+        'source_ce', 'adversarial', 'class_mix']
     batch = uda_batch(1, src_hw=(32, 32), tgt_hw=(32, 32), seed=2)
     src_label = torch.zeros(1, 32, 32, dtype=torch.long)
     src_label[:, :, 16:] = 1
     batch['data_samples']['source'][0].gt_sem_seg.data = src_label
     torch.manual_seed(0)
-    inputs, samples = model._split_branches(copy.deepcopy(batch))
-    mixed = model._mixed
-    label = samples['target'][0].gt_sem_seg.data[0]
-    weight = samples['target'][0].gt_seg_weight.data[0]
+    step = step_of(model, copy.deepcopy(batch))
+    term = ClassMix()
+    term.prepare(step)
+    mixed, label, weight = step.extras['class_mix']
+    label, weight = label[0], weight[0]
     # one of the two source classes was pasted: exactly one half
     left = torch.equal(mixed[0][:, :, :16], batch['inputs']['source'][0][
         :, :, :16])
@@ -152,16 +166,22 @@ def test_class_mix_pastes_half_of_the_source_classes():
     assert torch.equal(mixed[0][:, :, kept],
                        batch['inputs']['target'][0][:, :, kept])
     assert torch.all(weight[:, kept] < 1.0)
-    # the loss is computed on the mixed image, and the step trains
+    # the loss is M's on the mixed image
+    seg = model.segmentor
+    logits = seg.decode_head.forward(seg.extract_feat(mixed))
+    up = F.interpolate(logits, (32, 32), mode='bilinear', align_corners=True)
+    ce = F.cross_entropy(up, label[None], reduction='none') * weight[None]
+    torch.testing.assert_close(term.loss(step)['pseudo.loss_ce'], ce.mean())
+    # and the step trains with it
     logs = model.train_step(copy.deepcopy(batch), wrappers(model))
-    assert logs['pseudo.loss_ce'] > 0 and model._mixed is None
+    assert logs['pseudo.loss_ce'] > 0
 
 
 def test_labels_already_present_are_refused():
     model = build()
     model.online_self_training = True
     with pytest.raises(ValueError, match='pseudo_label_dir'):
-        model._split_branches(uda_batch(1, pseudo=True))
+        model.train_step(uda_batch(1, pseudo=True), wrappers(model))
 
 
 def test_head_without_align_corners_names_the_head_and_key():

@@ -50,7 +50,7 @@ def test_flush_on_validation_of_the_segmentor():
     model = MODELS.build(tiny_uda_cfg(check_finite_interval=50))
     assert model._finite_check.interval == 50
     MessageHub.get_current_instance().update_info('iter', 5)
-    model._check_finite({'src.loss_ce': torch.tensor(float('nan'))})
+    model.check_finite({'src.loss_ce': torch.tensor(float('nan'))})
     assert model._finite_check.pending == 1
     batch = uda_batch()
     data = dict(inputs=list(batch['inputs']['source']),
