@@ -1,5 +1,6 @@
 """FDA as BDL's translator F: no training, a random target image per
 source image."""
+import logging
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -7,13 +8,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import mmcv
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import Tensor
 
 from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 from .base_translator import BaseTranslator
-from .fda import check_beta, fda_source_to_target
+from .fda import band_size, check_beta, fda_source_to_target
 from .utils import ImageNormalization
 
 DOMAINS = ('source', 'target')
@@ -85,6 +87,7 @@ class FDATranslator(BaseModel, BaseTranslator):
         self.interpolation = interpolation
         self.seed = int(seed)
         self._draws = torch.Generator().manual_seed(self.seed)
+        self._warned = set()  # image sizes warned about a 0-pixel band
 
     @property
     def domains(self) -> Tuple[str, ...]:
@@ -146,9 +149,18 @@ class FDATranslator(BaseModel, BaseTranslator):
             raise ConfigCheckError(
                 'FDATranslator translates source images into the target '
                 f"domain only, not into {target_domain!r}")
+        height, width = img.shape[-2:]
+        if band_size(height, width, self.beta) == 0 and \
+                (height, width) not in self._warned:
+            self._warned.add((height, width))
+            print_log(
+                f'FDA beta={self.beta}: the band floor(min({height}, '
+                f'{width}) * beta) is 0 pixels, so {height}x{width} images '
+                'leave FDA unchanged; raise beta to at least '
+                f'{1 / min(height, width):.4f}', logger='current',
+                level=logging.WARNING)
         trg = self.load_targets(
-            self.draw_targets(img.shape[0]), tuple(img.shape[-2:]),
-            img.device)
+            self.draw_targets(img.shape[0]), (height, width), img.device)
         return fda_source_to_target(img.float(), trg, self.beta)
 
     def train_step(self, data: dict, optim_wrapper) -> Dict[str, Tensor]:

@@ -122,3 +122,23 @@ def test_empty_target_folder_is_refused_naming_it(tmp_path):
     _write_targets(str(tmp_path), 1)
     with pytest.raises(ConfigCheckError, match=r'must be in \(0, 0.5\]'):
         FDATranslator(target_img_dir=str(tmp_path), beta=0.6)
+
+
+def test_a_band_of_zero_pixels_is_reported(tmp_path, monkeypatch):
+    import mmbdl.models.translators.fda_translator as module
+    said = []
+    monkeypatch.setattr(module, 'print_log',
+                        lambda msg, **kwargs: said.append(msg))
+    _write_targets(str(tmp_path), 1)
+    fda = FDATranslator(target_img_dir=str(tmp_path), beta=0.01)
+    src = torch.from_numpy(_images(9, (1, 3, 16, 24)))
+    out = fda.translate(src, 'target')
+    np.testing.assert_allclose(out.numpy(), src.numpy(), atol=1e-3)
+    fda.translate(src, 'target')  # once per image size
+    assert said == [
+        'FDA beta=0.01: the band floor(min(16, 24) * beta) is 0 pixels, so '
+        '16x24 images leave FDA unchanged; raise beta to at least 0.0625'
+    ]
+    FDATranslator(target_img_dir=str(tmp_path), beta=0.1).translate(
+        src, 'target')
+    assert len(said) == 1
