@@ -39,7 +39,7 @@ def is_complete(match: KeyMatch) -> bool:
 
 def release_layout(checkpoint_keys: Sequence[str]) -> Optional[str]:
     """The BDL release layout a checkpoint's keys have, if any."""
-    from mmbdl.models.utils.release_state_dict import detect_arch
+    from .release_state_dict import detect_arch
     keys = [k[len('module.'):] if k.startswith('module.') else k
             for k in checkpoint_keys]
     try:

@@ -3,7 +3,7 @@
 ``init_cfg=dict(type='Pretrained', checkpoint='bdl://<source>',
 prefix='backbone.')`` loads the weights the BDL release trains from, with
 the release's key layout converted in memory
-(:mod:`mmbdl.models.utils.release_state_dict`), so no manual conversion step
+(:mod:`mmbdl.utils.release_state_dict`), so no manual conversion step
 is needed. ``<source>`` is one of :data:`KNOWN_WEIGHTS` or the path (or URL)
 of a file in one of the release layouts (e.g. the release's per-data-set
 VGG-16 "initial weights").
@@ -152,7 +152,7 @@ def resolve_weights(source: str) -> Dict[str, str]:
 
     Returns:
         dict: ``path`` (an existing file) and ``arch`` (a layout of
-        :data:`~mmbdl.models.utils.release_state_dict.ARCHS` or 'auto').
+        :data:`~mmbdl.utils.release_state_dict.ARCHS` or 'auto').
 
     Raises:
         MissingFileError: If the file is neither found nor downloadable.
@@ -196,8 +196,7 @@ def load_converted(source: str, map_location=None,
     """
     from mmengine.logging import MMLogger
 
-    from mmbdl.models.utils.release_state_dict import \
-        convert_release_state_dict
+    from .release_state_dict import convert_release_state_dict
     found = resolve_weights(source)
     raw = torch.load(found['path'], map_location=map_location or 'cpu',
                      weights_only=True)

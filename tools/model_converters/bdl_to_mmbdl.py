@@ -2,7 +2,7 @@
 
 Handles the PyTorch state dicts of the BDL release (and of AdaptSegNet,
 which it builds on), and torchvision's VGG-16. The key mapping is
-:mod:`mmbdl.models.utils.release_state_dict`, which configs also use to
+:mod:`mmbdl.utils.release_state_dict`, which configs also use to
 convert these files on load (``init_cfg`` with ``checkpoint='bdl://...'``):
 
 - ``deeplabv2``: a trained DeepLab-v2 ResNet-101 (``conv1``, ``bn1``,
@@ -57,14 +57,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 # and callers of this script; isort's two layouts of this noqa'd import
 # alternate, so it is left out of isort)
 # isort: off
-from mmbdl.models.utils.release_state_dict import (  # noqa: E402,F401
+from mmbdl.utils.release_state_dict import (  # noqa: E402,F401
     ARCHS, convert_release_state_dict, detect_arch, unwrap_state_dict)
 # isort: on
 
 
 def convert(state, arch: str = 'auto', num_classes=19, prefix: str = ''):
     """Convert a release state dict (see
-    :func:`mmbdl.models.utils.release_state_dict.convert_release_state_dict`).
+    :func:`mmbdl.utils.release_state_dict.convert_release_state_dict`).
     """
     return convert_release_state_dict(state, arch, num_classes, prefix)
 

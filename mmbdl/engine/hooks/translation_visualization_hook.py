@@ -11,7 +11,6 @@ from mmengine.runner import Runner
 from torch import Tensor
 
 from mmbdl.engine.translation import write_png_atomic
-from mmbdl.models.translators.utils import get_generator_normalization
 from mmbdl.registry import HOOKS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.model_utils import get_translator, unwrap_model
@@ -88,7 +87,7 @@ class TranslationVisualizationHook(Hook):
         """Build the RGB uint8 grid for a translator batch.
 
         Args:
-            translator: MMagic translation model.
+            translator (BaseTranslator): The translator.
             data_batch (dict): A translator batch (before preprocessing).
 
         Returns:
@@ -97,14 +96,13 @@ class TranslationVisualizationHook(Hook):
         translator = unwrap_model(translator)
         data = translator.data_preprocessor(data_batch, True)
         inputs: Dict[str, Tensor] = data['inputs']
-        domains: List[str] = list(translator._reachable_domains)
-        norm = get_generator_normalization(translator.data_preprocessor)
+        norm = translator.input_normalization
         rows = []
-        for domain in domains:
-            other = translator._get_opposite_domain(domain)
+        for domain in translator.domains:
+            other = translator.opposite_domain(domain)
             real = inputs[f'img_{domain}'][:self.max_samples]
-            fake = translator.translation(real, target_domain=other)
-            rec = translator.translation(fake, target_domain=domain)
+            fake = translator.translate(real, target_domain=other)
+            rec = translator.translate(fake, target_domain=domain)
             for idx in range(real.shape[0]):
                 rows.append([_to_rgb_uint8(t[idx], norm)
                              for t in (real, fake, rec)])
@@ -113,15 +111,17 @@ class TranslationVisualizationHook(Hook):
 
 def _is_translation_batch(data_batch, translator) -> bool:
     """Whether ``data_batch`` holds ``img_<domain>`` inputs."""
-    if not isinstance(data_batch, dict) or not hasattr(
-            translator, '_reachable_domains'):
+    # a run without a translator (get_translator gives the segmentor) or
+    # with one that does not train has no translation batches
+    if not isinstance(data_batch, dict) or not getattr(
+            translator, 'trains', False):
         return False
     inputs = data_batch.get('inputs')
     if isinstance(inputs, (list, tuple)) and inputs:
         inputs = inputs[0]
     if not isinstance(inputs, dict):
         return False
-    return all(f'img_{d}' in inputs for d in translator._reachable_domains)
+    return all(f'img_{d}' in inputs for d in translator.domains)
 
 
 def _to_rgb_uint8(img: Tensor, norm) -> np.ndarray:

@@ -172,9 +172,12 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         self.val_after_phases = val_after_phases
         self.perceptual_from_segmentor = perceptual_from_segmentor
         self.resume_image_pool = resume_image_pool
+        # a translator that does not train (FDA) gets no F phases
+        translator = getattr(unwrap_model(runner.model), 'translator', None)
         kinds, self.phase_iters, self.init, self.phases = resolve_plan(
             num_rounds, num_ssl_rounds, source_only, phase_iters, init,
-            max_iters, [type(h).__name__ for h in runner.hooks], plan)
+            max_iters, [type(h).__name__ for h in runner.hooks], plan,
+            translator_trains=getattr(translator, 'trains', True))
         self.num_rounds = num_rounds
         self.num_ssl_rounds = num_ssl_rounds
         self.source_only = source_only

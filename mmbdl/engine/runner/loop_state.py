@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 
 from mmbdl.engine.hooks.bdl_hook import PhaseArtifacts
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.model_utils import unwrap_model
 from mmbdl.utils.runner_internals import load_from, resume_requested
 from .phase_data import NoDataLoader
 from .phase_plan import Phase
@@ -252,40 +253,18 @@ def set_rng(state: dict) -> None:
 
 
 # ----------------------------------------------------------------------
-# CycleGAN image pools (history of generated images for the D updates)
+# the translator's resume state (CycleGAN: the image pools of the D updates)
 def get_image_pools(translator) -> Optional[dict]:
-    """The translator's image pools, on the CPU (None without pools)."""
-    pools = getattr(translator, 'image_buffers', None)
-    if not isinstance(pools, dict):
-        return None
-    out = {}
-    for domain, pool in pools.items():
-        if getattr(pool, 'buffer_size', 0) > 0:
-            out[domain] = dict(
-                img_num=int(pool.img_num),
-                images=[t.detach().cpu() for t in pool.image_buffer])
-    return out
+    """The translator's resume state (:meth:`BaseTranslator.resume_state`).
+    """
+    return unwrap_model(translator).resume_state()
 
 
 def load_image_pools(translator, state: Optional[dict]) -> None:
-    """Restore pools saved by :func:`get_image_pools`."""
-    pools = getattr(translator, 'image_buffers', None)
-    if not state or not isinstance(pools, dict):
-        return
-    device = next(translator.parameters()).device
-    for domain, saved in state.items():
-        if domain in pools:
-            pools[domain].img_num = saved['img_num']
-            pools[domain].image_buffer = [t.to(device)
-                                          for t in saved['images']]
+    """Restore the state saved by :func:`get_image_pools`."""
+    unwrap_model(translator).load_resume_state(state)
 
 
 def reset_image_pools(translator) -> None:
-    """Empty the translator's image pools."""
-    pools = getattr(translator, 'image_buffers', None)
-    if not isinstance(pools, dict):
-        return
-    for pool in pools.values():
-        if getattr(pool, 'buffer_size', 0) > 0:
-            pool.img_num = 0
-            pool.image_buffer = []
+    """Forget the translator's resume state (a restarted translator)."""
+    unwrap_model(translator).reset_resume_state()

@@ -349,9 +349,33 @@ def check_kind_keys(table: Optional[dict], key: str) -> None:
                 f'{registered_kinds()} or ' + ', '.join(extra))
 
 
+def drop_translator_phases(plan: Dict[str, List[Tuple[str, int]]]
+                           ) -> Dict[str, List[Tuple[str, int]]]:
+    """A normalised plan without the kinds that train the translator.
+
+    For a translator that does not train (its ``trains`` is False, e.g.
+    FDA): it translates as it is, so there is no F phase to run.
+
+    Args:
+        plan (dict): See :func:`normalise_plan`.
+
+    Returns:
+        dict: The plan without those entries.
+    """
+    out = {part: [(kind, repeat) for kind, repeat in entries
+                  if phase_kind(kind).trains != 'translator']
+           for part, entries in plan.items()}
+    if not out['round']:
+        raise ConfigCheckError(
+            'train_cfg.plan.round names only translator phases, and the '
+            'translator does not train: no phase would run')
+    return out
+
+
 def resolve_plan(num_rounds, num_ssl_rounds, source_only, phase_iters, init,
                  max_iters: Optional[int], hook_names: Sequence[str],
-                 plan: Optional[dict] = None
+                 plan: Optional[dict] = None,
+                 translator_trains: bool = True
                  ) -> Tuple[List[str], Dict[str, int], Dict[str, str],
                             List[Phase]]:
     """Check the loop's plan settings and resolve them per phase kind.
@@ -362,12 +386,17 @@ def resolve_plan(num_rounds, num_ssl_rounds, source_only, phase_iters, init,
         hook_names (Sequence[str]): Class names of the runner's hooks.
         plan (dict, optional): ``train_cfg.plan``. Defaults to None (the
             paper's plan from ``source_only`` and ``num_ssl_rounds``).
+        translator_trains (bool): The translator's ``trains``; False drops
+            the phases that would train it (:func:`drop_translator_phases`).
+            Defaults to True.
 
     Returns:
         tuple: The used kinds, the iterations and the init policy per kind
         (the spec's ``default_init`` unless set), and the plan.
     """
     entries = resolve_plan_entries(plan, num_ssl_rounds, source_only)
+    if not translator_trains:
+        entries = drop_translator_phases(entries)
     check_plan_args(num_rounds, entries, phase_iters, init, hook_names)
     kinds = plan_kinds(entries)
     iters = {k: lookup(phase_iters, k) for k in kinds}

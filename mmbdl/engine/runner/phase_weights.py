@@ -127,7 +127,7 @@ def transfer_perceptual_weights(model, phase: Phase, logger) -> None:
         phase (Phase): The translator's phase about to start.
         logger (MMLogger): The runner's logger.
     """
-    if getattr(model.translator, 'perceptual_model', None) is None:
+    if not model.translator.has_perceptual_model:  # the contract's
         return
     model.load_perceptual_weights()
     logger.info(f'{phase.name}: perceptual model <- current segmentor')

@@ -1,4 +1,4 @@
-"""Translate a whole image folder with a trained CycleGAN generator.
+"""Translate a whole image folder with a translator (e.g. a trained CycleGAN).
 
 Shared by :class:`~mmbdl.engine.hooks.SourceTranslationHook` (the BDL loop)
 and ``tools/translate.py``. The layout follows the translated-source
@@ -30,7 +30,6 @@ from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
-from mmbdl.models.translators.utils import get_generator_normalization
 from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 from mmbdl.utils.model_utils import unwrap_model
 
@@ -147,22 +146,41 @@ def write_json_atomic(obj: dict, path: str) -> None:
 
 
 def get_generator(translator: nn.Module,
-                  target_domain: str = 'target') -> nn.Module:
-    """The generator that produces images of ``target_domain``.
+                  target_domain: str = 'target') -> 'DirectionState':
+    """The translation into ``target_domain``, as its defining weights.
 
     Args:
-        translator (nn.Module): A (possibly wrapped) MMagic translation model.
+        translator (nn.Module): A (possibly wrapped) translator
+            (:class:`~mmbdl.models.translators.BaseTranslator`).
         target_domain (str): Output domain. Defaults to 'target'.
 
     Returns:
-        nn.Module: The generator.
+        DirectionState: ``state_dict()`` gives the weights of the direction
+        (:meth:`BaseTranslator.direction_state`), for
+        :func:`generator_fingerprint`.
     """
-    translator = unwrap_model(translator)
-    return unwrap_model(translator.generators)[target_domain]
+    return DirectionState(unwrap_model(translator), target_domain)
 
 
-def generator_fingerprint(generator: nn.Module) -> str:
-    """SHA-1 of a generator's weights (identifies the translation)."""
+class DirectionState:
+    """One direction of a translator, seen through its weights."""
+
+    def __init__(self, translator, target_domain: str) -> None:
+        self.translator = translator
+        self.target_domain = target_domain
+
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        """The tensors that define the direction."""
+        return self.translator.direction_state(self.target_domain)
+
+
+def generator_fingerprint(generator) -> str:
+    """SHA-1 of a direction's weights (identifies the translation).
+
+    Args:
+        generator: Anything with ``state_dict()``: a generator module or a
+            :class:`DirectionState`.
+    """
     sha = hashlib.sha1()
     for name, tensor in sorted(generator.state_dict().items()):
         sha.update(name.encode())
@@ -170,31 +188,45 @@ def generator_fingerprint(generator: nn.Module) -> str:
     return sha.hexdigest()
 
 
-class ImageTranslator:
-    """Run one generator on uint8 images, like the translator sees them.
+def translator_device(translator: nn.Module) -> torch.device:
+    """Where a translator's tensors live (the CPU when it has none)."""
+    for tensor in list(translator.parameters()) + list(translator.buffers()):
+        return tensor.device
+    return torch.device('cpu')
 
-    Inputs are normalised with the translator's own MMagic data preprocessor
-    (mean, std, channel order), padded by reflection to a multiple of
-    ``size_divisor`` (the ResNet generator halves the size twice) and the
-    output is cropped back, so every output has its input's size.
+
+class ImageTranslator:
+    """Translate uint8 images the way the translator sees them.
+
+    Inputs are normalised into the translator's input space
+    (:attr:`BaseTranslator.input_normalization`: mean, std, channel order),
+    padded by reflection to a multiple of ``size_divisor`` (the ResNet
+    generator halves the size twice) and the output is cropped back, so
+    every output has its input's size. The translation itself is the
+    translator's :meth:`BaseTranslator.translate`.
 
     Args:
-        translator (nn.Module): MMagic translation model (e.g.
-            ``PerceptualCycleGAN``), possibly wrapped.
+        translator (nn.Module): A translator (e.g. ``PerceptualCycleGAN``),
+            possibly wrapped.
         target_domain (str): Output domain. Defaults to 'target'.
-        size_divisor (int): Pad inputs to a multiple of this. Defaults to 4.
+        size_divisor (int, optional): Pad inputs to a multiple of this.
+            Defaults to None (the translator's ``size_divisor``).
     """
 
     def __init__(self, translator: nn.Module, target_domain: str = 'target',
-                 size_divisor: int = 4) -> None:
-        translator = unwrap_model(translator)
-        self.generator = get_generator(translator, target_domain)
-        self.norm = get_generator_normalization(translator.data_preprocessor)
-        self.size_divisor = size_divisor
-        try:
-            self.device = next(self.generator.parameters()).device
-        except StopIteration:  # pragma: no cover - parameter-free generator
-            self.device = torch.device('cpu')
+                 size_divisor: Optional[int] = None) -> None:
+        self.translator = unwrap_model(translator)
+        if target_domain not in self.translator.domains:
+            raise ConfigCheckError(
+                f'{type(self.translator).__name__} translates between '
+                f'{list(self.translator.domains)}; target_domain='
+                f'{target_domain!r} is not one of them')
+        self.target_domain = target_domain
+        self.generator = get_generator(self.translator, target_domain)
+        self.norm = self.translator.input_normalization
+        self.size_divisor = (self.translator.size_divisor
+                             if size_divisor is None else size_divisor)
+        self.device = translator_device(self.translator)
 
     @torch.no_grad()
     def __call__(self, imgs: Sequence[np.ndarray]) -> List[np.ndarray]:
@@ -220,7 +252,7 @@ class ImageTranslator:
         if pad_h or pad_w:
             mode = 'reflect' if min(h, w) > self.size_divisor else 'replicate'
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        y = self.generator(x)[..., :h, :w]
+        y = self.translator.translate(x, self.target_domain)[..., :h, :w]
         pixel = y * std + mean
         if self.norm.channel_order == 'RGB':
             pixel = pixel.flip(1)
@@ -302,7 +334,8 @@ def translate_directory(translator: nn.Module,
     Call it on every rank in a distributed run (it contains barriers).
 
     Args:
-        translator (nn.Module): MMagic translation model, possibly wrapped.
+        translator (nn.Module): A translator (``BaseTranslator``), possibly
+            wrapped.
         img_dir (str): Source image root.
         out_dir (str): Output root (created).
         img_suffix (str): Ending of the images to translate. Defaults to

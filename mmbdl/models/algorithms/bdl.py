@@ -10,6 +10,7 @@ from torch import Tensor
 from mmbdl.registry import MODELS, PHASE_KINDS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
+from ..translators.base_translator import build_translator
 
 FOLLOW_KEY = 'follow_segmentor'
 
@@ -129,7 +130,8 @@ class BDL(BaseModel):
         self.segmentor = MODELS.build(copy.deepcopy(segmentor))
         if translator is not None:
             translator = follow_segmentor(translator, segmentor)
-        self.translator = (MODELS.build(translator)
+        # refused here when it does not implement the translator contract
+        self.translator = (build_translator(translator)
                            if translator is not None else None)
         # the segmentor's own adversarial switch (AdvSelfTrainingSegmentor),
         # set by the phase kinds that declare `adversarial` (source-only:

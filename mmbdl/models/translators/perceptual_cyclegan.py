@@ -14,14 +14,15 @@ from torch import Tensor
 from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import OptConfigType
+from .base_translator import BaseTranslator
 from .generator_first import GeneratorFirstStepMixin
 from .grad_sync import step_with_grad_sync
 from .perceptual_memory import (InjectGradient, checkpoint_modules,
                                 enable_activation_checkpointing,
                                 input_gradient, loss_scale_of)
 from .perceptual_weights import PerceptualWeightsMixin
-from .utils import (generator_to_segmentor_input, get_generator_normalization,
-                    get_segmentor_normalization)
+from .utils import (ImageNormalization, generator_to_segmentor_input,
+                    get_generator_normalization, get_segmentor_normalization)
 
 PERCEPTUAL_LOSS_TYPES = ('mse_in', 'l1')
 UPDATE_ORDERS = ('generator_first', 'discriminator_first')
@@ -29,7 +30,7 @@ UPDATE_ORDERS = ('generator_first', 'discriminator_first')
 
 @MODELS.register_module()
 class PerceptualCycleGAN(GeneratorFirstStepMixin, PerceptualWeightsMixin,
-                         CycleGAN):
+                         CycleGAN, BaseTranslator):
     """MMagic's CycleGAN plus a perceptual loss from a frozen segmentor M.
 
     The domains are ``'source'`` and ``'target'``: ``generators['target']``
@@ -58,6 +59,11 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, PerceptualWeightsMixin,
     ``'discriminators'`` (MMagic's convention). Before a translation phase the
     BDL loop copies the current segmentor into M with
     :meth:`load_perceptual_weights`.
+
+    It implements the translator contract
+    (:class:`~.base_translator.BaseTranslator`): :meth:`translate` runs the
+    generator of the target domain, :meth:`resume_state` holds the image
+    pools.
 
     Update order: ``update_order='generator_first'`` (default, the
     release's ``cycle_gan_model.py``) updates the generators first with both
@@ -242,6 +248,72 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, PerceptualWeightsMixin,
             finally:
                 for module, info in hidden.items():
                     module._params_init_info = info
+
+    # ------------------------------------------------------------------
+    # the translator contract
+    size_divisor = 4  # the ResNet generator halves the size twice
+
+    @property
+    def domains(self) -> Tuple[str, ...]:
+        """tuple[str]: The reachable domains (``'source'``,
+        ``'target'``)."""
+        return tuple(self._reachable_domains)
+
+    def opposite_domain(self, domain: str) -> str:
+        """The other domain (MMagic's pairing)."""
+        return self._get_opposite_domain(domain)
+
+    def translate(self, img: Tensor, target_domain: str) -> Tensor:
+        """Run the generator of ``target_domain`` on generator-space
+        images."""
+        return self._get_target_generator(target_domain)(img)
+
+    @property
+    def input_normalization(self) -> ImageNormalization:
+        """ImageNormalization: The generators' input space (MMagic's data
+        preprocessor)."""
+        return get_generator_normalization(self.data_preprocessor)
+
+    def direction_state(self, target_domain: str) -> Dict[str, Tensor]:
+        """The weights of the generator of ``target_domain``."""
+        return self._get_target_generator(target_domain).state_dict()
+
+    @property
+    def has_perceptual_model(self) -> bool:
+        """bool: Whether M exists (it then receives the segmentor's
+        weights)."""
+        return self.perceptual_model is not None
+
+    def _pools(self) -> dict:
+        """The image pools that hold images (``buffer_size > 0``)."""
+        pools = getattr(self, 'image_buffers', None) or {}
+        return {domain: pool for domain, pool in pools.items()
+                if getattr(pool, 'buffer_size', 0) > 0}
+
+    def resume_state(self) -> Optional[dict]:
+        """The image pools of the discriminator updates, on the CPU."""
+        return {domain: dict(img_num=int(pool.img_num),
+                             images=[t.detach().cpu()
+                                     for t in pool.image_buffer])
+                for domain, pool in self._pools().items()}
+
+    def load_resume_state(self, state: Optional[dict]) -> None:
+        """Restore pools saved by :meth:`resume_state`."""
+        if not state:
+            return
+        pools = getattr(self, 'image_buffers', None) or {}
+        device = next(self.parameters()).device
+        for domain, saved in state.items():
+            if domain in pools:
+                pools[domain].img_num = saved['img_num']
+                pools[domain].image_buffer = [t.to(device)
+                                              for t in saved['images']]
+
+    def reset_resume_state(self) -> None:
+        """Empty the image pools."""
+        for pool in self._pools().values():
+            pool.img_num = 0
+            pool.image_buffer = []
 
     # ------------------------------------------------------------------
     # perceptual model management

@@ -1,7 +1,9 @@
 """Model utilities of mmbdl: weight key mapping, checked init, LoRA and the
 pseudo-label rules."""
+from mmbdl.utils.dinov2_state_dict import convert_dinov2
+from mmbdl.utils.release_state_dict import (ARCHS, convert_release_state_dict,
+                                            detect_arch, unwrap_state_dict)
 from .checked_pretrained_init import PRETRAINED_ATTR, CheckedPretrainedInit
-from .dinov2_state_dict import convert_dinov2
 from .lora import LoRALinear, add_lora
 from .pseudo_label_rules import (IGNORE_INDEX, ClasswiseMedianRule,
                                  FixedThresholdRule, PseudoLabelRule,
@@ -9,8 +11,6 @@ from .pseudo_label_rules import (IGNORE_INDEX, ClasswiseMedianRule,
                                  ThresholdRule, TopFractionRule,
                                  build_pseudo_label_rule,
                                  thresholds_to_float32)
-from .release_state_dict import (ARCHS, convert_release_state_dict,
-                                 detect_arch, unwrap_state_dict)
 
 __all__ = [
     'ARCHS', 'CheckedPretrainedInit', 'LoRALinear', 'PRETRAINED_ATTR',

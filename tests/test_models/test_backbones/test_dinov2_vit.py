@@ -14,9 +14,8 @@ from dinov2_tiny import official_state, reference_features
 from mmbdl.engine.hooks.weights_check_hook import backbone_init_source
 from mmbdl.models.translators.perceptual_memory import checkpoint_units
 from mmbdl.models.utils import PRETRAINED_ATTR
-from mmbdl.models.utils.dinov2_state_dict import (check_dinov2_fit,
-                                                  convert_dinov2)
 from mmbdl.registry import MODELS
+from mmbdl.utils.dinov2_state_dict import check_dinov2_fit, convert_dinov2
 from mmbdl.utils.errors import ConfigCheckError
 
 TINY = dict(type='DINOv2VisionTransformer', embed_dims=32, num_layers=2,

@@ -13,10 +13,10 @@ import torch
 from mmengine.config import Config
 
 from mmbdl.models.utils import PRETRAINED_ATTR
-from mmbdl.models.utils.release_state_dict import torchvision_vgg16_names
 from mmbdl.registry import MODELS
 from mmbdl.utils import pretrained_weights
 from mmbdl.utils.checkpoint import match_keys, suggest_prefix_fix
+from mmbdl.utils.release_state_dict import torchvision_vgg16_names
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

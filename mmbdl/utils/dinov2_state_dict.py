@@ -21,7 +21,7 @@ from typing import Dict, List, Tuple
 
 from torch import Tensor
 
-from mmbdl.utils.errors import ConfigCheckError
+from .errors import ConfigCheckError
 
 _BLOCK = re.compile(r'^blocks\.(?:\d+\.)?(\d+)\.(.+)$')
 _BLOCK_PARTS = {

@@ -1,0 +1,175 @@
+"""FDA as BDL's translator F: no training, a random target image per
+source image."""
+import logging
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.logging import print_log
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from mmbdl.registry import MODELS
+from mmbdl.utils.errors import ConfigCheckError, MissingFileError
+from .base_translator import BaseTranslator
+from .fda import band_size, check_beta, fda_source_to_target
+from .utils import ImageNormalization
+
+DOMAINS = ('source', 'target')
+
+
+def list_target_images(img_dir: str, img_suffix: str) -> List[str]:
+    """Sorted paths of the images below ``img_dir`` ending with
+    ``img_suffix``.
+
+    Raises:
+        MissingFileError: If ``img_dir`` is not a folder.
+        ConfigCheckError: If it holds no such image.
+    """
+    if not osp.isdir(img_dir):
+        raise MissingFileError(
+            f'FDA target image folder {img_dir} does not exist; set '
+            "target_img_dir to the target dataset's image folder")
+    found = []
+    for root, dirs, files in os.walk(img_dir, followlinks=True):
+        dirs.sort()
+        found += [osp.join(root, name) for name in files
+                  if name.endswith(img_suffix) and not name.startswith('.')]
+    if not found:
+        raise ConfigCheckError(
+            f'FDA target image folder {img_dir} holds no image ending with '
+            f'{img_suffix!r}: FDA needs target images to take the amplitude '
+            'from; check target_img_dir and img_suffix')
+    return sorted(found)
+
+
+@MODELS.register_module()
+class FDATranslator(BaseModel, BaseTranslator):
+    """Fourier Domain Adaptation (Yang & Soatto, CVPR 2020) as F.
+
+    Every source image is translated with :func:`fda_source_to_target` and a
+    target image drawn at random (uniformly, from a generator seeded with
+    ``seed``, so a rerun draws the same images) from ``target_img_dir``,
+    read as RGB and resized to the source image's size. Images enter and
+    leave :meth:`translate` as 0..255 RGB floats (the release's range), the
+    output unclipped. The translator has no weights and no training phase
+    (:attr:`trains` is False); translation into the source domain does not
+    exist.
+
+    Args:
+        target_img_dir (str): Folder of the target images (searched
+            recursively).
+        beta (float): Band size in ``(0, 0.5]``. Defaults to 0.01.
+        img_suffix (str): Ending of the target images. Defaults to '.png'.
+        interpolation (str): Resize interpolation of the target images.
+            Defaults to 'bicubic'.
+        seed (int): Seed of the target image draws. Defaults to 0.
+        data_preprocessor (dict, optional): MMEngine's data preprocessor.
+            Defaults to None.
+    """
+
+    trains = False
+
+    def __init__(self,
+                 target_img_dir: str,
+                 beta: float = 0.01,
+                 img_suffix: str = '.png',
+                 interpolation: str = 'bicubic',
+                 seed: int = 0,
+                 data_preprocessor: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor)
+        self.beta = check_beta(beta)
+        self.target_img_dir = target_img_dir
+        self.target_images = list_target_images(target_img_dir, img_suffix)
+        self.interpolation = interpolation
+        self.seed = int(seed)
+        self._draws = torch.Generator().manual_seed(self.seed)
+        self._warned = set()  # image sizes warned about a 0-pixel band
+
+    @property
+    def domains(self) -> Tuple[str, ...]:
+        """tuple[str]: ``('source', 'target')``."""
+        return DOMAINS
+
+    @property
+    def input_normalization(self) -> ImageNormalization:
+        """ImageNormalization: 0..255 RGB (mean 0, std 1)."""
+        return ImageNormalization(
+            torch.zeros(3, 1, 1), torch.ones(3, 1, 1), 'RGB')
+
+    def direction_state(self, target_domain: str) -> Dict[str, Tensor]:
+        """``beta``, ``seed`` and the number of target images."""
+        return dict(beta=torch.tensor([self.beta], dtype=torch.float64),
+                    seed=torch.tensor([self.seed]),
+                    num_target_images=torch.tensor(
+                        [len(self.target_images)]))
+
+    def draw_targets(self, num: int) -> List[str]:
+        """The next ``num`` randomly drawn target image paths."""
+        index = torch.randint(len(self.target_images), (num, ),
+                              generator=self._draws)
+        return [self.target_images[i] for i in index.tolist()]
+
+    def load_targets(self, paths: Sequence[str], size: Tuple[int, int],
+                     device: torch.device) -> Tensor:
+        """Target images as a ``(N, 3, H, W)`` 0..255 RGB float tensor.
+
+        Args:
+            paths (Sequence[str]): Image files.
+            size (tuple[int, int]): ``(H, W)`` to resize to.
+            device (torch.device): Where the tensor goes.
+        """
+        imgs = []
+        for path in paths:
+            img = mmcv.imread(path, flag='color', channel_order='rgb')
+            if img is None:
+                raise ConfigCheckError(f'cannot read target image {path}')
+            if img.shape[:2] != tuple(size):
+                img = mmcv.imresize(img, (size[1], size[0]),
+                                    interpolation=self.interpolation,
+                                    backend='pillow')
+            imgs.append(np.ascontiguousarray(img))
+        batch = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)
+        return batch.to(device=device, dtype=torch.float32)
+
+    def translate(self, img: Tensor, target_domain: str) -> Tensor:
+        """FDA of every image with a randomly drawn target image.
+
+        Args:
+            img (Tensor): ``(N, 3, H, W)`` 0..255 RGB source images.
+            target_domain (str): Must be 'target'.
+
+        Returns:
+            Tensor: The translated images, 0..255 RGB, unclipped.
+        """
+        if target_domain != 'target':
+            raise ConfigCheckError(
+                'FDATranslator translates source images into the target '
+                f"domain only, not into {target_domain!r}")
+        height, width = img.shape[-2:]
+        if band_size(height, width, self.beta) == 0 and \
+                (height, width) not in self._warned:
+            self._warned.add((height, width))
+            print_log(
+                f'FDA beta={self.beta}: the band floor(min({height}, '
+                f'{width}) * beta) is 0 pixels, so {height}x{width} images '
+                'leave FDA unchanged; raise beta to at least '
+                f'{1 / min(height, width):.4f}', logger='current',
+                level=logging.WARNING)
+        trg = self.load_targets(
+            self.draw_targets(img.shape[0]), (height, width), img.device)
+        return fda_source_to_target(img.float(), trg, self.beta)
+
+    def train_step(self, data: dict, optim_wrapper) -> Dict[str, Tensor]:
+        """FDA has no training: the BDL loop plans no phase for it."""
+        raise RuntimeError(
+            'FDATranslator has no training step: it has no weights, and the '
+            'BDL loop plans no translation phase for a translator whose '
+            '`trains` is False')
+
+    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
+        """``translate`` into the target domain (MMEngine's signature)."""
+        return self.translate(inputs, 'target')
