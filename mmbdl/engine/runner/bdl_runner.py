@@ -15,7 +15,6 @@ from mmbdl.utils.config_names import check_loop_keys
 from mmbdl.utils.errors import ConfigCheckError
 from .console import make_console_brief, make_console_full, warnings_note
 
-
 # MMEngine's load_state_dict prints every missing / unexpected key to stdout
 # (tens of KB for a checkpoint of another architecture): it goes to the log
 # file only, as records marked with this attribute
