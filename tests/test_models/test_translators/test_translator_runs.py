@@ -14,6 +14,9 @@ from mmbdl.datasets.demo import make_demo_data
 from mmbdl.engine.translation import load_image
 from mmbdl.models.translators import FDATranslator, fda_source_to_target
 
+# whole demo runs through tools/train.py: out of make test-quick
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 TARGET_DIR = 'data/demo/cityscapes/leftImg8bit/train'

@@ -9,6 +9,9 @@ import pytest
 
 from mmbdl.datasets.demo import make_demo_data
 
+# whole demo runs through tools/train.py: out of make test-quick
+pytestmark = pytest.mark.slow
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 TESTS = osp.join(REPO, 'tests')
