@@ -82,13 +82,15 @@ def _console_to(out: io.StringIO, err: io.StringIO):
                 stream = handler.stream
                 to_err = stream in (sys.stderr, sys.__stderr__) or getattr(
                     stream, 'name', '') == '<stderr>'
-                saved.append((handler, handler.setStream(
-                    err if to_err else out)))
+                # swapped without setStream, which flushes the old stream:
+                # a stream captured by an earlier test may be closed by now
+                saved.append((handler, stream))
+                handler.stream = err if to_err else out
     try:
         yield
     finally:
         for handler, stream in saved:
-            handler.setStream(stream)
+            handler.stream = stream
 
 
 @contextlib.contextmanager

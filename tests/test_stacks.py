@@ -110,8 +110,11 @@ def test_ci_subset_names_existing_tests_and_ci_runs_both_stacks():
     assert 'tests/test_models/test_backbones/test_deeplabv2_resnet.py' \
         in files and 'tests/test_tools/test_train_test_tools.py' in files
     ci = open(osp.join(REPO, '.ci', 'run')).read()
-    assert re.search(r'^make test$', ci, re.M)
-    assert re.search(r'^make test-subset STACK=current$', ci, re.M)
+    # .ci/run's parts: part NAME COMMAND (timed)
+    assert re.search(r'^part "test" make test$', ci, re.M)
+    assert re.search(
+        r'^part "test-subset \(current\)" make test-subset STACK=current$',
+        ci, re.M)
 
 
 def _pins(name):

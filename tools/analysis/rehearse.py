@@ -36,11 +36,10 @@ import sys
 import time
 
 # the repository root, for mmbdl (this script's folder, tools/analysis, is
-# on sys.path when it runs as a script; added for in-process calls of
-# main(): the shared code is the rehearsal package)
+# on sys.path when it runs as a script: the shared code is the rehearsal
+# package)
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 
 def parse_args(argv=None):

@@ -79,12 +79,24 @@ class BDLRunner(Runner):
 
     def build_train_loop(self, loop):
         """MMEngine's, refusing unknown top-level ``train_cfg`` keys in one
-        line with the closest valid key (instead of a ``TypeError``)."""
+        line with the closest valid key (instead of a ``TypeError``); once
+        the loop is built (its config checks come first: they are cheap),
+        the data is scanned once (:mod:`mmbdl.datasets.data_scan`; off
+        with ``data_scan=False`` in the config or ``tools/train.py
+        --skip-data-scan``) before any model is trained."""
         if isinstance(loop, dict) and isinstance(loop.get('type'), str):
             loop_cls = LOOPS.get(loop['type'])
             if isinstance(loop_cls, type):
                 check_loop_keys(loop, loop_cls)
-        return super().build_train_loop(loop)
+        loop = super().build_train_loop(loop)
+        scan = self.cfg.get('data_scan', True)
+        if (scan and not getattr(self, '_data_scanned', False)
+                and self.cfg.get('train_dataloader') and is_main_process()):
+            from mmbdl.datasets.data_scan import scan_config
+            options = scan if isinstance(scan, dict) else {}
+            scan_config(self.cfg, self.work_dir, **options)
+            self._data_scanned = True
+        return loop
 
     def save_checkpoint(self, out_dir, filename, *args, **kwargs):
         """MMEngine's, written atomically to a local folder: into a
@@ -139,15 +151,8 @@ class BDLRunner(Runner):
         return super().test()
 
     def train(self):
-        """Scan the data (:mod:`mmbdl.datasets.data_scan`; off with
-        ``data_scan=False`` in the config or ``tools/train.py
-        --skip-data-scan``), train, then name the log file holding the
-        Python warnings."""
-        scan = self.cfg.get('data_scan', True)
-        if scan and self.cfg.get('train_dataloader') and is_main_process():
-            from mmbdl.datasets.data_scan import scan_config
-            options = scan if isinstance(scan, dict) else {}
-            scan_config(self.cfg, self.work_dir, **options)
+        """Train (the data scanned first, :meth:`build_train_loop`), then
+        name the log file holding the Python warnings."""
         model = super().train()
         note = warnings_note(self._warning_counter, self.logger)
         if note is not None:

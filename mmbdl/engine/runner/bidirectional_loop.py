@@ -284,6 +284,9 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         """
         runner = self.runner
         model = runner.model
+        # the translator's own inputs (e.g. FDA's target images), refused
+        # before the first phase rather than when F is first used
+        self._model().translator.check_inputs()
         if hasattr(model, 'broadcast_parameters') and self._iter == 0:
             model.broadcast_parameters()
         stored = runner.message_hub.get_info('bdl_rounds')

@@ -130,13 +130,19 @@ class BaseTranslator:
         """Forget that state (a translator restarted from its initial
         weights)."""
 
+    def check_inputs(self) -> None:
+        """Refuse missing or empty inputs of the translator's own (files
+        it reads besides the loop's data sets) before the first phase; the
+        loop calls it when it starts. Nothing to check by default."""
+
 
 #: Members :func:`missing_contract_members` checks.
 REQUIRED = ('domains', 'translate', 'train_step', 'input_normalization',
             'direction_state')
 OPTIONAL = ('trains', 'size_divisor', 'opposite_domain',
             'has_perceptual_model', 'load_perceptual_weights',
-            'resume_state', 'load_resume_state', 'reset_resume_state')
+            'resume_state', 'load_resume_state', 'reset_resume_state',
+            'check_inputs')
 
 
 def missing_contract_members(translator) -> List[str]:

@@ -83,11 +83,26 @@ class FDATranslator(BaseModel, BaseTranslator):
         super().__init__(data_preprocessor=data_preprocessor)
         self.beta = check_beta(beta)
         self.target_img_dir = target_img_dir
-        self.target_images = list_target_images(target_img_dir, img_suffix)
+        self.img_suffix = img_suffix
+        self._target_images = None  # listed at first use (check_inputs)
         self.interpolation = interpolation
         self.seed = int(seed)
         self._draws = torch.Generator().manual_seed(self.seed)
         self._warned = set()  # image sizes warned about a 0-pixel band
+
+    @property
+    def target_images(self) -> List[str]:
+        """list[str]: The target image files, listed at first use (a
+        config builds without its data; the loop lists them before its
+        first phase through :meth:`check_inputs`)."""
+        if self._target_images is None:
+            self._target_images = list_target_images(self.target_img_dir,
+                                                     self.img_suffix)
+        return self._target_images
+
+    def check_inputs(self) -> None:
+        """Refuse a missing or empty ``target_img_dir`` (naming it)."""
+        self.target_images  # noqa: B018  (lists them)
 
     @property
     def domains(self) -> Tuple[str, ...]:

@@ -129,7 +129,7 @@ def test_vgg_schedule_numbers():
 LEAVES = sorted(
     osp.basename(p) for p in glob.glob(
         osp.join(BDL, '*_1xb1-*_*-to-cityscapes-1024x512.py'))
-    if not osp.basename(p).startswith('bdl_'))
+    if not osp.basename(p).startswith(('bdl_', 'bdl-')))
 
 
 def test_all_leaf_configs_exist():

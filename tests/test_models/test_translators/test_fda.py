@@ -115,10 +115,12 @@ def test_translator_uses_drawn_target_images(tmp_path):
 
 
 def test_empty_target_folder_is_refused_naming_it(tmp_path):
+    # a config builds without its data; the loop's start asks
+    # check_inputs, which lists the images
     with pytest.raises(ConfigCheckError, match=str(tmp_path)):
-        FDATranslator(target_img_dir=str(tmp_path))
+        FDATranslator(target_img_dir=str(tmp_path)).check_inputs()
     with pytest.raises(MissingFileError, match='does not exist'):
-        FDATranslator(target_img_dir=str(tmp_path / 'nope'))
+        FDATranslator(target_img_dir=str(tmp_path / 'nope')).check_inputs()
     _write_targets(str(tmp_path), 1)
     with pytest.raises(ConfigCheckError, match=r'must be in \(0, 0.5\]'):
         FDATranslator(target_img_dir=str(tmp_path), beta=0.6)

@@ -1,7 +1,6 @@
 """BDL runs through tools/train.py with the FDA translator and with a
 translator from a plugin file (tests/tiny_colour_translator.py, loaded by
 ``custom_imports``), on tiny demo data and 2-iteration phases."""
-import importlib.util
 import os
 import os.path as osp
 
@@ -9,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from cli_runner import run_tool
 
 from mmbdl.datasets.demo import make_demo_data
 from mmbdl.engine.translation import load_image
@@ -23,11 +23,12 @@ TARGET_DIR = 'data/demo/cityscapes/leftImg8bit/train'
 
 
 def train_main(argv):
-    spec = importlib.util.spec_from_file_location(
-        'mmbdl_tools_train', osp.join(REPO, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(argv)
+    """tools/train.py in this process (tests/cli_runner.py: MMEngine's
+    loggers and visualizers of one run do not leak into the next), in the
+    current directory."""
+    result = run_tool('tools/train.py', [str(a) for a in argv],
+                      cwd=os.getcwd())
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
 """Terms trained end to end by tools/train.py on the demo data: MIC's demo
 config and a term from a plugin file (``custom_imports``)."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
+from cli_runner import run_tool
 
 from mmbdl.datasets.demo import make_demo_data
 
@@ -26,12 +26,11 @@ TINY = [
 ]
 
 
-def train_main():
-    spec = importlib.util.spec_from_file_location(
-        'mmbdl_train_tool', osp.join(REPO, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+def train(args, cwd):
+    """tools/train.py in this process (tests/cli_runner.py: MMEngine's
+    loggers and visualizers of one run do not leak into the next)."""
+    result = run_tool('tools/train.py', [str(a) for a in args], cwd=str(cwd))
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.fixture(scope='module')
@@ -57,8 +56,8 @@ def keys_of(rows):
 def test_mic_demo_config_trains(demo_cwd, monkeypatch):
     monkeypatch.chdir(demo_cwd)
     work = str(demo_cwd / 'mic')
-    train_main()([osp.join(REPO, 'configs', 'bdl', 'bdl_demo_mic.py'),
-                  '--work-dir', work, '--cfg-options', *TINY])
+    train([osp.join(REPO, 'configs', 'bdl', 'bdl_demo_mic.py'),
+           '--work-dir', work, '--cfg-options', *TINY], demo_cwd)
     keys = keys_of(logged(work))
     # MIC and the class-mixed teacher labels trained in self-training
     assert {'mic.loss_ce', 'pseudo.loss_ce', 'ema.pseudo_quality'} <= keys
@@ -77,7 +76,7 @@ def test_plugin_term_from_custom_imports(demo_cwd, monkeypatch):
         "model = dict(segmentor=dict(loss_terms=dict(adaptation=[\n"
         "    'source_ce', 'adversarial',\n"
         "    dict(type='TargetEntropy', weight=0.5)])))\n")
-    train_main()([str(cfg), '--work-dir', work, '--cfg-options', *TINY])
+    train([str(cfg), '--work-dir', work, '--cfg-options', *TINY], demo_cwd)
     rows = logged(work)
     with_ent = [r for r in rows if 'ent.loss_ent' in r]
     # the adaptation iteration only (its phase's list names the term)
