@@ -168,3 +168,47 @@ def test_flock_is_released_when_the_holder_is_killed(tmp_path):
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free after kill -9
     os.close(fd)
     WorkDirLock(str(work_dir)).acquire().release()
+
+
+@pytest.mark.slow
+def test_two_concurrent_train_py_runs_on_one_work_dir(tmp_path):
+    """Run A trains; run B on the same work dir is refused in one line
+    naming A, and A goes on training."""
+    import time
+
+    from mmbdl.datasets.demo import make_demo_data
+    make_demo_data(str(tmp_path / 'data' / 'demo'), num_source=4,
+                   num_target_train=2, num_target_val=2)
+    work_dir = tmp_path / 'wd'
+    # A: a source-only phase far longer than the test
+    run_a = subprocess.Popen(
+        [sys.executable, osp.join(REPO, 'tools', 'train.py'), DEMO,
+         '--work-dir', str(work_dir), '--cfg-options',
+         'train_cfg.phase_iters.source_only=1000000'],
+        cwd=str(tmp_path), env=_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        lock_file, holder = work_dir / LOCK_NAME, {}
+        deadline = time.time() + 240
+        while time.time() < deadline and holder.get('pid') != run_a.pid:
+            assert run_a.poll() is None, 'run A ended before taking the lock'
+            time.sleep(0.5)
+            try:
+                holder = json.loads(lock_file.read_text())
+            except (OSError, ValueError):  # not there, or being written
+                holder = {}
+        assert holder.get('pid') == run_a.pid
+        run_b = subprocess.run(
+            [sys.executable, osp.join(REPO, 'tools', 'train.py'), DEMO,
+             '--work-dir', str(work_dir)],
+            cwd=str(tmp_path), env=_env(), capture_output=True, text=True,
+            timeout=300)
+        assert run_b.returncode == 2, run_b.stderr[-3000:]
+        lines = run_b.stderr.strip().splitlines()
+        assert len(lines) == 1, run_b.stderr[-3000:]
+        assert lines[0].startswith('error: work dir ')
+        assert f'pid {run_a.pid} on {socket.gethostname()}' in lines[0]
+        assert run_a.poll() is None  # A still trains
+    finally:
+        run_a.kill()
+        run_a.wait()
