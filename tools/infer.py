@@ -110,17 +110,15 @@ def atomic_imwrite(img_bgr, path: str) -> None:
     import cv2
 
     from mmbdl.utils import ConfigCheckError
-    os.makedirs(osp.dirname(path), exist_ok=True)
+    from mmbdl.utils.atomic_write import atomic_open
     ext = osp.splitext(path)[1] or '.png'
     ok, buf = cv2.imencode(ext, img_bgr)
     if not ok:
         raise ConfigCheckError(
             f'cannot encode an image as {ext} for {path}; use another '
             'output name')
-    tmp = f'{path}.{os.getpid()}.tmp'
-    with open(tmp, 'wb') as f:
+    with atomic_open(path, 'wb', what='output image') as f:
         f.write(buf.tobytes())
-    os.replace(tmp, path)
 
 
 def read_image(path: str) -> Tuple[Optional[object], str]:

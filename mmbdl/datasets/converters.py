@@ -13,7 +13,6 @@ without writing those files (``on_unknown='ignore'`` maps them to 255).
 import json
 import os
 import os.path as osp
-import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -22,6 +21,7 @@ from mmengine.logging import print_log
 from mmengine.utils import track_parallel_progress, track_progress
 from PIL import Image
 
+from mmbdl.utils.atomic_write import atomic_open
 from mmbdl.utils.errors import ConfigCheckError, MMBDLUserError
 from .data_checks import DataCheckError, check_dir, format_names, scan_files
 from .label_maps import (CITYSCAPES_CLASSES, CITYSCAPES_ID_TO_TRAINID,
@@ -103,34 +103,14 @@ def write_png_atomic(array: np.ndarray, path: str) -> None:
         array (np.ndarray): HxW (or HxWx3 RGB) uint8 array.
         path (str): Destination.
     """
-    folder = osp.dirname(path) or '.'
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            Image.fromarray(array).save(f, format='PNG')
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, 'wb', what='converted label') as f:
+        Image.fromarray(array).save(f, format='PNG')
 
 
 def write_json_atomic(obj, path: str) -> None:
     """Write JSON via a temporary file and ``os.replace``."""
-    folder = osp.dirname(path) or '.'
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, 'w') as f:
+        json.dump(obj, f, indent=1)
 
 
 def _counts(train_ids: np.ndarray) -> Dict[str, int]:

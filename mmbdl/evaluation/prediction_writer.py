@@ -1,5 +1,4 @@
 """Write predicted label maps as PNGs (train ids or Cityscapes label ids)."""
-import os
 import os.path as osp
 from typing import Dict, Optional, Union
 
@@ -8,6 +7,7 @@ import torch
 from PIL import Image
 
 from mmbdl.datasets.label_maps import CITYSCAPES_ID_TO_TRAINID
+from mmbdl.utils.atomic_write import atomic_open
 from mmbdl.utils.errors import ConfigCheckError
 
 OUTPUT_FORMATS = ('train_ids', 'cityscapes_label_ids')
@@ -120,15 +120,7 @@ class PredictionWriter:
                 f'the predictions of {previous} and {img_path} would both be '
                 f'written to {path}; give the images distinct file names')
         array = self.encode(pred, reduce_zero_label)
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        tmp = f'{path}.{os.getpid()}.tmp'
-        try:
-            with open(tmp, 'wb') as f:
-                Image.fromarray(array).save(f, format='PNG')
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_open(path, 'wb', what='prediction') as f:
+            Image.fromarray(array).save(f, format='PNG')
         self._written[path] = img_path
         return path

@@ -87,18 +87,20 @@ def atomic_path(path: str, fsync: bool = False,
 
 @contextmanager
 def atomic_open(path: str, mode: str = 'w', fsync: bool = False,
-                **kwargs) -> Iterator[IO]:
+                what: str = 'file', **kwargs) -> Iterator[IO]:
     """:func:`atomic_path` with the temporary file opened.
 
     Args:
         path (str): The final path.
         mode (str): ``'w'`` or ``'wb'``. Defaults to 'w'.
         fsync (bool): Flush to disk before the replace. Defaults to False.
+        what (str): What the file is, for the full-disk error.
+            Defaults to 'file'.
         **kwargs: Passed to ``open`` (e.g. ``encoding``).
 
     Yields:
         file: The open temporary file.
     """
-    with atomic_path(path, fsync=fsync) as tmp:
+    with atomic_path(path, fsync=fsync, what=what) as tmp:
         with open(tmp, mode, **kwargs) as f:
             yield f

@@ -38,10 +38,8 @@ Example::
         --config configs/_base_/models/deeplabv2_r101.py
 """
 import argparse
-import os
 import os.path as osp
 import sys
-import tempfile
 from collections import OrderedDict
 from typing import Dict, Tuple
 
@@ -56,6 +54,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 # (ARCHS, detect_arch and unwrap_state_dict are re-exported for the tests
 # and callers of this script; isort's two layouts of this noqa'd import
 # alternate, so it is left out of isort)
+from mmbdl.utils.atomic_write import atomic_path  # noqa: E402
+
 # isort: off
 from mmbdl.utils.release_state_dict import (  # noqa: E402,F401
     ARCHS, convert_release_state_dict, detect_arch, unwrap_state_dict)
@@ -117,16 +117,8 @@ def compare_with_model(state: Dict[str, Tensor], model: torch.nn.Module,
 
 def save_atomic(obj, path: str) -> None:
     """``torch.save`` to a temporary file in the same folder, then rename."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
-    os.close(fd)
-    try:
+    with atomic_path(path, what='converted checkpoint') as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def parse_args(argv=None):

@@ -23,6 +23,7 @@ from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from mmengine.logging import print_log
 
 from mmbdl.models.utils.pseudo_label_rules import IGNORE_INDEX, PseudoLabelRule
+from mmbdl.utils.atomic_write import atomic_open
 from mmbdl.utils.errors import ConfigCheckError, MMBDLUserError
 from .statistics import PseudoLabelStatistics
 
@@ -70,11 +71,6 @@ def pseudo_weight_path(pseudo_dir: str, rel: str) -> str:
     return osp.join(pseudo_dir, rel + WEIGHT_SUFFIX)
 
 
-def _tmp_name(path: str) -> str:
-    return osp.join(osp.dirname(path) or '.',
-                    f'.{osp.basename(path)}.{os.getpid()}.tmp')
-
-
 def write_bytes_atomic(data: bytes, path: str) -> None:
     """Write bytes to a temporary name in the same folder, then rename.
 
@@ -82,15 +78,8 @@ def write_bytes_atomic(data: bytes, path: str) -> None:
         data (bytes): Content.
         path (str): Final path; parent folders are created.
     """
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with atomic_open(path, 'wb', what='pseudo-label file') as f:
+        f.write(data)
 
 
 def write_label_png(label: np.ndarray, path: str) -> None:
@@ -148,14 +137,11 @@ def save_cache(path: str, pred: np.ndarray, conf: np.ndarray,
         conf (np.ndarray): float32 confidences.
         gt (np.ndarray, optional): uint8 target labels.
     """
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = _tmp_name(path)
-    with open(tmp, 'wb') as f:
+    with atomic_open(path, 'wb', what='prediction cache') as f:
         np.save(f, np.ascontiguousarray(pred, np.uint8))
         np.save(f, np.ascontiguousarray(conf, np.float32))
         np.save(f, np.zeros(0, np.uint8) if gt is None else
                 np.ascontiguousarray(gt, np.uint8))
-    os.replace(tmp, path)
 
 
 def load_cache(path: str):

@@ -1,6 +1,5 @@
 """Algorithm 1 of BDL as one MMEngine training loop."""
 import copy
-import os
 import os.path as osp
 from typing import List, Optional, Tuple, Union
 
@@ -10,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from mmbdl.engine.hooks.bdl_hook import PHASE_EVENTS, BDLHook, PhaseArtifacts
 from mmbdl.registry import LOOPS
+from mmbdl.utils.atomic_write import atomic_open
 from mmbdl.utils.errors import ConfigTypeError
 from mmbdl.utils.model_utils import unwrap_model
 from mmbdl.utils.runner_internals import forget_scalars
@@ -438,10 +438,9 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
             runner.work_dir, filename, meta=dict(iter=phase.end, epoch=0))
         if is_main_process():
             path = osp.join(runner.work_dir, filename)
-            tmp = osp.join(runner.work_dir, 'last_checkpoint.tmp')
-            with open(tmp, 'w') as f:
+            with atomic_open(osp.join(runner.work_dir, 'last_checkpoint'),
+                             'w', what='checkpoint record') as f:
                 f.write(path)
-            os.replace(tmp, osp.join(runner.work_dir, 'last_checkpoint'))
         barrier()
 
     def _call_phase_hook(self, event: str, phase: Phase) -> None:

@@ -1,13 +1,13 @@
 """The weights a phase starts from: its init policy ('continue' or
 'initial') and, before a translation phase, the perceptual model's copy of
 the current segmentor."""
-import os
 import os.path as osp
 from typing import Dict, Optional
 
 import torch
 from mmengine.dist import is_main_process
 
+from mmbdl.utils.atomic_write import atomic_path
 from mmbdl.utils.errors import (ConfigCheckError, ConfigTypeError,
                                 MissingFileError)
 from .loop_state import reset_image_pools
@@ -84,9 +84,8 @@ class InitialWeights:
                 if not k.startswith('perceptual')
             })
         if is_main_process():
-            tmp = f'{path}.tmp'
-            torch.save(self.state, tmp)
-            os.replace(tmp, path)
+            with atomic_path(path, what='initial weights') as tmp:
+                torch.save(self.state, tmp)
 
     def apply(self, model, phase: Phase, logger) -> None:
         """Restore the initial weights of what the phase trains, if its

@@ -1,9 +1,10 @@
 """The per-round result table of the BDL loop (the paper's Table 2 shape)."""
 import json
 import math
-import os
 import os.path as osp
 from typing import Dict, List, Mapping, Optional, Sequence
+
+from mmbdl.utils.atomic_write import atomic_open
 
 # keys under which pseudo-label statistics may report the kept-pixel ratio
 _RATIO_KEYS = ('pixel_ratio', 'kept_ratio', 'kept_pixel_ratio', 'ratio',
@@ -185,11 +186,8 @@ def write_atomic(path: str, text: str) -> None:
         path (str): Destination.
         text (str): File content.
     """
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp.{os.getpid()}'
-    with open(tmp, 'w') as f:
+    with atomic_open(path, 'w', what='round table') as f:
         f.write(text)
-    os.replace(tmp, path)
 
 
 def write_round_files(work_dir: str, rows: List[dict],

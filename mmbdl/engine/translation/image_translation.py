@@ -30,6 +30,7 @@ from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from mmengine.logging import MMLogger
 from mmengine.utils import ProgressBar
 
+from mmbdl.utils.atomic_write import atomic_open
 from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 from mmbdl.utils.model_utils import unwrap_model
 
@@ -122,27 +123,17 @@ def write_png_atomic(img: np.ndarray, path: str) -> None:
         img (np.ndarray): ``(H, W, 3)`` uint8, BGR.
         path (str): Final ``.png`` path; parent folders are created.
     """
-    folder = osp.dirname(path)
-    os.makedirs(folder or '.', exist_ok=True)
     ok, buf = cv2.imencode('.png', img)
     if not ok:
         raise IOError(f'cannot encode {path} as PNG')
-    tmp = osp.join(folder, f'.{osp.basename(path)}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with atomic_open(path, 'wb', what='translated image') as f:
+        f.write(buf.tobytes())
 
 
 def write_json_atomic(obj: dict, path: str) -> None:
     """Write ``obj`` as JSON via a temporary name and a rename."""
-    tmp = f'{path}.{os.getpid()}.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_open(path, 'w') as f:
         json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def get_generator(translator: nn.Module,
