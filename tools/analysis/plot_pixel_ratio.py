@@ -16,7 +16,6 @@ Examples:
 """
 import argparse
 import json
-import os
 import os.path as osp
 import sys
 from typing import Dict, List, Optional
@@ -108,12 +107,10 @@ def plot_curve(curve: Dict, out: str, title: Optional[str] = None) -> None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    tmp = osp.join(osp.dirname(osp.abspath(out)),
-                   f'.{osp.basename(out)}.{os.getpid()}.tmp.png')
-    fig.savefig(tmp, dpi=120)
+    from mmbdl.utils.atomic_write import atomic_path
+    with atomic_path(out, what='plot') as tmp:
+        fig.savefig(tmp, dpi=120, format=osp.splitext(out)[1][1:] or 'png')
     plt.close(fig)
-    os.replace(tmp, out)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -173,10 +170,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     curve['num_images'] = len(dataset)
     plot_curve(curve, args.out, args.title)
     if args.json:
-        tmp = args.json + f'.{os.getpid()}.tmp'
-        with open(tmp, 'w') as f:
+        from mmbdl.utils.atomic_write import atomic_open
+        with atomic_open(args.json, 'w') as f:
             json.dump(curve, f, indent=2)
-        os.replace(tmp, args.json)
     print(f'wrote {args.out}: kept ratio '
           + ', '.join(f'{r:.3f} at {t:.2f}' for t, r in zip(
               curve['threshold'], curve['ratio'])

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from mmbdl.utils.atomic_write import atomic_open
 from .memory_model import relative_error
 from .projection import human, kind_figures, per_image, project
 from .synthetic_data import REAL_COUNTS, SIZES
@@ -150,11 +151,8 @@ def write(result: dict, work_dir: str) -> None:
     for name, text in (('rehearsal.json',
                         json.dumps(result, indent=2, default=str)),
                        ('rehearsal.md', markdown(result))):
-        path = osp.join(work_dir, name)
-        tmp = f'{path}.{os.getpid()}.tmp'
-        with open(tmp, 'w') as f:
+        with atomic_open(osp.join(work_dir, name), 'w') as f:
             f.write(text)
-        os.replace(tmp, path)
 
 
 def _phase_table(phases: List[dict]) -> List[str]:

@@ -1,9 +1,9 @@
 """Merging the round tables of a seed set into mean ± std per row."""
 import math
-import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
+from mmbdl.utils.atomic_write import atomic_open
 from mmbdl.utils.errors import RunStateError
 from .configs import (check_seed_dir, load_run_config, parse_options,
                       segmentation_phases)
@@ -188,8 +188,5 @@ def collect(config: str, work_dir: str, seeds: Sequence[int],
 
 def write_atomic(path: str, text: str) -> None:
     """Write a file through a temporary file and a rename."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp.{os.getpid()}'
-    with open(tmp, 'w') as f:
+    with atomic_open(path, 'w') as f:
         f.write(text)
-    os.replace(tmp, path)
