@@ -86,3 +86,40 @@ def pytest_runtest_setup(item):
         _PIN.on()
     else:
         _PIN.off()
+
+
+def _mmengine_instances() -> dict:
+    """The names of MMEngine's global instances (``MMLogger``,
+    ``Visualizer``, ``MessageHub``, ``DefaultScope``, ...), per class."""
+    from cli_runner import _manager_classes
+    return {cls: set(cls._instance_dict) for cls in _manager_classes()}
+
+
+def _drop_new_instances(before: dict) -> None:
+    """Drop the instances created since ``before`` (their log files
+    closed): a runner of a later test that uses the same name (MMSeg's
+    configs name their visualizer 'visualizer'; a runner's logger is named
+    after the second it started) must not write into this test's folders.
+    ``make test`` runs many test files in one xdist worker process."""
+    from cli_runner import _close_handlers, _manager_classes
+    for cls in _manager_classes():
+        old = before.get(cls, set())
+        for name in [n for n in cls._instance_dict if n not in old]:
+            _close_handlers(cls._instance_dict.pop(name))
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _mmengine_instances_per_module():
+    """What a module's tests and fixtures create goes with the module."""
+    before = _mmengine_instances()
+    yield
+    _drop_new_instances(before)
+
+
+@pytest.fixture(autouse=True)
+def _mmengine_instances_per_test():
+    """What a test creates goes with the test (instances of module-scoped
+    fixtures stay for the module's other tests)."""
+    before = _mmengine_instances()
+    yield
+    _drop_new_instances(before)
