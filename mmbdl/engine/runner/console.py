@@ -130,6 +130,10 @@ def make_console_brief(logger: logging.Logger) -> Optional[WarningCounter]:
     files = [h for h in logger.handlers if isinstance(h, logging.FileHandler)]
     if not files:
         return None
+    # off, then on: a warnings.catch_warnings() block that ended since an
+    # earlier capture put the original showwarning back, and
+    # captureWarnings(True) alone would then leave it there
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
     py_warnings = logging.getLogger('py.warnings')
     counter = WarningCounter()

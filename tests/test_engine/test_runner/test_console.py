@@ -91,3 +91,36 @@ def test_console_filter_rules():
     assert not passes(logging.WARNING, '"FileClient" will be deprecated in '
                       'future.')
     assert passes(logging.ERROR, 'anything is deprecated')
+
+
+def test_warnings_reach_the_log_after_an_earlier_capture_ended(tmp_path):
+    """A runner built after another one's capture ended inside a
+    ``warnings.catch_warnings()`` block (which puts the original
+    ``showwarning`` back) still sends Python warnings to its log file."""
+    import logging
+
+    from mmbdl.engine.runner.console import make_console_brief
+
+    def logger_with_file(name):
+        logger = logging.getLogger(f'test_console_{name}')
+        handler = logging.FileHandler(str(tmp_path / f'{name}.log'))
+        logger.handlers = [handler]
+        return logger, handler
+
+    first, first_file = logger_with_file('first')
+    with warnings.catch_warnings():
+        make_console_brief(first)
+    second, second_file = logger_with_file('second')
+    counter = make_console_brief(second)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('always')
+            warnings.warn('after the first capture', FutureWarning)
+        second_file.flush()
+        assert 'after the first capture' in (tmp_path /
+                                             'second.log').read_text()
+        assert counter.count == 1
+    finally:
+        logging.captureWarnings(False)
+        for handler in (first_file, second_file):
+            handler.close()
