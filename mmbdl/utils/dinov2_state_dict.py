@@ -12,8 +12,9 @@ facebookresearch/dinov2 hold a plain state dict::
 
 (``blocks.K.N.*`` where the blocks were saved in chunks). They map to
 :class:`~mmbdl.models.backbones.DINOv2VisionTransformer` (MMSegmentation's
-ViT names) under ``backbone.``; ``mask_token`` (masked-image pretraining
-only) and any ``head.*`` are dropped.
+ViT names) under ``backbone.``; ``mask_token`` is kept (VFM-UDA's token
+masking uses it; :func:`fit_mask_token` drops it again when it is loaded
+into a backbone without one) and any ``head.*`` is dropped.
 """
 import re
 from collections import OrderedDict
@@ -36,6 +37,7 @@ _BLOCK_PARTS = {
 }
 _TOP = {
     'cls_token': 'cls_token',
+    'mask_token': 'mask_token',
     'pos_embed': 'pos_embed',
     'register_tokens': 'register_tokens',
     'patch_embed.proj.weight': 'patch_embed.projection.weight',
@@ -43,7 +45,7 @@ _TOP = {
     'norm.weight': 'ln1.weight',
     'norm.bias': 'ln1.bias',
 }
-_DROPPED = re.compile(r'^(mask_token$|head\.)')
+_DROPPED = re.compile(r'^head\.')
 # backbone arch -> the configs built on it
 CONFIGS = {
     'vit-b14': 'configs/bdl/bdl_dinov2-vitb14_1xb1-k2n2_gta5-to-cityscapes-'
@@ -166,3 +168,33 @@ def check_dinov2_fit(state: Dict[str, Tensor], backbone, source: str) -> None:
         f'embed_dims {ours["embed_dims"]}, {ours["num_layers"]} blocks, '
         f'{ours["num_register_tokens"]} register tokens, pos_embed '
         f'{ours["pos_embed"]}); {fix}')
+
+
+def fit_mask_token(state: Dict[str, Tensor], with_mask_token: bool,
+                   source: str) -> None:
+    """Fit a converted DINOv2 state dict's ``mask_token`` to the backbone.
+
+    A backbone without a mask token gets the weights as before the token
+    was kept: ``mask_token`` is removed from ``state`` (in place). A
+    backbone with one refuses a DINOv2 file that lacks it (token masking
+    would start from zeros instead of DINOv2's trained token).
+
+    Args:
+        state (dict): Converted state dict, keys relative to the backbone.
+        with_mask_token (bool): The backbone's ``with_mask_token``.
+        source (str): The checkpoint, for the message.
+
+    Raises:
+        ConfigCheckError: Naming the checkpoint and the fix.
+    """
+    if 'cls_token' not in state:
+        return  # not a DINOv2 file: the key check reports it
+    if not with_mask_token:
+        state.pop('mask_token', None)
+    elif 'mask_token' not in state:
+        raise ConfigCheckError(
+            f'{source}: these DINOv2 weights have no mask_token, but '
+            'backbone.with_mask_token=True; use the official DINOv2 file '
+            '(it holds the trained mask_token) or set '
+            'model...backbone.with_mask_token=False and turn token masking '
+            "off (the loss term's mask_mode)")

@@ -14,9 +14,22 @@ not pad); anything else is refused with the nearest valid sizes. Test-time
 images are padded to a multiple by the data preprocessor's
 ``test_cfg=dict(size_divisor=14)`` (bottom and right, cut off the logits
 again by MMSegmentation's post-processing).
+
+Two options give VFM-UDA's network (Englert et al., 2024):
+
+- ``input_resize``: the square input is resized bilinearly to this size
+  before the patch embedding (:func:`vfm_input_size`: 1.1 x the crop, down
+  to whole patches: 1120 for 1024 crops); the decode head's ``loss`` and
+  ``predict`` bring the logits back to the label / image size.
+- ``with_mask_token``: DINOv2's ``mask_token`` is kept (loaded from the
+  official file), and inside ``with backbone.token_masking(ratio):`` each
+  patch token of a training forward is replaced by it with probability
+  ``ratio`` (after the patch embedding, before the class token and the
+  positional embedding).
 """
+import contextlib
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Iterator, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -31,7 +44,7 @@ from mmseg.models.backbones.vit import (TransformerEncoderLayer,
 from torch import Tensor
 
 from mmbdl.registry import MODELS
-from mmbdl.utils.dinov2_state_dict import check_dinov2_fit
+from mmbdl.utils.dinov2_state_dict import check_dinov2_fit, fit_mask_token
 from mmbdl.utils.errors import ConfigCheckError
 from ..utils.lora import add_lora, freeze_all_but_lora, reset_lora
 
@@ -48,6 +61,34 @@ def nearest_multiples(size: int, divisor: int) -> Tuple[int, ...]:
     above)."""
     below = size // divisor * divisor
     return tuple(m for m in (below, below + divisor) if m > 0)
+
+
+def vfm_input_size(crop: int, patch_size: int = 14,
+                   scale: float = 1.1) -> int:
+    """VFM-UDA's ViT input side for square crops of side ``crop``.
+
+    ``int(crop * scale)`` rounded down to whole patches (1024 -> 1120,
+    512 -> 560 for 14-pixel patches); the value of the backbone's
+    ``input_resize``.
+
+    Args:
+        crop (int): Side of the (square) training crop.
+        patch_size (int): Defaults to 14.
+        scale (float): Defaults to 1.1 (the release's).
+
+    Returns:
+        int: A positive multiple of ``patch_size``.
+
+    Raises:
+        ConfigCheckError: If the size is below one patch.
+    """
+    size = int(crop * scale) // patch_size * patch_size \
+        if patch_size > 0 else 0
+    if size <= 0:
+        raise ConfigCheckError(
+            f'vfm_input_size: crop {crop} x scale {scale} is smaller than '
+            f'one patch ({patch_size}); use a larger crop')
+    return size
 
 
 class DINOv2Attention(BaseModule):
@@ -179,6 +220,15 @@ class DINOv2VisionTransformer(VisionTransformer):
             puts trainable low-rank adapters on every ``qkv`` projection and
             freezes the rest of the backbone. Defaults to None (full
             fine-tuning).
+        with_mask_token (bool): Keep DINOv2's ``mask_token`` (shape
+            ``(1, embed_dims)``, zeros before loading) for
+            :meth:`token_masking`. A DINOv2 file without one is then
+            refused. Defaults to False (the token is dropped on load).
+        input_resize (int, optional): Resize the (square) input to this
+            side, bilinear, before the patch embedding (VFM-UDA:
+            :func:`vfm_input_size` of the crop); a multiple of
+            ``patch_size``. Non-square inputs are then refused. Defaults
+            to None (no resizing).
         qkv_bias, drop_rate, attn_drop_rate, drop_path_rate, norm_cfg,
             act_cfg, mlp_ratio: As MMSegmentation's ``VisionTransformer``
             (DINOv2's defaults: LayerNorm eps 1e-6, GELU, MLP ratio 4).
@@ -207,6 +257,8 @@ class DINOv2VisionTransformer(VisionTransformer):
                  act_cfg: dict = dict(type='GELU'),
                  with_cp: bool = False,
                  lora_cfg: Optional[dict] = None,
+                 with_mask_token: bool = False,
+                 input_resize: Optional[int] = None,
                  **kwargs) -> None:
         sizes = (embed_dims, num_layers, num_heads)
         if None in sizes:
@@ -257,6 +309,24 @@ class DINOv2VisionTransformer(VisionTransformer):
         if num_register_tokens:
             self.register_tokens = nn.Parameter(
                 torch.zeros(1, num_register_tokens, embed_dims))
+        self.with_mask_token = bool(with_mask_token)
+        # DINOv2's shape (1, C); a plain None without it (no state-dict key)
+        self.mask_token = nn.Parameter(torch.zeros(1, embed_dims)) \
+            if with_mask_token else None
+        self._mask_ratio = 0.
+        if input_resize is not None and (
+                isinstance(input_resize, bool)
+                or not isinstance(input_resize, int) or input_resize <= 0
+                or input_resize % patch_size):
+            valid = nearest_multiples(max(int(input_resize), 1),
+                                      patch_size) \
+                if isinstance(input_resize, (int, float)) else (patch_size, )
+            raise ConfigCheckError(
+                f'DINOv2VisionTransformer: input_resize={input_resize!r} is '
+                f'not a positive multiple of patch_size {patch_size}; '
+                f'nearest valid sizes {valid} (vfm_input_size(crop) gives '
+                f'VFM-UDA\'s: 1120 for 1024 crops)')
+        self.input_resize = input_resize
         self.lora_cfg = lora_cfg
         if lora_cfg is not None:
             unknown = set(lora_cfg) - {'rank', 'alpha', 'dropout'}
@@ -275,6 +345,8 @@ class DINOv2VisionTransformer(VisionTransformer):
         nn.init.normal_(self.cls_token, std=1e-6)
         if self.num_register_tokens:
             nn.init.normal_(self.register_tokens, std=1e-6)
+        if self.mask_token is not None:
+            nn.init.zeros_(self.mask_token)
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_(m.weight, std=.02)
@@ -292,8 +364,86 @@ class DINOv2VisionTransformer(VisionTransformer):
 
     def check_pretrained(self, state: dict, checkpoint: str) -> None:
         """Refuse DINOv2 weights of another size (called by the checked
-        ``Pretrained`` init with the keys relative to this module)."""
+        ``Pretrained`` init with the keys relative to this module).
+
+        Also fits the ``mask_token``: it is removed from ``state`` (in
+        place, before the keys are matched) for a backbone without one, and
+        a DINOv2 file without it is refused where ``with_mask_token``.
+        """
         check_dinov2_fit(state, self, checkpoint)
+        fit_mask_token(state, self.with_mask_token, checkpoint)
+
+    @contextlib.contextmanager
+    def token_masking(self, ratio: float) -> Iterator[
+            'DINOv2VisionTransformer']:
+        """Mask patch tokens with ``mask_token`` in the forwards inside.
+
+        ``with backbone.token_masking(0.7): feats = backbone(x)``: in
+        training mode each patch token is replaced by ``mask_token`` where
+        ``torch.rand(B, L) < ratio`` (VFM-UDA's token masking); in eval mode
+        and outside the block nothing changes.
+
+        Args:
+            ratio (float): Masking probability in [0, 1]; 0 masks nothing.
+
+        Yields:
+            DINOv2VisionTransformer: This backbone.
+
+        Raises:
+            ConfigCheckError: Without a ``mask_token`` or for a ratio
+                outside [0, 1].
+        """
+        if self.mask_token is None:
+            raise ConfigCheckError(
+                'token masking needs DINOv2\'s mask_token: set '
+                'model...backbone.with_mask_token=True (and load the '
+                'official DINOv2 weights, which hold it)')
+        if not 0. <= float(ratio) <= 1.:
+            raise ConfigCheckError(
+                f'token masking ratio {ratio} is outside [0, 1]; use e.g. '
+                '0.7')
+        previous, self._mask_ratio = self._mask_ratio, float(ratio)
+        try:
+            yield self
+        finally:
+            self._mask_ratio = previous
+
+    def mask_patch_tokens(self, x: Tensor) -> Tensor:
+        """Patch tokens ``(B, L, C)`` with the active token masking.
+
+        Returns ``x`` itself outside :meth:`token_masking`, in eval mode or
+        for a ratio of 0; otherwise a new tensor with ``mask_token`` (in
+        ``x``'s dtype) where ``torch.rand(B, L) < ratio``.
+        """
+        ratio = self._mask_ratio
+        if not ratio or not self.training:
+            return x
+        mask = torch.rand(x.shape[:2], device=x.device) < ratio
+        return torch.where(mask.unsqueeze(-1), self.mask_token.to(x.dtype),
+                           x)
+
+    def resize_input(self, inputs: Tensor) -> Tensor:
+        """The input at ``input_resize`` (bilinear, ``align_corners=False``);
+        unchanged without ``input_resize``.
+
+        Raises:
+            ConfigCheckError: For a non-square input with ``input_resize``.
+        """
+        size = self.input_resize
+        if size is None:
+            return inputs
+        height, width = inputs.shape[-2:]
+        if height != width:
+            raise ConfigCheckError(
+                f'DINOv2 input {height}x{width} (h x w) is not square, but '
+                f'backbone.input_resize={size} (VFM-UDA\'s recipe) needs '
+                'square inputs: train on square crops and test with '
+                "test_cfg=dict(mode='slide', crop_size=(s, s), stride=...) "
+                'of a square crop_size')
+        if (height, width) == (size, size):
+            return inputs
+        return F.interpolate(inputs, size=(size, size), mode='bilinear',
+                             align_corners=False)
 
     def check_crop(self, height: int, width: int) -> None:
         """Refuse an input that is not a multiple of the patch size."""
@@ -333,9 +483,11 @@ class DINOv2VisionTransformer(VisionTransformer):
         return torch.cat((pos[:, :1].float(), patch), dim=1).to(pos.dtype)
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        inputs = self.resize_input(inputs)
         b, _, height, width = inputs.shape
         self.check_crop(height, width)
         x, grid = self.patch_embed(inputs)
+        x = self.mask_patch_tokens(x)
         x = torch.cat((self.cls_token.expand(b, -1, -1), x), dim=1)
         x = self.drop_after_pos(
             x + self.interpolate_pos_embed(tuple(grid)).to(x.dtype))

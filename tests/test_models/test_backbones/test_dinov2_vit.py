@@ -74,9 +74,11 @@ def test_positional_embedding_follows_dinov2_rule(offline):
 
 def test_converter_keys_and_dropped():
     state = official_state(registers=4)
+    state['head.weight'] = torch.zeros(2, 32)
     out, dropped = convert_dinov2(state)
-    assert dropped == ['mask_token']
+    assert dropped == ['head.weight']
     assert len(out) == len(state) - 1
+    assert torch.equal(out['backbone.mask_token'], state['mask_token'])
     assert torch.equal(out['backbone.layers.1.ffn.gamma2.weight'],
                        state['blocks.1.ls2.gamma'])
     assert torch.equal(out['backbone.layers.0.ls1.weight'],
@@ -85,9 +87,13 @@ def test_converter_keys_and_dropped():
     assert torch.equal(out['backbone.patch_embed.projection.weight'],
                        state['patch_embed.proj.weight'])
     assert 'backbone.register_tokens' in out
-    # every converted key is a key of the backbone
-    model = build(num_register_tokens=4)
-    assert {k[len('backbone.'):] for k in out} == set(model.state_dict())
+    # every converted key is a key of the backbone (with the mask token;
+    # without it the token is the one key more, removed on load)
+    keys = {k[len('backbone.'):] for k in out}
+    model = build(num_register_tokens=4, with_mask_token=True)
+    assert keys == set(model.state_dict())
+    plain = build(num_register_tokens=4)
+    assert keys - set(plain.state_dict()) == {'mask_token'}
 
 
 def test_converter_refuses_other_layouts():
@@ -191,12 +197,17 @@ def test_gradient_checkpointing_same_gradients():
 
 def test_full_size_parameter_counts():
     """Official sizes without the unused mask token: ViT-B/14 86,580,480 -
-    768, ViT-L/14 304,368,640 - 1,024 parameters."""
+    768, ViT-L/14 304,368,640 - 1,024 parameters; with it (VFM-UDA's token
+    masking) the official counts."""
     with torch.device('meta'):
-        counts = {arch: sum(p.numel() for p in MODELS.build(dict(
-            type='DINOv2VisionTransformer', arch=arch)).parameters())
-            for arch in ('vit-b14', 'vit-l14')}
-    assert counts == {'vit-b14': 86_579_712, 'vit-l14': 304_367_616}
+        counts = {(arch, token): sum(p.numel() for p in MODELS.build(dict(
+            type='DINOv2VisionTransformer', arch=arch,
+            with_mask_token=token)).parameters())
+            for arch in ('vit-b14', 'vit-l14') for token in (False, True)}
+    assert counts == {('vit-b14', False): 86_579_712,
+                      ('vit-l14', False): 304_367_616,
+                      ('vit-b14', True): 86_580_480,
+                      ('vit-l14', True): 304_368_640}
 
 
 def test_converter_tool_writes_backbone_keys(tmp_path, capsys):
@@ -208,9 +219,15 @@ def test_converter_tool_writes_backbone_keys(tmp_path, capsys):
     assert 'dinov2:' in capsys.readouterr().out
     written = torch.load(tmp_path / 'out.pth', weights_only=True)
     assert written['meta']['arch'] == 'dinov2'
-    model = build()
+    model = build(with_mask_token=True)
     own = {'backbone.' + k for k in model.state_dict()}
     assert set(written['state_dict']) == own
+    # the converted file loads into a backbone without the mask token too
+    plain = MODELS.build(dict(TINY, init_cfg=dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'out.pth'),
+        prefix='backbone.')))
+    plain.init_weights()
+    torch.testing.assert_close(plain.cls_token.detach(), state['cls_token'])
 
 
 def test_perceptual_memory_path_checkpoints_vit_blocks():
