@@ -7,10 +7,12 @@ from .release_param_list_optim_wrapper_constructor import (
 from .repeated_sgd import RepeatedSGD
 from .vit_layer_decay_optim_wrapper_constructor import \
     ViTLayerDecayOptimWrapperConstructor
+from .warmup_linear_lr import WarmupLinearLR, warmup_linear_factor
 
 __all__ = [
     'CycleGANEpochDecayLR',
     'MultiSubmoduleOptimWrapperConstructor',
     'ReleaseParamListOptimWrapperConstructor', 'RepeatedSGD',
-    'ViTLayerDecayOptimWrapperConstructor', 'release_multiplicity'
+    'ViTLayerDecayOptimWrapperConstructor', 'WarmupLinearLR',
+    'release_multiplicity', 'warmup_linear_factor'
 ]
