@@ -93,6 +93,21 @@ def _console_to(out: io.StringIO, err: io.StringIO):
             handler.stream = stream
 
 
+def mmengine_instances() -> dict:
+    """The names of MMEngine's global instances (``MMLogger``,
+    ``Visualizer``, ``MessageHub``, ``DefaultScope``, ...), per class."""
+    return {cls: set(cls._instance_dict) for cls in _manager_classes()}
+
+
+def drop_new_instances(before: dict) -> None:
+    """Drop the global instances created since ``before`` (a
+    :func:`mmengine_instances` record), their log files closed."""
+    for cls in _manager_classes():
+        old = before.get(cls, set())
+        for name in [n for n in cls._instance_dict if n not in old]:
+            _close_handlers(cls._instance_dict.pop(name))
+
+
 @contextlib.contextmanager
 def isolated_process_state(cwd: Optional[str] = None,
                            env: Optional[Dict[str, str]] = None):
@@ -110,7 +125,7 @@ def isolated_process_state(cwd: Optional[str] = None,
     saved_det = torch.are_deterministic_algorithms_enabled()
     saved_rng = (random.getstate(), np.random.get_state(),
                  torch.get_rng_state())
-    managers = {cls: set(cls._instance_dict) for cls in _manager_classes()}
+    managers = mmengine_instances()
     try:
         if env:
             os.environ.update(env)
@@ -119,10 +134,7 @@ def isolated_process_state(cwd: Optional[str] = None,
         with warnings.catch_warnings():
             yield
     finally:
-        for cls in _manager_classes():
-            before = managers.get(cls, set())
-            for name in [n for n in cls._instance_dict if n not in before]:
-                _close_handlers(cls._instance_dict.pop(name))
+        drop_new_instances(managers)
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)

@@ -89,10 +89,8 @@ def pytest_runtest_setup(item):
 
 
 def _mmengine_instances() -> dict:
-    """The names of MMEngine's global instances (``MMLogger``,
-    ``Visualizer``, ``MessageHub``, ``DefaultScope``, ...), per class."""
-    from cli_runner import _manager_classes
-    return {cls: set(cls._instance_dict) for cls in _manager_classes()}
+    from cli_runner import mmengine_instances
+    return mmengine_instances()
 
 
 def _drop_new_instances(before: dict) -> None:
@@ -101,11 +99,8 @@ def _drop_new_instances(before: dict) -> None:
     configs name their visualizer 'visualizer'; a runner's logger is named
     after the second it started) must not write into this test's folders.
     ``make test`` runs many test files in one xdist worker process."""
-    from cli_runner import _close_handlers, _manager_classes
-    for cls in _manager_classes():
-        old = before.get(cls, set())
-        for name in [n for n in cls._instance_dict if n not in old]:
-            _close_handlers(cls._instance_dict.pop(name))
+    from cli_runner import drop_new_instances
+    drop_new_instances(before)
 
 
 @pytest.fixture(autouse=True, scope='module')

@@ -107,3 +107,28 @@ def write_train_ids(img_paths, label_for, array: np.ndarray) -> None:
         path = label_for(p)
         os.makedirs(osp.dirname(path), exist_ok=True)
         Image.fromarray(array).save(path)
+
+
+def subprocess_env() -> dict:
+    """The environment of a tool run as a subprocess: one thread, the
+    repository on ``PYTHONPATH``."""
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (repo, env.get('PYTHONPATH')) if p)
+    return env
+
+
+def write_small_demo(root: str, num_source: int, num_target_train: int,
+                     num_target_val: int) -> str:
+    """A small demo data set in ``<root>/data/demo`` (the layout the demo
+    configs read, relative to ``root``), drawn in this process.
+
+    Returns:
+        str: ``root``.
+    """
+    from mmbdl.datasets.demo import make_demo_data
+    make_demo_data(osp.join(str(root), 'data', 'demo'),
+                   num_source=num_source, num_target_train=num_target_train,
+                   num_target_val=num_target_val)
+    return root

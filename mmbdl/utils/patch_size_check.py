@@ -5,7 +5,9 @@ a ViT M (its own crops and F's, whose images go through M for the
 perceptual loss) must be a multiple of the patch size. A config with
 another crop is refused when it is loaded, with the nearest valid crops.
 (Whole-image testing pads instead: ``test_cfg=dict(size_divisor=14)`` of
-the data preprocessor.)
+the data preprocessor.) A backbone that resizes its input
+(``input_resize``, VFM-UDA's ``int(1.1 * crop) // 14 * 14``) sees whole
+patches of any crop, but a square one only: its crops must be square.
 """
 from typing import Iterator, List, Tuple
 
@@ -30,6 +32,14 @@ def vit_patch_sizes(model_cfg) -> List[int]:
     """Patch sizes of the DINOv2 backbones in a model config."""
     return sorted({int(d.get('patch_size', 14)) for _, d in
                    _walk(model_cfg, 'model') if d.get('type') in VIT_TYPES})
+
+
+def _resizes_input(model_cfg) -> bool:
+    """Whether every DINOv2 backbone of a model config resizes its input
+    to a square of whole patches (``input_resize``)."""
+    vits = [d for _, d in _walk(model_cfg, 'model')
+            if d.get('type') in VIT_TYPES]
+    return bool(vits) and all(d.get('input_resize') for d in vits)
 
 
 def _pair(size) -> Tuple[int, int]:
@@ -62,10 +72,21 @@ def check_patch_sizes(cfg) -> None:
     # such as a base's unused `unpaired_pipeline`)
     used = {k: v for k, v in cfg.items()
             if k.endswith('dataloader') or k == 'train_cfg'}
+    square_only = _resizes_input(cfg.get('model', {}))
     for path, node in _walk(used, ''):
         if node.get('type') not in CROP_TYPES or 'crop_size' not in node:
             continue
         crop = _pair(node['crop_size'])
+        if square_only:
+            if crop[0] != crop[1]:
+                sides = sorted(set(crop))
+                raise ConfigCheckError(
+                    f'{path}: crop_size {tuple(node["crop_size"])} is not '
+                    'square; the DINOv2 backbone resizes its input to a '
+                    'square of whole patches (input_resize), which only a '
+                    'square crop keeps undistorted; nearest valid crops: '
+                    + ' or '.join(f'({v}, {v})' for v in sides))
+            continue
         for patch in patches:
             if crop[0] % patch or crop[1] % patch:
                 valid = ' or '.join(

@@ -1,6 +1,5 @@
 """The data scan finds each data fault before the first iteration."""
 import glob
-import os
 import os.path as osp
 import shutil
 import subprocess
@@ -8,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from data_fixtures import subprocess_env, write_small_demo
 from PIL import Image
 
 from mmbdl.datasets.data_scan import (DataScanError, check_item, scan_config,
@@ -18,23 +18,9 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'bdl', 'bdl_demo.py')
 
 
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (REPO, env.get('PYTHONPATH')) if p)
-    return env
-
-
 @pytest.fixture(scope='module')
 def clean_demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp('scan')
-    proc = subprocess.run([
-        sys.executable, osp.join(REPO, 'tools', 'make_demo_data.py'),
-        '--out', str(root / 'data' / 'demo'), '--num-source', '4',
-        '--num-target-train', '3', '--num-target-val', '2'
-    ], cwd=str(root), env=_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root
+    return write_small_demo(tmp_path_factory.mktemp('scan'), 4, 3, 2)
 
 
 @pytest.fixture
@@ -142,7 +128,7 @@ def test_train_py_refuses_before_the_first_iteration(demo):
     work = demo / 'work'
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'train.py'), DEMO,
-         '--work-dir', str(work)], cwd=str(demo), env=_env(),
+         '--work-dir', str(work)], cwd=str(demo), env=subprocess_env(),
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
     line = proc.stderr.strip().splitlines()[-1]

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from data_fixtures import subprocess_env, write_small_demo
 
 from mmbdl.utils import run_cli
 from mmbdl.utils.atomic_write import DiskFullError, atomic_open, atomic_path
@@ -26,23 +27,9 @@ TINY = [
 ]
 
 
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (REPO, env.get('PYTHONPATH')) if p)
-    return env
-
-
 @pytest.fixture(scope='module')
 def demo_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('demo')
-    proc = subprocess.run([
-        sys.executable, osp.join(REPO, 'tools', 'make_demo_data.py'),
-        '--out', str(root / 'data' / 'demo'), '--num-source', '2',
-        '--num-target-train', '2', '--num-target-val', '1'
-    ], cwd=str(root), env=_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root
+    return write_small_demo(tmp_path_factory.mktemp('demo'), 2, 2, 1)
 
 
 def test_atomic_path_replaces_on_success_and_keeps_old_on_failure(
@@ -121,7 +108,8 @@ def test_truncated_checkpoint_through_the_tools(demo_root, tool, tmp_path):
         args = [DEMO, str(path), img, '--out-dir', str(tmp_path / 'o')]
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', tool), *args],
-        cwd=str(demo_root), env=_env(), capture_output=True, text=True,
+        cwd=str(demo_root), env=subprocess_env(), capture_output=True,
+        text=True,
         timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
     lines = proc.stderr.strip().splitlines()
@@ -170,7 +158,8 @@ def test_wrong_architecture_key_dump_goes_to_the_log_file_only(
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'test.py'), DEMO,
          str(path), '--work-dir', str(work)],
-        cwd=str(demo_root), env=_env(), capture_output=True, text=True,
+        cwd=str(demo_root), env=subprocess_env(), capture_output=True,
+        text=True,
         timeout=300)
     console = proc.stdout + proc.stderr
     assert proc.returncode == 2, console[-3000:]

@@ -9,6 +9,7 @@ import sys
 import textwrap
 
 import pytest
+from data_fixtures import subprocess_env
 
 from mmbdl.utils.work_dir_lock import (LOCK_NAME, WorkDirLock,
                                        WorkDirLockedError,
@@ -18,18 +19,11 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'bdl', 'bdl_demo.py')
 
 
-def _env():
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (REPO, env.get('PYTHONPATH')) if p)
-    return env
-
-
 def _train(work_dir, *extra):
     return subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'train.py'), DEMO,
          '--work-dir', str(work_dir), *extra],
-        env=_env(), capture_output=True, text=True, timeout=300)
+        env=subprocess_env(), capture_output=True, text=True, timeout=300)
 
 
 def _dead_pid():
@@ -158,7 +152,7 @@ def test_flock_is_released_when_the_holder_is_killed(tmp_path):
             print('held', flush=True)
             time.sleep(120)
         """)
-    ], stdout=subprocess.PIPE, text=True, env=_env())
+    ], stdout=subprocess.PIPE, text=True, env=subprocess_env())
     assert holder.stdout.readline().strip() == 'held'
     with pytest.raises(WorkDirLockedError, match=f'pid {holder.pid}'):
         WorkDirLock(str(work_dir)).acquire()
@@ -185,7 +179,7 @@ def test_two_concurrent_train_py_runs_on_one_work_dir(tmp_path):
         [sys.executable, osp.join(REPO, 'tools', 'train.py'), DEMO,
          '--work-dir', str(work_dir), '--cfg-options',
          'train_cfg.phase_iters.source_only=1000000'],
-        cwd=str(tmp_path), env=_env(), stdout=subprocess.DEVNULL,
+        cwd=str(tmp_path), env=subprocess_env(), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     try:
         lock_file, holder = work_dir / LOCK_NAME, {}
@@ -201,7 +195,8 @@ def test_two_concurrent_train_py_runs_on_one_work_dir(tmp_path):
         run_b = subprocess.run(
             [sys.executable, osp.join(REPO, 'tools', 'train.py'), DEMO,
              '--work-dir', str(work_dir)],
-            cwd=str(tmp_path), env=_env(), capture_output=True, text=True,
+            cwd=str(tmp_path), env=subprocess_env(), capture_output=True,
+            text=True,
             timeout=300)
         assert run_b.returncode == 2, run_b.stderr[-3000:]
         lines = run_b.stderr.strip().splitlines()

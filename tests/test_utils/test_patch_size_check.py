@@ -80,3 +80,19 @@ def test_train_tool_prints_one_error_line(tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert lines[-1].startswith('error: ') and 'patch size 14' in lines[-1]
     assert 'Traceback' not in proc.stderr
+
+
+def test_resized_input_takes_square_crops_only():
+    """A backbone with input_resize (VFM-UDA's 1.1x rule) sees whole
+    patches of any square crop; a non-square crop is refused."""
+    vit = dict(type='DINOv2VisionTransformer', input_resize=1120)
+    ok = dict(model=dict(backbone=vit), train_dataloader=dict(pipeline=[
+        dict(type='RandomCrop', crop_size=(1024, 1024))]))
+    check_patch_sizes(ok)
+    bad = dict(model=dict(backbone=vit), train_dataloader=dict(pipeline=[
+        dict(type='RandomCrop', crop_size=(512, 1024))]))
+    with pytest.raises(ConfigCheckError,
+                       match=r'not square.*\(512, 512\) or \(1024, 1024\)'):
+        check_patch_sizes(bad)
+    load_config(osp.join(REPO, 'configs/vfm-uda/vfm-uda_dinov2-vitb14_'
+                         '1xb8-40k_gta5-to-cityscapes-1024x1024.py'))

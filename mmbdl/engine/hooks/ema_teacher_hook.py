@@ -44,11 +44,19 @@ class EMATeacherHook(BDLHook):
     gradients are averaged), so the deterministic update keeps the teachers
     identical too.
 
+    With ``ramp=True`` the decay of the update after the phase's ``t``-th
+    iteration (``t = 1, 2, ...``) is ``min(1 - 1 / (t + 1), alpha)``
+    (DAFormer's and VFM-UDA's: 0.5 after the first step, ``alpha`` from
+    ``t = 1 / (1 - alpha) - 1`` on); ``t`` counts from the phase's start,
+    so a resumed phase continues the same sequence.
+
     Args:
         alpha (float): EMA decay. Defaults to 0.999 (DAFormer's).
         interval (int): Iterations between updates. Defaults to 1.
         kinds (Sequence[str], optional): Phase kinds that start a teacher.
             Defaults to None (the kinds consuming pseudo-labels).
+        ramp (bool): Ramp the decay up from 0.5 as above. Defaults to
+            False (``alpha`` from the first update).
     """
 
     priority = 'NORMAL'
@@ -56,7 +64,8 @@ class EMATeacherHook(BDLHook):
     def __init__(self,
                  alpha: float = 0.999,
                  interval: int = 1,
-                 kinds: Optional[Sequence[str]] = None) -> None:
+                 kinds: Optional[Sequence[str]] = None,
+                 ramp: bool = False) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise ConfigCheckError(
                 f'EMATeacherHook.alpha must be in [0, 1], got {alpha}')
@@ -67,6 +76,7 @@ class EMATeacherHook(BDLHook):
         self.alpha = float(alpha)
         self.interval = interval
         self.kinds = None if kinds is None else tuple(kinds)
+        self.ramp = bool(ramp)
 
     def before_run(self, runner) -> None:
         """Fail early without a teacher."""
@@ -96,4 +106,15 @@ class EMATeacherHook(BDLHook):
         if not getattr(owner, 'online_self_training', False):
             return
         if (runner.iter + 1) % self.interval == 0:
-            owner.ema_update(self.alpha)
+            alpha = self.alpha
+            if self.ramp:
+                phase = getattr(runner.train_loop, 'current_phase', None)
+                begin = phase.begin if phase is not None else 0
+                alpha = ramped_alpha(runner.iter + 1 - begin, self.alpha)
+            owner.ema_update(alpha)
+
+
+def ramped_alpha(step: int, alpha: float) -> float:
+    """``min(1 - 1 / (step + 1), alpha)``: the decay after ``step``
+    completed iterations (``step >= 1``)."""
+    return min(1.0 - 1.0 / (step + 1), alpha)

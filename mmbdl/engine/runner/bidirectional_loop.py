@@ -200,8 +200,9 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         self._init_source = InitialWeightsSource(initial_weights,
                                                  allow_random_init)
 
-        check_bdl_model(unwrap_model(runner.model))
-        check_source_translation(translate_source, runner.hooks)
+        check_bdl_model(unwrap_model(runner.model), self.phases)
+        check_source_translation(translate_source, runner.hooks,
+                                 self.phases)
         self.translate_source = translate_source
         check_self_training(self_training, unwrap_model(runner.model),
                             [type(h).__name__ for h in runner.hooks],
@@ -286,7 +287,10 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         model = runner.model
         # the translator's own inputs (e.g. FDA's target images), refused
         # before the first phase rather than when F is first used
-        self._model().translator.check_inputs()
+        # (a plan without translation phases may have no translator)
+        translator = self._model().translator
+        if translator is not None:
+            translator.check_inputs()
         if hasattr(model, 'broadcast_parameters') and self._iter == 0:
             model.broadcast_parameters()
         stored = runner.message_hub.get_info('bdl_rounds')

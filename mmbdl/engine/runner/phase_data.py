@@ -84,7 +84,8 @@ def check_complete(path: str, what: str, phase: Phase,
             f'previous phase ({previous.name}.pth) to redo it')
 
 
-def check_source_translation(translate_source: bool, hooks) -> None:
+def check_source_translation(translate_source: bool, hooks,
+                             phases=None) -> None:
     """Refuse a run that would skip S' = F(S) without saying so.
 
     Without a ``SourceTranslationHook`` the adaptation and self-training
@@ -95,6 +96,9 @@ def check_source_translation(translate_source: bool, hooks) -> None:
     Args:
         translate_source (bool): ``train_cfg.translate_source``.
         hooks (Sequence[Hook]): The runner's hooks.
+        phases (Sequence[Phase], optional): The plan's phases; a plan
+            without a phase consuming S' needs no hook. None: checked
+            regardless.
     """
     if not isinstance(translate_source, bool):
         raise ConfigCheckError(
@@ -105,7 +109,9 @@ def check_source_translation(translate_source: bool, hooks) -> None:
         if any(c.__name__ == 'SourceTranslationHook'
                for c in type(h).__mro__)
     ]
-    if translate_source and not translating:
+    consumed = phases is None or any(
+        TRANSLATED_SOURCE in p.spec.consumes for p in phases)
+    if translate_source and consumed and not translating:
         raise ConfigCheckError(
             'no SourceTranslationHook is configured, so the adaptation and '
             'self-training phases would train on the original source '

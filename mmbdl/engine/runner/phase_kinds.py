@@ -11,7 +11,8 @@ plus its place in ``train_cfg.plan``::
         consumes = ('pseudo_labels', )
 
 The four kinds of Algorithm 1 are registered here under their names
-('source_only', 'translation', 'adaptation', 'self_training').
+('source_only', 'translation', 'adaptation', 'self_training'), and one for
+online UDA on the original source ('uda', VFM-UDA's recipe).
 """
 from typing import Dict, Optional, Tuple
 
@@ -176,6 +177,23 @@ class SelfTrainingPhase(PhaseKind):
     default_init = 'initial'
     indexed = True
     terms = ('source_ce', 'adversarial', 'pseudo_labels')
+
+
+@PHASE_KINDS.register_module(name='uda')
+class OnlineUDAPhase(PhaseKind):
+    """M on the original source and the target with the EMA teacher's
+    online labels (VFM-UDA, DAFormer): source CE + the teacher's
+    pseudo-label term by default; a ``loss_terms.uda`` list names others
+    (VFM-UDA: weakly jittered source CE, class-mix, token-masked
+    consistency). Needs ``train_cfg.self_training='ema_teacher'``."""
+
+    name = 'uda'
+    consumes = (PSEUDO_LABELS, )
+    adversarial = False
+    terms = ('source_ce', 'pseudo_labels')
+
+    def model_name(self, k: int, i: int) -> str:
+        return f'M_uda^({k})'
 
 
 _BUILT: Dict[str, PhaseKind] = {}

@@ -16,11 +16,14 @@ from .phase_plan import Phase
 INITIAL_WEIGHTS_FILE = 'bdl_initial_weights.pth'
 
 
-def check_bdl_model(model) -> None:
-    """Refuse a model the loop cannot train (not a BDL with translator).
+def check_bdl_model(model, phases=None) -> None:
+    """Refuse a model the loop cannot train (not a BDL; no translator for
+    a plan with translator phases).
 
     Args:
         model (nn.Module): The unwrapped model of the runner.
+        phases (Sequence[Phase], optional): The plan's phases; None checks
+            for a translator regardless.
     """
     for attr in ('segmentor', 'phase'):
         if not hasattr(model, attr):
@@ -29,7 +32,9 @@ def check_bdl_model(model) -> None:
                 f'`segmentor`, `translator`, `phase`), got '
                 f'{type(model).__name__}; set model=dict(type=\'BDL\', '
                 'segmentor=..., translator=...)')
-    if getattr(model, 'translator', None) is None:
+    trains_f = phases is None or any(p.spec.trains == 'translator'
+                                     for p in phases)
+    if trains_f and getattr(model, 'translator', None) is None:
         raise ConfigCheckError(
             'BidirectionalTrainLoop has translation phases but the BDL '
             'model has no translator; set model.translator')
@@ -82,7 +87,7 @@ class InitialWeights:
                 k: v
                 for k, v in model.state_dict_of('translator').items()
                 if not k.startswith('perceptual')
-            })
+            } if getattr(model, 'translator', None) is not None else {})
         if is_main_process():
             with atomic_path(path, what='initial weights') as tmp:
                 torch.save(self.state, tmp)

@@ -11,9 +11,11 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.distributed as dist
+import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.utils import resize
 from torch import Tensor
+from torch.nn.modules.dropout import _DropoutNd
 
 from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
@@ -26,7 +28,23 @@ DEFAULT_EMA_CFG = dict(
     pseudo_threshold=0.968,
     class_mix=False,
     rule=None,
+    flip=False,
+    teacher_mode='eval',
+    ignore_mask=False,
 )
+TEACHER_MODES = ('eval', 'train')
+# drop-path layers (mmcv's, timm's) by class name: no import of either
+DROP_PATHS = ('DropPath', 'PatchDropout')
+
+
+def train_without_dropout(module: nn.Module) -> None:
+    """Train mode for ``module`` except its dropout and drop-path layers
+    (VFM-UDA's teacher: normalisation layers in training mode, no random
+    dropping)."""
+    module.train()
+    for m in module.modules():
+        if isinstance(m, _DropoutNd) or type(m).__name__ in DROP_PATHS:
+            m.training = False
 
 
 @MODELS.register_module()
@@ -81,10 +99,15 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
             the teacher terms ('TeacherPseudoLabel', 'ClassMix',
             'MaskedConsistency') need this model's teacher.
         ema_cfg (dict, optional): ``pseudo_threshold`` (0.968, DAFormer's),
-            ``class_mix`` (False) and ``rule`` (None: the quality rule with
+            ``class_mix`` (False), ``rule`` (None: the quality rule with
             ``pseudo_threshold``; or any rule config without ``fit``, e.g.
             ``dict(type='fixed', threshold=0.9)``; then ``pseudo_threshold``
-            is not given).
+            is not given), and VFM-UDA's labelling: ``flip`` (False: True
+            averages the teacher's softmax with that of the horizontally
+            flipped image, flipped back), ``teacher_mode`` ('eval'; 'train'
+            labels in train mode with dropout and drop-path off) and
+            ``ignore_mask`` (False: True zeroes the weights where the target
+            sample's ``ignore_mask`` is 255, from ``BorderIgnoreMask``).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -110,6 +133,10 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
             raise ConfigCheckError(
                 'ema_cfg.pseudo_threshold must be in [0, 1), got '
                 f"{self.ema_cfg['pseudo_threshold']}")
+        if self.ema_cfg['teacher_mode'] not in TEACHER_MODES:
+            raise ConfigCheckError(
+                f'ema_cfg.teacher_mode must be one of {TEACHER_MODES}, got '
+                f"{self.ema_cfg['teacher_mode']!r}")
         if given.get('rule') is not None and 'pseudo_threshold' in given:
             raise ConfigCheckError(
                 'ema_cfg has both rule and pseudo_threshold; the threshold '
@@ -238,11 +265,7 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
             default rule: all equal to the batch's confident fraction) and
             that fraction ``q`` of this rank's batch (a 0-d tensor).
         """
-        teacher = self.teacher
-        logits = teacher.decode_head.forward(teacher.extract_feat(images))
-        probs = F.softmax(
-            resize(logits.float(), size=images.shape[-2:], mode='bilinear',
-                   align_corners=self._align, warning=False), dim=1)
+        probs = self.teacher_probs(images)
         labels, weights = self.rule.select(probs)
         if weights is None:
             weights = torch.ones_like(probs[:, 0])
@@ -258,6 +281,38 @@ class EMATeacherSegmentor(AdvSelfTrainingSegmentor):
             dist.all_reduce(stats)
         self.ema_pixel_stats += stats
         return labels, weights, quality
+
+    @torch.no_grad()
+    def teacher_probs(self, images: Tensor) -> Tensor:
+        """The teacher's class probabilities at the images' size.
+
+        ``softmax(up(teacher(T)))``, averaged with the flipped prediction
+        of the flipped images when ``ema_cfg.flip``; in the mode of
+        ``ema_cfg.teacher_mode``.
+
+        Args:
+            images (Tensor): Pre-processed target images (N, 3, H, W).
+
+        Returns:
+            Tensor: Probabilities (N, C, H, W) float32.
+        """
+        teacher = self.teacher
+
+        def probs_of(x: Tensor) -> Tensor:
+            logits = teacher.decode_head.forward(teacher.extract_feat(x))
+            return F.softmax(
+                resize(logits.float(), size=x.shape[-2:], mode='bilinear',
+                       align_corners=self._align, warning=False), dim=1)
+
+        if self.ema_cfg['teacher_mode'] == 'train':
+            train_without_dropout(teacher)
+        try:
+            probs = probs_of(images)
+            if self.ema_cfg['flip']:
+                probs = (probs + probs_of(images.flip(-1)).flip(-1)) / 2
+        finally:
+            teacher.eval()
+        return probs
 
     def label_statistics(self) -> Dict:
         """The phase's pseudo-label statistics so far (all ranks).

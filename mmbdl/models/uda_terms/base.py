@@ -8,12 +8,20 @@ from torch import Tensor
 
 from mmbdl.registry import LOSS_TERMS
 from mmbdl.utils.errors import ConfigCheckError
+from ..utils.color_augment import augment_normalised
+
+REDUCTIONS = ('valid', 'all')
 
 
 def weighted_pixel_ce(logits: Tensor, labels: Tensor,
                       weights: Optional[Tensor], ignore_index: int,
-                      align_corners: bool) -> Tensor:
+                      align_corners: bool,
+                      reduction: str = 'valid') -> Tensor:
     """``sum_p w_p CE_p / #{p: y_p != ignore}`` on the labels' grid.
+
+    With ``reduction='all'`` the sum is divided by the number of all pixels
+    instead (``mean_p`` over the batch with ignored pixels counted as 0, as
+    VFM-UDA's ``(CE(reduction='none') * w).mean()``).
 
     Args:
         logits (Tensor): Logits (N, C, h, w), resized bilinearly to the
@@ -22,10 +30,15 @@ def weighted_pixel_ce(logits: Tensor, labels: Tensor,
         weights (Tensor, optional): Pixel weights (N, H, W); None = 1.
         ignore_index (int): Label of ignored pixels.
         align_corners (bool): The decode head's ``align_corners``.
+        reduction (str): 'valid' (divide by the labelled pixels) or 'all'
+            (by every pixel). Defaults to 'valid'.
 
     Returns:
         Tensor: The weighted mean (0 when no pixel is labelled).
     """
+    if reduction not in REDUCTIONS:
+        raise ConfigCheckError(
+            f'reduction must be one of {REDUCTIONS}, got {reduction!r}')
     up = resize(logits.float(), size=labels.shape[-2:], mode='bilinear',
                 align_corners=align_corners, warning=False)
     ce = F.cross_entropy(up, labels, ignore_index=ignore_index,
@@ -33,6 +46,8 @@ def weighted_pixel_ce(logits: Tensor, labels: Tensor,
     if weights is not None:
         ce = ce * weights.to(ce.device)
     valid = labels != ignore_index
+    if reduction == 'all':
+        return ce[valid].sum() / labels.numel()
     return ce[valid].sum() / valid.sum().clamp(min=1)
 
 
@@ -67,10 +82,47 @@ class UDAStep:
         # log variables reported after the losses (tensors, no host sync)
         self.log_vars: Dict[str, Tensor] = {}
 
-    def student_logits(self, images: Tensor) -> Tensor:
-        """M's decode-head logits of ``images`` (with gradients)."""
+    def student_logits(self, images: Tensor,
+                       token_mask_ratio: float = 0.0) -> Tensor:
+        """M's decode-head logits of ``images`` (with gradients).
+
+        Args:
+            images (Tensor): Pre-processed images (N, 3, H, W).
+            token_mask_ratio (float): Share of the backbone's patch tokens
+                replaced by its mask token (a ViT with
+                ``token_masking``, e.g. DINOv2's); 0 = none.
+        """
         seg = self.model.segmentor
+        if token_mask_ratio > 0:
+            masking = getattr(seg.backbone, 'token_masking', None)
+            if masking is None:
+                raise ConfigCheckError(
+                    f'token masking needs a ViT backbone with a mask token, '
+                    f'got {type(seg.backbone).__name__}; use '
+                    "mask_mode='blocks' in the MaskedConsistency term")
+            with masking(token_mask_ratio):
+                return seg.decode_head.forward(seg.extract_feat(images))
         return seg.decode_head.forward(seg.extract_feat(images))
+
+    def augment(self, images: Tensor, augment) -> Tensor:
+        """``images`` (pre-processed) through a
+        :class:`~mmbdl.models.utils.ColorAugment` (None: unchanged)."""
+        return augment_normalised(images, augment,
+                                  self.model.data_preprocessor)
+
+    def target_ignore_mask(self) -> Tensor:
+        """The target samples' ``ignore_mask`` as (N, H, W) bool (True =
+        no pseudo-label weight there), from the pipeline's
+        ``BorderIgnoreMask``."""
+        if not all('ignore_mask' in s for s in self.target_samples):
+            raise ConfigCheckError(
+                "ema_cfg.ignore_mask=True needs an ignore_mask in every "
+                "target sample: add dict(type='BorderIgnoreMask') after "
+                "loading and pack with 'PackSegInputsWithIgnoreMask' in the "
+                'target pipeline')
+        masks = torch.stack([s.ignore_mask.data
+                             for s in self.target_samples])
+        return masks.squeeze(1).to(self.target.device) == 255
 
     def target_logits(self) -> Tensor:
         """M's logits of the target images, computed once per step."""
@@ -88,6 +140,8 @@ class UDAStep:
         if self._teacher is None:
             labels, weights, quality = self.model.teacher_pseudo_labels(
                 self.target)
+            if self.model.ema_cfg.get('ignore_mask'):
+                weights = weights.masked_fill(self.target_ignore_mask(), 0.)
             self._teacher = (labels, weights)
             stats = self.model.ema_pixel_stats.detach()
             self.log_vars['ema.pseudo_quality'] = quality.detach()

@@ -1,9 +1,10 @@
 """Cross-entropy of M on the (translated) source images."""
-from typing import Dict
+from typing import Dict, Optional
 
 from torch import Tensor
 
 from mmbdl.registry import LOSS_TERMS
+from ..utils.color_augment import build_color_augment
 from .base import UDALossTerm, UDAStep
 
 
@@ -15,15 +16,24 @@ class SourceCE(UDALossTerm):
     head's own loss keys, e.g. ``src.loss_ce``, ``src.acc_seg``,
     ``src.aux.loss_ce``) and keeps the logits for the adversarial term.
     No extra optimizer step.
+
+    Args:
+        augment (dict, optional): A
+            :class:`~mmbdl.models.utils.ColorAugment` config applied to the
+            source images of M's step only (VFM-UDA's weak colour jitter;
+            class-mixing pastes the unaugmented source). Defaults to None.
     """
 
     name = 'source_ce'
     reads = ('source', 'source_labels')
     loss_keys = ('src.loss_ce', )
 
+    def __init__(self, augment: Optional[dict] = None) -> None:
+        self.augment = build_color_augment(augment)
+
     def loss(self, step: UDAStep) -> Dict[str, Tensor]:
         seg = step.model.segmentor
-        feats = seg.extract_feat(step.source)
+        feats = seg.extract_feat(step.augment(step.source, self.augment))
         logits = seg.decode_head.forward(feats)
         losses = {
             f'src.{k}': v
