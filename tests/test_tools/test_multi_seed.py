@@ -238,3 +238,35 @@ def test_seed_set_runs_resumes_and_is_deterministic(tiny_config, tmp_path):
     assert 'seed 1: done' in proc.stdout
     again = json.loads((work / 'seed_1' / 'bdl_rounds.json').read_text())
     assert again['rows'] == table[1]
+
+
+def test_ablation_chain_rows_and_contributions(tmp_path):
+    """--then: one row per config (its last phase), the contribution of
+    each over the one before and the total over the first."""
+    work = tmp_path / 'chain'
+    configs = []
+    for name, width, k in (('base', 8, 1), ('plus_a', 16, 2),
+                           ('plus_b', 32, 2)):
+        path = tmp_path / f'{name}.py'
+        path.write_text(CONFIG_TEXT.format(width=width, k=k))
+        configs.append(str(path))
+    runs = dict(base=[[10, 20, 30], [12, 22, 32]],
+                plus_a=[[10, 40, 45, 47, 34], [12, 42, 47, 49, 36]],
+                plus_b=[[10, 40, 45, 47, 40], [12, 42, 47, 49, 35]])
+    for i, (name, per_seed) in enumerate(runs.items()):
+        for seed, mious in enumerate(per_seed):
+            fake_run(str(work / name / f'seed_{seed}'), configs[i], mious,
+                     width=(8, 16, 32)[i], k=(1, 2, 2)[i])
+    proc = run_tool('tools/analysis/ablation.py', configs[0], '--then',
+                    *configs[1:], '--seeds', '0', '1', '--work-dir',
+                    str(work), '--merge-only')
+    table = json.loads((work / 'ablation.json').read_text())
+    assert [r['phase'] for r in table['rows']] == [
+        'k1_self_training_i1', 'k2_self_training_i1', 'k2_self_training_i1']
+    assert [r['mean'] for r in table['rows']] == [31, 35, 37.5]
+    contrib = {c['name']: c for c in table['contributions']}
+    assert contrib['plus_a over base']['values'] == [4.0, 4.0]
+    assert contrib['plus_b over plus_a']['values'] == [6.0, -1.0]
+    assert contrib['plus_b over plus_a']['positive'] == 1
+    assert contrib['total over base']['mean'] == 6.5
+    assert '| plus_a over base | +4.0 ± 0.0 | 2/2 seeds |' in proc.stdout

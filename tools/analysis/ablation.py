@@ -29,9 +29,22 @@ M(0)). Written to ``WORK_DIR/ablation.md`` / ``ablation.json``; the variants'
 seed sets are ``WORK_DIR/<variant>/seed_<S>`` with their own
 ``bdl_rounds_seeds.md``.
 
-Example:
+With ``--then CONFIG ...`` it measures a chain instead: configs that each
+add one part to the one before (e.g. the VFM-UDA recipe, then BDL's parts
+on top of it, ``configs/vfm-uda/``). Every config runs over the seeds as it
+is (``WORK_DIR/<config name>/seed_<S>``); the table has one row per config
+(the last phase of its round table) and the contribution of each config
+over the one before, plus the total over the first.
+
+Examples:
     python tools/analysis/ablation.py configs/bdl/bdl_demo.py \
         --seeds 0 1 2 --work-dir work_dirs/bdl_demo_ablation
+    python tools/analysis/ablation.py \
+        configs/vfm-uda/vfm-uda_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py \
+        --then configs/vfm-uda/bdl-vfm-uda-cyclegan_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py \
+        configs/vfm-uda/bdl-vfm-uda-perceptual_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py \
+        configs/vfm-uda/bdl-vfm-uda-adv_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py \
+        --seeds 0 1 2
 """
 import argparse
 import json
@@ -152,6 +165,63 @@ def build_table(merged: Dict[str, dict], num_ssl_rounds: int) -> dict:
                 contributions=contributions)
 
 
+def chain_names(configs: List[str]) -> List[str]:
+    """The work-dir names of a chain's configs (their file names)."""
+    names = [osp.splitext(osp.basename(c))[0] for c in configs]
+    if len(set(names)) != len(names):
+        raise ConfigCheckError(
+            f'the chain names a config twice (by file name): {names}; '
+            'each --then config must be another file')
+    return names
+
+
+def chain_table(merged: Dict[str, dict], names: List[str]) -> dict:
+    """Rows and contributions of a chain (``--then``).
+
+    Args:
+        merged (dict[str, dict]): The merged seed set of each config.
+        names (list[str]): The configs' names in chain order.
+
+    Returns:
+        dict: As :func:`build_table`: one row per config (the last phase
+        of its round table), the contribution of each config over the one
+        before and, for three or more, the total over the first.
+    """
+    seeds = sorted(set.intersection(*(set(merged[n]['seeds'])
+                                      for n in names)))
+    wanted = sorted(set().union(*(set(merged[n]['seeds']) |
+                                  set(merged[n]['missing']) for n in names)))
+    if not seeds:
+        raise RunStateError('no seed finished in every config of the chain; '
+                            'run them first')
+    rows = []
+    for name in names:
+        phase = merged[name]['rows'][-1]['phase']
+        values = per_seed(merged[name], phase)
+        seq = [values[s] for s in seeds]
+        stat = mean_std(seq)
+        stat['values'] = [round(v, 4) for v in seq]
+        rows.append(dict(label=f'{name} ({phase})', variant=name,
+                         phase=phase, **stat))
+    pairs = [(f'{names[i]} over {names[i - 1]}', i, i - 1)
+             for i in range(1, len(names))]
+    if len(names) > 2:
+        pairs.append((f'total over {names[0]}', len(names) - 1, 0))
+    contributions = []
+    for label, part, base in pairs:
+        diffs = [a - b for a, b in zip(rows[part]['values'],
+                                       rows[base]['values'])]
+        stat = mean_std(diffs)
+        stat['values'] = [round(v, 4) for v in diffs]
+        stat['positive'] = sum(d > 0 for d in diffs)
+        contributions.append(dict(name=label, **stat))
+    first = merged[names[0]]
+    return dict(seeds=seeds, missing=[s for s in wanted if s not in seeds],
+                report_metric=first['report_metric'],
+                selection=first['selection'], rows=rows,
+                contributions=contributions)
+
+
 def format_table(table: dict, title: str = '') -> str:
     """Markdown of :func:`build_table`'s output."""
     seeds = table['seeds']
@@ -194,6 +264,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='do not train; report the finished runs')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='overrides for every run (key=value)')
+    parser.add_argument('--then', nargs='+', default=[], metavar='CONFIG',
+                        help='measure a chain instead of the two BDL '
+                        'variants: configs that each add one part to the '
+                        'one before, the first being CONFIG')
     return parser.parse_args(argv)
 
 
@@ -202,6 +276,8 @@ def main(argv=None) -> Optional[dict]:
     if not osp.isfile(args.config):
         raise MissingFileError(f'config file {args.config} does not exist')
     work_dir = args.work_dir or default_work_dir(args.config, '_ablation')
+    if args.then:
+        return chain_main(args, work_dir, argv)
     cfg = load_run_config(args.config, args.seeds[0],
                           parse_options(args.cfg_options))
     train_cfg = cfg.get('train_cfg') or {}
@@ -235,6 +311,12 @@ def main(argv=None) -> Optional[dict]:
         write_atomic(osp.join(sub, 'bdl_rounds_seeds.json'),
                      json.dumps(merged[name], indent=2))
     table = build_table(merged, num_ssl)
+    return write_table(table, times, start, work_dir, argv)
+
+
+def write_table(table: dict, times: dict, start: float, work_dir: str,
+                argv) -> dict:
+    """Add the times and the command, write and print the table."""
     table['train_seconds'] = times
     table['seconds'] = round(time.time() - start, 1)
     command = 'python tools/analysis/ablation.py ' + ' '.join(
@@ -246,6 +328,31 @@ def main(argv=None) -> Optional[dict]:
     write_atomic(osp.join(work_dir, 'ablation.md'), text)
     print(text)
     return table
+
+
+def chain_main(args, work_dir: str, argv) -> dict:
+    """Run (or merge) every config of a chain over the seeds; its table."""
+    configs = [args.config] + list(args.then)
+    for path in configs[1:]:
+        if not osp.isfile(path):
+            raise MissingFileError(f'config file {path} does not exist')
+    names = chain_names(configs)
+    start = time.time()
+    merged, times = {}, {}
+    for name, config in zip(names, configs):
+        sub = osp.join(work_dir, name)
+        options = list(args.cfg_options)
+        if not args.merge_only:
+            print(f'[ablation] chain step {name}')
+            times[name] = run_seeds(config, sub, args.seeds, options,
+                                    args.jobs)
+        merged[name] = collect(config, sub, args.seeds, options)
+        write_atomic(osp.join(sub, 'bdl_rounds_seeds.md'),
+                     format_merged(merged[name]))
+        write_atomic(osp.join(sub, 'bdl_rounds_seeds.json'),
+                     json.dumps(merged[name], indent=2))
+    return write_table(chain_table(merged, names), times, start, work_dir,
+                       argv)
 
 
 if __name__ == '__main__':

@@ -18,7 +18,8 @@ convert these files on load (``init_cfg`` with ``checkpoint='bdl://...'``):
 - ``discriminator``: the output-space D (``conv1..4``, ``classifier``);
 - ``dinov2``: an official DINOv2 ViT-S/B/L/14 checkpoint (``cls_token``,
   ``blocks.N.*``, ...) to ``DINOv2VisionTransformer`` keys (``backbone.*``;
-  ``mask_token`` dropped). Configs need no converted file: their
+  ``mask_token`` kept: a backbone without one leaves it out on load).
+  Configs need no converted file: their
   ``bdl://dinov2-vitb14`` init converts on load.
 
 Keys map to :class:`BDLEncoderDecoder` (``backbone.*``, ``decode_head.*``)

@@ -302,3 +302,15 @@ def test_online_uda_phase_kind():
     assert spec.adversarial is False and spec.default_init == 'continue'
     assert spec.phase_name(1, 0) == 'k1_uda'
     assert spec.model_name(1, 0) == 'M_uda^(1)'
+
+
+def test_token_masking_needs_a_vit_with_a_mask_token():
+    from mmbdl.models.uda_terms import MaskedConsistency
+    model = build()  # a DeepLab-shaped M: no patch tokens
+    with pytest.raises(ConfigCheckError, match="mask_mode='blocks'"):
+        MaskedConsistency(mask_mode='tokens').check(model)
+    step = step_of(model, uda_batch(1, seed=9))
+    with pytest.raises(ConfigCheckError, match="mask_mode='blocks'"):
+        step.student_logits(step.target, token_mask_ratio=0.7)
+    with pytest.raises(ConfigCheckError, match='mask_mode'):
+        MaskedConsistency(mask_mode='pixels')
