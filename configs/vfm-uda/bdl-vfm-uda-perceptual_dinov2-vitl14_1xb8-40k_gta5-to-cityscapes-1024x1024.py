@@ -1,5 +1,5 @@
-# The ViT-L/14 counterpart of bdl-vfm-uda-perceptual_dinov2-vitb14_...: the same
-# phases, terms and F, with DINOv2 ViT-L/14 as M (and as F's perceptual
+# The ViT-L/14 counterpart of bdl-vfm-uda-perceptual_dinov2-vitb14_...: the
+# same phases, terms and F, with DINOv2 ViT-L/14 as M (and as F's perceptual
 # model where F has one).
 #   python tools/train.py \
 #       configs/vfm-uda/bdl-vfm-uda-perceptual_dinov2-vitl14_1xb8-40k_gta5-to-cityscapes-1024x1024.py

@@ -39,12 +39,11 @@ over the one before, plus the total over the first.
 Examples:
     python tools/analysis/ablation.py configs/bdl/bdl_demo.py \
         --seeds 0 1 2 --work-dir work_dirs/bdl_demo_ablation
-    python tools/analysis/ablation.py \
-        configs/vfm-uda/vfm-uda_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py \
-        --then configs/vfm-uda/bdl-vfm-uda-cyclegan_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py \
-        configs/vfm-uda/bdl-vfm-uda-perceptual_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py \
-        configs/vfm-uda/bdl-vfm-uda-adv_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py \
-        --seeds 0 1 2
+    T=_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py
+    python tools/analysis/ablation.py configs/vfm-uda/vfm-uda$T \
+        --then configs/vfm-uda/bdl-vfm-uda-cyclegan$T \
+        configs/vfm-uda/bdl-vfm-uda-perceptual$T \
+        configs/vfm-uda/bdl-vfm-uda-adv$T --seeds 0 1 2
 """
 import argparse
 import json
