@@ -10,4 +10,8 @@ _base_ = ['./adv_fcn8s-vgg16_1xb1-80k_gta5-to-cityscapes-1024x512.py']
 # (inside the BDL loop PseudoLabelHook writes them and the loop sets the path).
 pseudo_label_dir = 'data/pseudo_labels/gta5-to-cityscapes_fcn8s-vgg16'
 train_dataloader = dict(dataset=dict(pseudo_label_dir=pseudo_label_dir))
+# Eq. 3: the pseudo-label term reads them (named, never inferred from the
+# batch)
+model = dict(
+    loss_terms=dict(standalone=['source_ce', 'adversarial', 'pseudo_labels']))
 train_cfg = dict(max_iters=120000, val_interval=120000)

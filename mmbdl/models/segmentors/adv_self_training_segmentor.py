@@ -20,6 +20,8 @@ from .finite_loss_check import FiniteLossCheck
 # the roles a phase kind lists in ``PhaseKind.terms`` (and a ``loss_terms``
 # list may name instead of a term config)
 ROLES = ('source_ce', 'adversarial', 'pseudo_labels')
+# the ``loss_terms`` key of a segmentor trained outside the BDL loop
+STANDALONE = 'standalone'
 DEFAULT_UDA_CFG = dict(
     adversarial=True,
     lambda_adv=1e-3,
@@ -32,6 +34,22 @@ DEFAULT_UDA_CFG = dict(
     check_finite=True,
     check_finite_interval=None,
 )
+
+
+def check_unread_labels(terms: Sequence[UDALossTerm],
+                        data: Optional[dict]) -> None:
+    """Refuse a standalone batch whose target labels no term reads."""
+    samples = data.get('data_samples') if isinstance(data, dict) else None
+    tgt = samples.get('target') if isinstance(samples, dict) else None
+    if not tgt or not all('gt_sem_seg' in s for s in tgt):
+        return
+    if any('target_labels' in term.reads for term in terms):
+        return
+    raise ConfigCheckError(
+        'the target samples carry labels (the dataset\'s pseudo_label_dir) '
+        'but no loss term reads them; add the pseudo-label term: '
+        "model.loss_terms=dict(standalone=['source_ce', 'adversarial', "
+        "'pseudo_labels']), or remove pseudo_label_dir")
 
 
 @MODELS.register_module()
@@ -97,8 +115,10 @@ class AdvSelfTrainingSegmentor(BaseModel):
         loss_terms (dict, optional): Phase kind -> list of terms, each a
             term config (``dict(type='MaskedConsistency', ...)``) or a role
             name ('source_ce', 'adversarial', 'pseudo_labels': this model's
-            term for the role). Kinds not listed use their own ``terms``.
-            Defaults to None.
+            term for the role). Kinds not listed use their own ``terms``;
+            the key 'standalone' lists the terms outside the BDL loop
+            (default source CE + adversarial; the ``adv-ssl`` configs add
+            'pseudo_labels'). Defaults to None.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -237,22 +257,21 @@ class AdvSelfTrainingSegmentor(BaseModel):
         roles; the roles (names in :data:`ROLES`) are mapped to this
         model's terms (:meth:`role_terms`, knobs from ``uda_cfg``).
         Standalone (no phase set, e.g. ``IterBasedTrainLoop`` on an
-        ``adv-ssl`` config) the roles are source CE, the adversarial term
-        and, when every target sample of ``data`` carries ``gt_sem_seg``
-        (the dataset's ``pseudo_label_dir``) or an EMA teacher labels
-        online, the pseudo-label term.
+        ``adv`` or ``adv-ssl`` config) the roles are
+        ``loss_terms.standalone``, by default source CE and the
+        adversarial term (and the pseudo-label term while an EMA teacher
+        labels online). Nothing is inferred from the batch: a standalone
+        batch whose target samples carry labels (the dataset's
+        ``pseudo_label_dir``) while no term reads them is refused, naming
+        ``loss_terms.standalone``.
         """
         roles = self.phase_roles
-        if self.phase_kind in self.loss_terms:
-            roles = self.loss_terms[self.phase_kind]
+        kind = STANDALONE if self.phase_kind is None else self.phase_kind
+        if kind in self.loss_terms:
+            roles = self.loss_terms[kind]
         if roles is None:
             roles = ('source_ce', 'adversarial')
-            samples = data.get('data_samples') \
-                if isinstance(data, dict) else None
-            tgt = samples.get('target') if isinstance(samples, dict) \
-                else None
-            if getattr(self, 'online_self_training', False) or (
-                    tgt and all('gt_sem_seg' in s for s in tgt)):
+            if getattr(self, 'online_self_training', False):
                 roles += ('pseudo_labels', )
         terms = []
         for role in roles:
@@ -263,6 +282,8 @@ class AdvSelfTrainingSegmentor(BaseModel):
                 term = self._named_term(name)
                 term.check(self)
                 terms.append(term)
+        if self.phase_kind is None:
+            check_unread_labels(terms, data)
         return terms
 
     def train_step(self, data: Union[dict, tuple, list],

@@ -12,10 +12,16 @@ from tiny_uda import NUM_CLASSES, tiny_segmentor_cfg, tiny_uda_cfg, uda_batch
 from mmbdl.models.segmentors import AdvSelfTrainingSegmentor
 from mmbdl.registry import MODELS
 
+# the adv-ssl configs' standalone terms (Eq. 3 named in the config)
+SSL_TERMS = dict(standalone=['source_ce', 'adversarial', 'pseudo_labels'])
 
-def build(**uda):
+
+def build(ssl=False, **uda):
     torch.manual_seed(0)
-    model = MODELS.build(tiny_uda_cfg(**uda))
+    cfg = tiny_uda_cfg(**uda)
+    if ssl:
+        cfg['loss_terms'] = SSL_TERMS
+    model = MODELS.build(cfg)
     model.init_weights()
     model.train()
     return model
@@ -66,7 +72,7 @@ def diff_keys(a, b):
 
 
 def test_segmentor_step_and_disc_step_touch_only_their_model():
-    model = build()
+    model = build(ssl=True)
     optim = wrappers(model, spy=True)
     bn_keys = [k for k, v in model.segmentor.named_parameters()
                if not v.requires_grad]
@@ -112,7 +118,7 @@ def _bce_hand(z, label):
 
 @pytest.mark.parametrize('weights', [False, True])
 def test_loss_values_match_hand_computation(weights):
-    model = build(lambda_adv=0.25, pseudo_loss_weight=0.5)
+    model = build(ssl=True, lambda_adv=0.25, pseudo_loss_weight=0.5)
     ref = copy.deepcopy(model)
     batch = uda_batch(pseudo=True, weights=weights)
     log = model.train_step(copy.deepcopy(batch),
@@ -194,12 +200,17 @@ def test_source_only_mode_skips_target_and_disc():
     assert set(k for k in log if 'loss' in k) == {'src.loss_ce', 'loss'}
     assert not diff_keys(disc_before, snapshot(model.discriminator))
     assert diff_keys(seg_before, snapshot(model.segmentor))
-    # switch the same object to Eq. 1, then Eq. 3 (labels present)
+    # switch the same object to Eq. 1; labels in the batch switch nothing
+    # on: without the pseudo-label term they are refused, naming the key
     model.adversarial = True
     log = model.train_step(uda_batch(), wrappers(model))
     assert 'tgt.loss_adv' in log and 'pseudo.loss_ce' not in log
-    log = model.train_step(uda_batch(pseudo=True), wrappers(model))
-    assert 'pseudo.loss_ce' in log
+    with pytest.raises(ValueError, match='loss_terms=dict.standalone'):
+        model.train_step(uda_batch(pseudo=True), wrappers(model))
+    # Eq. 3 is the config's: loss_terms.standalone names its term
+    ssl = build(ssl=True)
+    log = ssl.train_step(uda_batch(pseudo=True), wrappers(ssl))
+    assert 'pseudo.loss_ce' in log and 'tgt.loss_adv' in log
 
 
 def test_inference_uses_wrapped_segmentor_alone():
@@ -222,7 +233,7 @@ def test_amp_optim_wrapper(monkeypatch):
     import mmengine.optim.optimizer.amp_optimizer_wrapper as amp_mod
     dtype = 'float16' if torch.cuda.is_available() else 'bfloat16'
     monkeypatch.setattr(amp_mod, 'is_cuda_available', lambda: True)
-    model = build()
+    model = build(ssl=True)
     seg_before = snapshot(model.segmentor)
     disc_before = snapshot(model.discriminator)
     optim = OptimWrapperDict(
@@ -243,7 +254,7 @@ def test_amp_optim_wrapper(monkeypatch):
 
 # ---------------------------------------------------------------- bad input
 def test_pseudo_label_size_mismatch_names_file():
-    model = build()
+    model = build(ssl=True)
     batch = uda_batch(pseudo=True)
     sample = batch['data_samples']['target'][0]
     sample.gt_sem_seg = PixelData(data=torch.zeros(1, 16, 16,
@@ -253,7 +264,7 @@ def test_pseudo_label_size_mismatch_names_file():
 
 
 def test_weight_map_size_mismatch():
-    model = build()
+    model = build(ssl=True)
     batch = uda_batch(pseudo=True, weights=True)
     batch['data_samples']['target'][0].gt_seg_weight = PixelData(
         data=torch.ones(1, 8, 8))
@@ -263,7 +274,7 @@ def test_weight_map_size_mismatch():
 
 def test_class_count_mismatch():
     # target labelled with a 5-class map while the model has 3 classes
-    model = build()
+    model = build(ssl=True)
     batch = uda_batch(pseudo=True)
     batch['data_samples']['target'][0].gt_sem_seg.data[0, -1, -1] = 4
     with pytest.raises(ValueError, match='class id 4.*3 classes'):
