@@ -20,8 +20,9 @@ VITB = D + 'vfm-uda_dinov2-vitb14' + TAIL
 VITL = D + 'vfm-uda_dinov2-vitl14' + TAIL
 CYCLEGAN = D + 'bdl-vfm-uda-cyclegan_dinov2-vitb14' + TAIL
 PERCEPTUAL = D + 'bdl-vfm-uda-perceptual_dinov2-vitb14' + TAIL
+OFFLINE = D + 'bdl-vfm-uda-offline_dinov2-vitb14' + TAIL
 ADV = D + 'bdl-vfm-uda-adv_dinov2-vitb14' + TAIL
-VARIANTS = [CYCLEGAN, PERCEPTUAL, ADV]
+VARIANTS = [CYCLEGAN, PERCEPTUAL, OFFLINE, ADV]
 
 
 def load(path):
@@ -204,22 +205,43 @@ def test_lr_groups_follow_the_release():
 
 
 def test_variants_change_one_thing_each():
-    base, cyc, per, adv = (load(p) for p in [VITB] + VARIANTS)
+    base, cyc, per, off, adv = (load(p) for p in [VITB] + VARIANTS)
+    recipe = base.model.segmentor.loss_terms.uda
     assert cyc.train_cfg.plan == dict(
-        first=['uda'], round=['translation', 'self_training'])
-    assert cyc.model.segmentor.loss_terms.self_training == \
-        base.model.segmentor.loss_terms.uda
+        first=['uda'], round=['translation', 'adaptation'])
+    assert cyc.model.segmentor.loss_terms.adaptation == recipe
     assert cyc.model.translator.perceptual_model is None
+    assert cyc.train_cfg.init.adaptation == 'continue'
+    (ema, translate) = cyc.custom_hooks
+    assert ema.kinds == ['uda', 'adaptation'] and ema.ramp
+    assert translate.type == 'SourceTranslationHook' and translate.scale \
+        is None
+    # + the perceptual loss: F's perceptual model is M at F's crop
     assert per.model.translator.perceptual_model == dict(
         follow_segmentor=True, backbone=dict(input_resize=490))
     assert per.model.translator.perceptual_memory_saving is True
-    assert adv.model.segmentor.loss_terms.self_training[-1] == 'adversarial'
+    for key in ('train_cfg', 'custom_hooks', 'optim_wrapper'):
+        assert per[key] == cyc[key], key
+    # + BDL's offline rounds: N = 2, pseudo-labels on disk, from DINOv2
+    assert off.train_cfg.plan.round[-1] == dict(kind='self_training',
+                                                repeat=2)
+    assert off.train_cfg.self_training == dict(uda='ema_teacher',
+                                               self_training='offline')
+    assert off.train_cfg.init.self_training == 'initial'
+    assert off.model.segmentor.loss_terms.self_training == [
+        dict(type='SourceCE', augment=recipe[0].augment), 'pseudo_labels']
+    assert off.custom_hooks[-1] == dict(
+        type='PseudoLabelHook', policy='classwise_median',
+        kinds=['self_training'])
+    # + the adversarial term in both M phases on S'
+    terms = adv.model.segmentor.loss_terms
+    assert terms.adaptation == recipe + ['adversarial']
+    assert terms.self_training[-1] == 'adversarial'
     assert adv.model.segmentor.uda_cfg.lambda_adv == 1e-3
-    for cfg in (cyc, per, adv):
-        assert cfg.model.segmentor.loss_terms.uda == \
-            base.model.segmentor.loss_terms.uda
+    assert adv.model.segmentor.discriminator.type == 'FCDiscriminator'
+    for cfg in (cyc, per, off, adv):
+        assert cfg.model.segmentor.loss_terms.uda == recipe
         assert cfg.train_cfg.phase_iters.uda == 40000
-    # F's perceptual model: M's architecture at F's crop
     built = follow_segmentor(per.model.translator,
                              per.model.segmentor.to_dict())
     assert built['perceptual_model']['backbone']['input_resize'] == 490
@@ -274,6 +296,7 @@ def shrink(cfg, data, work):
         dict(type='PackSegInputs')])
     target = seg_set('tgt/img/train', None, [
         load_img, dict(type='BorderIgnoreMask'),
+        dict(type='LoadPseudoLabel', num_classes=3),  # offline rounds only
         dict(type='SegFieldsRandomFlip', prob=0.5),
         dict(type='PackSegInputsWithIgnoreMask')])
     cfg.train_dataloader = dict(
@@ -339,13 +362,20 @@ def test_two_iterations_through_train_py(tmp_path, path):
     kinds = [r['kind'] for r in rows]
     if path == VITB:
         assert kinds == ['uda'] and rows[0]['phase'] == 'k1_uda'
+    elif path in (CYCLEGAN, PERCEPTUAL):
+        assert kinds == ['uda', 'adaptation']
     else:
-        assert kinds == ['uda', 'self_training']
+        assert kinds == ['uda', 'adaptation', 'self_training',
+                         'self_training']
     assert all(r['mIoU'] is not None for r in rows)
-    ckpt = torch.load(osp.join(work, rows[-1]['phase'] + '.pth'),
-                      map_location='cpu', weights_only=False)
-    state = ckpt['state_dict']
-    # the mask token was trained (token masking reached it)
     key = 'segmentor.segmentor.backbone.mask_token'
-    assert key in state and state[key].abs().sum() > 0
-    assert torch.isfinite(state[key]).all()
+    for row in rows:
+        state = torch.load(osp.join(work, row['phase'] + '.pth'),
+                           map_location='cpu',
+                           weights_only=False)['state_dict']
+        assert all(torch.isfinite(v).all() for v in state.values()
+                   if v.is_floating_point())
+        if row['kind'] in ('uda', 'adaptation'):
+            # the recipe's phases train the mask token (token masking
+            # reached it); the offline rounds restart from DINOv2's
+            assert state[key].abs().sum() > 0, row['phase']

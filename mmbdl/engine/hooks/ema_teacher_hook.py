@@ -32,9 +32,11 @@ class EMATeacherHook(BDLHook):
       in ``kinds``): the teacher becomes a copy of the current M (the model
       the previous phase ended with) and the phase's pixel statistics
       restart.
-    - ``after_train_iter`` while the segmentor is self-training online:
-      ``teacher = alpha * teacher + (1 - alpha) * M``, every ``interval``
-      iterations.
+    - ``after_train_iter`` while the segmentor is self-training online, or
+      in a phase of a kind in ``kinds`` (teacher terms in a phase that
+      consumes no pseudo-labels, e.g. VFM-UDA's terms in an adaptation
+      phase): ``teacher = alpha * teacher + (1 - alpha) * M``, every
+      ``interval`` iterations.
     - ``after_phase`` of such a phase: returns the phase's label statistics
       (``PhaseArtifacts.pseudo_label_stats``, from
       ``EMATeacherSegmentor.label_statistics``) for the round table.
@@ -101,14 +103,17 @@ class EMATeacherHook(BDLHook):
                          batch_idx: int,
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
-        """One EMA step while the segmentor self-trains online."""
+        """One EMA step while the segmentor self-trains online, or in a
+        phase of ``kinds``."""
         owner = _teacher_owner(runner)
-        if not getattr(owner, 'online_self_training', False):
+        phase = getattr(runner.train_loop, 'current_phase', None)
+        named = (self.kinds is not None and phase is not None
+                 and phase.kind in self.kinds)
+        if not (named or getattr(owner, 'online_self_training', False)):
             return
         if (runner.iter + 1) % self.interval == 0:
             alpha = self.alpha
             if self.ramp:
-                phase = getattr(runner.train_loop, 'current_phase', None)
                 begin = phase.begin if phase is not None else 0
                 alpha = ramped_alpha(runner.iter + 1 - begin, self.alpha)
             owner.ema_update(alpha)

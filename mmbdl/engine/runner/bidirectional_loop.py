@@ -16,7 +16,8 @@ from mmbdl.utils.runner_internals import forget_scalars
 from .initial_weights_source import InitialWeightsSource
 from .loop_state import (LoopCheckpointState, LoopStateHook, load_image_pools,
                          set_rng)
-from .online_self_training import check_self_training, set_online_labels
+from .online_self_training import (check_self_training, mode_of,
+                                   set_online_labels)
 from .phase_data import (NoDataLoader, advanced_iterator,
                          build_phase_dataloader, check_source_translation,
                          phase_dataloader_cfg)
@@ -110,10 +111,11 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
             Defaults to True.
         resume_image_pool (bool): Save the CycleGAN image pools in
             checkpoints of translation phases. Defaults to True.
-        self_training (str): 'offline' (pseudo-labels written before each
-            self-training phase by ``PseudoLabelHook``) or 'ema_teacher'
-            (an ``EMATeacherSegmentor`` labels each target batch online;
-            see :mod:`.online_self_training`). Defaults to 'offline'.
+        self_training (str | dict): 'offline' (pseudo-labels written
+            before each self-training phase by ``PseudoLabelHook``) or
+            'ema_teacher' (an ``EMATeacherSegmentor`` labels each target
+            batch online), or a dict of them per phase kind; see
+            :mod:`.online_self_training`. Defaults to 'offline'.
         val_interval (int, optional): Also evaluate every ``val_interval``
             iterations within each segmentation phase; the best value of
             ``report_metric`` (the config's top-level key, default 'mIoU')
@@ -395,7 +397,8 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
             phase_dataloader_cfg(phase, previous, self.artifacts,
                                  self.phase_dataloaders,
                                  self._default_dataloader_cfg,
-                                 self.self_training == 'ema_teacher',
+                                 mode_of(self.self_training,
+                                         phase.kind) == 'ema_teacher',
                                  translate_source=self.translate_source))
         if not (resumed and self._state_phase == phase.index):
             self._build_phase_optim(phase)
