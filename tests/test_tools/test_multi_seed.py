@@ -270,3 +270,17 @@ def test_ablation_chain_rows_and_contributions(tmp_path):
     assert contrib['plus_b over plus_a']['positive'] == 1
     assert contrib['total over base']['mean'] == 6.5
     assert '| plus_a over base | +4.0 ± 0.0 | 2/2 seeds |' in proc.stdout
+
+
+def test_seed_sets_read_the_configs_own_plan():
+    """A config with train_cfg.plan (VFM-UDA's) is finished when the
+    phases of that plan are, not those of the paper's plan."""
+    from mmengine.config import Config
+    vfm = osp.join(REPO, 'configs', 'vfm-uda')
+    tail = '_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py'
+    recipe = Config.fromfile(osp.join(vfm, 'vfm-uda' + tail))
+    assert configs.segmentation_phases(recipe) == ['k1_uda']
+    offline = Config.fromfile(osp.join(vfm, 'bdl-vfm-uda-offline' + tail))
+    assert configs.segmentation_phases(offline) == [
+        'k0_uda', 'k1_adaptation', 'k1_self_training_i1',
+        'k1_self_training_i2']

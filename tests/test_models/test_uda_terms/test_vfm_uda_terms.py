@@ -314,3 +314,30 @@ def test_token_masking_needs_a_vit_with_a_mask_token():
         step.student_logits(step.target, token_mask_ratio=0.7)
     with pytest.raises(ConfigCheckError, match='mask_mode'):
         MaskedConsistency(mask_mode='pixels')
+
+
+def test_self_training_mode_per_phase_kind():
+    from mmbdl.engine.runner.online_self_training import (
+        check_self_training, mode_of)
+    model = SimpleNamespace(segmentor=build())
+    init = dict(uda='continue', translation='initial',
+                adaptation='continue', self_training='initial')
+    mixed = dict(uda='ema_teacher', self_training='offline')
+    assert mode_of(mixed, 'uda') == 'ema_teacher'
+    assert mode_of(mixed, 'self_training') == 'offline'
+    assert mode_of(mixed, 'adaptation') == 'offline'
+    hooks = ['EMATeacherHook', 'PseudoLabelHook']
+    check_self_training(mixed, model, hooks, init)  # both hooks needed
+    with pytest.raises(ConfigCheckError, match='EMATeacherHook'):
+        check_self_training(mixed, model, ['PseudoLabelHook'], init)
+    with pytest.raises(ConfigCheckError, match='remove the PseudoLabelHook'):
+        check_self_training('ema_teacher', model, hooks,
+                            dict(init, self_training='continue'))
+    with pytest.raises(ConfigCheckError, match='not in the plan'):
+        check_self_training(dict(target_finetune='offline'), model, hooks,
+                            init)
+    with pytest.raises(ConfigCheckError, match='one of'):
+        check_self_training(dict(uda='online'), model, hooks, init)
+    # an online kind must continue from the model its teacher copies
+    with pytest.raises(ConfigCheckError, match="init.uda='continue'"):
+        check_self_training(mixed, model, hooks, dict(init, uda='initial'))

@@ -172,10 +172,18 @@ def check_same_configs(configs: Dict[int, dict]) -> None:
 def segmentation_phases(cfg: dict) -> List[str]:
     """Names of the segmentation phases a config plans, in order."""
     from mmbdl.engine.runner import plan_phases
+    from mmbdl.engine.runner.phase_plan import (normalise_plan, plan_from,
+                                                plan_kinds)
     train_cfg = cfg.get('train_cfg') or {}
-    kinds = ('source_only', 'translation', 'adaptation', 'self_training')
-    phases = plan_phases(
-        int(train_cfg.get('num_rounds', 2)),
-        int(train_cfg.get('num_ssl_rounds', 2)),
-        bool(train_cfg.get('source_only', True)), {k: 1 for k in kinds})
+    num_rounds = int(train_cfg.get('num_rounds', 2))
+    if train_cfg.get('plan'):  # the config's own plan (e.g. VFM-UDA's)
+        plan = normalise_plan(dict(train_cfg['plan']))
+        phases = plan_from(num_rounds, plan,
+                           {k: 1 for k in plan_kinds(plan)})
+    else:
+        kinds = ('source_only', 'translation', 'adaptation',
+                 'self_training')
+        phases = plan_phases(
+            num_rounds, int(train_cfg.get('num_ssl_rounds', 2)),
+            bool(train_cfg.get('source_only', True)), {k: 1 for k in kinds})
     return [p.name for p in phases if p.is_segmentation]
