@@ -317,8 +317,8 @@ def test_token_masking_needs_a_vit_with_a_mask_token():
 
 
 def test_self_training_mode_per_phase_kind():
-    from mmbdl.engine.runner.online_self_training import (
-        check_self_training, mode_of)
+    from mmbdl.engine.runner.online_self_training import (check_self_training,
+                                                          mode_of)
     model = SimpleNamespace(segmentor=build())
     init = dict(uda='continue', translation='initial',
                 adaptation='continue', self_training='initial')
