@@ -21,11 +21,24 @@ FLOPs and projection (from the last rehearsal in the work dir when there is
 one, else from FLOP estimates) without training; with ``--memory`` also
 the estimated peak memory of every phase kind (the same memory model).
 
+A config with ``train_cfg.plan`` (e.g. configs/vfm-uda) is planned from
+its own phase kinds; a kind labelled online by the EMA teacher ('uda', or
+'self_training' with ``train_cfg.self_training='ema_teacher'``) is costed
+from its loss terms (3 forward passes' FLOPs per image M trains on, one
+teacher forward per labelling pass, D for the adversarial term, times the
+batch) and probed without pseudo-label files. On CPU the memory is an
+fp32 estimate (an ``AmpOptimWrapper`` is probed as an ``OptimWrapper``);
+above 80 GB the output names the switch to try (e.g. ``--cfg-options
+model.segmentor.segmentor.backbone.with_cp=True``).
+
 Examples:
     python tools/analysis/rehearse.py \
         configs/bdl/bdl_deeplabv2-r101_*_gta5-to-cityscapes-1024x512.py \
         --images 24 --iters 2 --work-dir work_dirs/rehearsal_r101
     python tools/analysis/rehearse.py CONFIG --plan-only [--memory]
+    python tools/analysis/rehearse.py \
+        configs/vfm-uda/vfm-uda_dinov2-vitl14_*.py --plan-only --memory \
+        --cfg-options model.segmentor.segmentor.backbone.with_cp=True
 """
 import argparse
 import json
@@ -75,6 +88,14 @@ def parse_args(argv=None):
                         '1/4 and 1/2 of the real sizes (the model the '
                         'rehearsal checks its needs with; minutes for a '
                         'ViT-L)')
+    parser.add_argument('--memory-scales', type=float, nargs='+',
+                        default=[0.25, 0.5],
+                        help='side-length scales of the memory probes '
+                        '(at least two; default 1/4 and 1/2)')
+    parser.add_argument('--memory-autocast', choices=['bfloat16'],
+                        help='run the segmentation probes on CPU under '
+                        'torch.autocast(bfloat16): a measured, CUDA-free '
+                        'stand-in for the GPU\'s 16-bit AMP activations')
     parser.add_argument('--no-flops', action='store_true',
                         help='do not count FLOPs (all steps timed)')
     parser.add_argument('--keep-data', action='store_true',
@@ -101,6 +122,10 @@ def _cheap_checks(args, raw_path: str) -> str:
                 json.load(f)
         except (OSError, ValueError) as err:  # missing, not JSON
             return f'cannot read the --gpu-json file: {err}'
+    scales = args.memory_scales
+    if len(set(scales)) < 2 or not all(0 < s <= 1 for s in scales):
+        return (f'--memory-scales needs two or more different scales in '
+                f'(0, 1], got {scales}')
     if args.report_only and not osp.isfile(raw_path):
         return (f'--report-only: no records of an earlier run in the work '
                 f'dir ({raw_path} does not exist)')

@@ -93,8 +93,9 @@ def rehearsal_config(cfg: Config, args, data_root: str,
 
     Args:
         cfg (Config): The paper config.
-        args: Parsed arguments (``iters``, ``rounds``, ``ssl_rounds``,
-            ``workers``, ``allow_random_init``).
+        args: Parsed arguments (``iters``, ``rounds``, ``ssl_rounds``
+            (ignored with ``train_cfg.plan``), ``workers``,
+            ``allow_random_init``).
         data_root (str): Folder of the synthetic data sets.
         work_dir (str): Work dir of the run.
 
@@ -106,11 +107,17 @@ def rehearsal_config(cfg: Config, args, data_root: str,
         _set_workers(data, args.workers)
     train_cfg = data['train_cfg']
     train_cfg['num_rounds'] = args.rounds
-    train_cfg['num_ssl_rounds'] = args.ssl_rounds
-    kinds = [k for k in PHASE_KINDS
-             if k != 'self_training' or args.ssl_rounds > 0]
-    if not train_cfg.get('source_only', True):
-        kinds.remove('source_only')
+    if train_cfg.get('plan') is not None:
+        # the config's own plan (its kinds; N and the source-only switch
+        # do not apply)
+        from .step_terms import config_kinds
+        kinds = config_kinds(Config(data))
+    else:
+        train_cfg['num_ssl_rounds'] = args.ssl_rounds
+        kinds = [k for k in PHASE_KINDS
+                 if k != 'self_training' or args.ssl_rounds > 0]
+        if not train_cfg.get('source_only', True):
+            kinds.remove('source_only')
     train_cfg['phase_iters'] = {kind: args.iters for kind in kinds}
     if args.allow_random_init:
         # random backbones: no pretrained file is needed (the loop warns)

@@ -7,7 +7,16 @@ config's ``optim_wrapper`` entry for the kind) and a random batch with the
 phase's inputs at ``scale`` times their real side lengths, then runs one
 ``train_step`` of that kind: the segmentor on a UDA batch (source only:
 the source branch; adaptation: both branches and D; self-training: both,
-the target with pseudo-labels) or the translator on source / target crops.
+the target with pseudo-labels; a kind labelled online by the EMA teacher,
+e.g. 'uda': the target without labels, with an ``ignore_mask`` per sample
+when ``ema_cfg.ignore_mask``) or the translator on source / target crops.
+
+On CPU an ``AmpOptimWrapper`` (CUDA only) is replaced by an
+``OptimWrapper``: the probe is an fp32 figure (see
+:func:`cpu_optim_config`). A backbone that resizes its input
+(``input_resize``, DINOv2) is given the resize of the scaled crop
+(:func:`scaled_input_resize`), so its token count follows the probe's
+scale.
 """
 import copy
 import math
@@ -16,6 +25,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 
 from .memory_model import fit_step_memory, predict
+from .step_terms import is_online
 
 SEGMENTATION_KINDS = ('source_only', 'adaptation', 'self_training')
 
@@ -37,20 +47,93 @@ def size_multiple(model_cfg) -> int:
     return multiple
 
 
+def cpu_optim_config(node):
+    """An optimizer wrapper config with every ``AmpOptimWrapper`` replaced by
+    an ``OptimWrapper`` (AMP needs CUDA; the CPU probe is fp32).
+
+    Args:
+        node (dict | list): An ``optim_wrapper`` config (not changed).
+
+    Returns:
+        tuple: The new config and the number of wrappers replaced.
+    """
+    if isinstance(node, dict):
+        out, count = {}, 0
+        amp = node.get('type') in ('AmpOptimWrapper', 'mmengine.'
+                                   'AmpOptimWrapper')
+        for key, value in node.items():
+            if amp and key in ('dtype', 'loss_scale', 'use_fsdp'):
+                continue
+            out[key], n = cpu_optim_config(value)
+            count += n
+        if amp:
+            out['type'] = 'OptimWrapper'
+            count += 1
+        return out, count
+    if isinstance(node, (list, tuple)):
+        pairs = [cpu_optim_config(v) for v in node]
+        return type(node)(p[0] for p in pairs), sum(p[1] for p in pairs)
+    return node, 0
+
+
+def scaled_input_resize(real: int, real_side: int, side: int,
+                        patch: int) -> int:
+    """The ``input_resize`` of a backbone for a probe crop of ``side``.
+
+    The VFM-UDA rule (``int(1.1 * crop) // patch * patch``) when the
+    config's value follows it at the real crop, else the config's ratio to
+    the crop; whole patches, at least one.
+
+    Args:
+        real (int): The config's ``input_resize``.
+        real_side (int): The config's crop side.
+        side (int): The probe's crop side.
+        patch (int): The backbone's patch size.
+
+    Returns:
+        int: The probe's ``input_resize``.
+    """
+    if real == int(real_side * 1.1) // patch * patch:
+        value = int(side * 1.1) // patch * patch
+    else:
+        value = int(side * real / real_side) // patch * patch
+    return max(patch, value)
+
+
+def _scale_resizes(model_cfg: dict, real: dict, small: dict) -> None:
+    """Set the ``input_resize`` of M's backbone (source crop) and of F's
+    perceptual model (translation crop) for the probe's sizes."""
+    seg = (model_cfg.get('segmentor') or {})
+    seg = seg.get('segmentor', seg)
+    translator = model_cfg.get('translator') or {}
+    perceptual = translator.get('perceptual_model') or {}
+    for module, key in ((seg, 'source'), (perceptual, 'crop')):
+        backbone = module.get('backbone') or {}
+        if backbone.get('input_resize'):
+            backbone['input_resize'] = scaled_input_resize(
+                int(backbone['input_resize']), int(real[key][0]),
+                int(small[key][0]), int(backbone.get('patch_size', 14)))
+
+
 def uda_batch(src: Tuple[int, int], tgt: Tuple[int, int], batch: int,
-              num_classes: int, target_labels: bool) -> dict:
+              num_classes: int, target_labels: bool,
+              ignore_mask: bool = False) -> dict:
     """A random UDA batch (``uint8`` images; source labels, target labels
-    when ``target_labels``)."""
+    when ``target_labels``, an all-zero ``uint8`` ``ignore_mask`` (1, H, W)
+    per target sample when ``ignore_mask``)."""
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
 
-    def branch(size, labelled):
+    def branch(size, labelled, masked=False):
         w, h = size
         imgs, samples = [], []
         for _ in range(batch):
             imgs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8))
             sample = SegDataSample(metainfo=dict(img_shape=(h, w),
                                                  ori_shape=(h, w)))
+            if masked:
+                sample.ignore_mask = PixelData(
+                    data=torch.zeros((1, h, w), dtype=torch.uint8))
             if labelled:
                 sample.gt_sem_seg = PixelData(data=torch.randint(
                     0, num_classes, (1, h, w), dtype=torch.int64))
@@ -58,7 +141,7 @@ def uda_batch(src: Tuple[int, int], tgt: Tuple[int, int], batch: int,
         return imgs, samples
 
     src_imgs, src_samples = branch(src, True)
-    tgt_imgs, tgt_samples = branch(tgt, target_labels)
+    tgt_imgs, tgt_samples = branch(tgt, target_labels, ignore_mask)
     return dict(inputs=dict(source=src_imgs, target=tgt_imgs),
                 data_samples=dict(source=src_samples, target=tgt_samples))
 
@@ -100,7 +183,9 @@ def kind_step(cfg, kind: str, sizes: dict, scale: float,
             phase kind).
         kind (str): The phase kind.
         sizes (dict): Real sizes: ``source`` / ``target`` (w, h), ``batch``,
-            ``crop`` (w, h), ``translation_batch``.
+            ``crop`` (w, h), ``translation_batch``; optionally
+            ``autocast`` ('bfloat16': the segmentation step runs under CPU
+            autocast).
         scale (float): Factor on every side length.
         device (str): Defaults to 'cpu'.
 
@@ -115,9 +200,17 @@ def kind_step(cfg, kind: str, sizes: dict, scale: float,
     small = dict(sizes, source=_rounded(sizes['source'], scale, multiple),
                  target=_rounded(sizes['target'], scale, multiple),
                  crop=_rounded(sizes['crop'], scale, multiple))
+    _scale_resizes(model_cfg, sizes, small)
     optim_cfg = cfg['optim_wrapper']
     optim_cfg = optim_cfg.to_dict() if hasattr(optim_cfg, 'to_dict') else \
         copy.deepcopy(dict(optim_cfg))
+    if not str(device).startswith('cuda'):
+        optim_cfg, _ = cpu_optim_config(optim_cfg)
+    autocast = sizes.get('autocast') if kind != 'translation' else None
+    online = is_online(cfg, kind)
+    seg_cfg = model_cfg.get('segmentor') or {}
+    ignore_mask = online and bool(
+        (seg_cfg.get('ema_cfg') or {}).get('ignore_mask', False))
 
     def step() -> None:
         from mmengine.logging import MMLogger
@@ -138,6 +231,8 @@ def kind_step(cfg, kind: str, sizes: dict, scale: float,
         torch.manual_seed(0)
         model = MODELS.build(copy.deepcopy(model_cfg)).to(device).train()
         model.phase = kind
+        if online:  # as the loop does for the phase (set_online_labels)
+            model.segmentor.online_self_training = True
         module = model.translator if kind == 'translation' else \
             model.segmentor
         optim = build_optim_wrapper(module, copy.deepcopy(
@@ -153,16 +248,50 @@ def kind_step(cfg, kind: str, sizes: dict, scale: float,
         else:
             data = uda_batch(small['source'], small['target'],
                              small['batch'], int(module.num_classes),
-                             kind == 'self_training')
+                             kind == 'self_training' and not online,
+                             ignore_mask)
         MessageHub.get_current_instance().update_info('iter', 0)
-        model.train_step(data, optim)
+        if autocast:  # CPU autocast: a CUDA-free stand-in for AMP
+            with torch.autocast('cpu', dtype=getattr(torch, autocast)):
+                model.train_step(data, optim)
+        else:
+            model.train_step(data, optim)
 
     return step, kind_pixels(kind, small)
 
 
+def same_step_as(cfg, kind: str, probed: Sequence[str]) -> Optional[str]:
+    """A probed kind whose training step is the same as ``kind``'s, else
+    None: both segmentation kinds with the same loss terms, the same
+    labelling (online or not) and the same optimizer wrapper entry (e.g.
+    the VFM-UDA variants' 'self_training' on S' and their 'uda' phase)."""
+    from mmbdl.engine.runner.phase_plan import lookup
+    from .step_terms import kind_terms
+    if kind == 'translation':
+        return None
+    optim = cfg.get('optim_wrapper') or {}
+    for other in probed:
+        if other == 'translation' or other == kind:
+            continue
+        if (kind_terms(cfg, kind) == kind_terms(cfg, other)
+                and is_online(cfg, kind) == is_online(cfg, other)
+                and kind_pixels(kind, SIZES_PROBE) == kind_pixels(
+                    other, SIZES_PROBE)
+                and lookup(optim, kind) == lookup(optim, other)):
+            return other
+    return None
+
+
+# any sizes: only whether two kinds take the same inputs matters
+SIZES_PROBE = dict(source=(3, 5), target=(7, 11), batch=1, crop=(1, 1),
+                   translation_batch=1)
+
+
 def fit_kinds(cfg, sizes: dict, kinds: Sequence[str],
               scales: Sequence[float] = (0.25, 0.5),
-              device: str = 'cpu') -> Dict[str, dict]:
+              device: str = 'cpu',
+              probe_batch: Optional[int] = None,
+              reuse_same_steps: bool = False) -> Dict[str, dict]:
     """The memory model of every kind, fitted from probe steps.
 
     Args:
@@ -175,19 +304,38 @@ def fit_kinds(cfg, sizes: dict, kinds: Sequence[str],
             measured: -26% at 3/4 of the real size when fitted at 1/8 and
             1/4, +0.5% when fitted at 1/4 and 1/2).
         device (str): Defaults to 'cpu'.
+        probe_batch (int, optional): Segmentation batch of the probes
+            (the model is linear in pixels x batch, so the fit at batch 1
+            predicts the real batch); None: the real batch.
+        reuse_same_steps (bool): Give a kind whose step is that of an
+            already probed kind (:func:`same_step_as`) that kind's fit
+            (``same_as``) instead of probing it again.
 
     Returns:
         dict: Per kind: ``fixed``, ``per_pixel``, ``probes``, ``pixels`` (at
-        the real sizes) and ``step_bytes`` (the estimate there).
+        the real sizes), ``step_bytes`` (the estimate there) and
+        ``probe_batch``.
     """
+    probe_sizes = dict(sizes)
+    if probe_batch is not None:
+        probe_sizes['batch'] = probe_batch
     out = {}
     for kind in kinds:
-        fit = fit_step_memory(
-            lambda s, k=kind: kind_step(cfg, k, sizes, s, device), scales,
-            device)
+        same = same_step_as(cfg, kind, list(out)) if reuse_same_steps \
+            else None
+        if same is not None:
+            fit = {k: out[same][k] for k in ('fixed', 'per_pixel', 'probes')}
+            fit['same_as'] = same
+        else:
+            fit = fit_step_memory(
+                lambda s, k=kind: kind_step(cfg, k, probe_sizes, s, device),
+                scales, device)
         pixels = kind_pixels(kind, sizes)
         out[kind] = dict(fit, pixels=pixels,
-                         step_bytes=int(predict(fit, pixels)))
+                         step_bytes=int(predict(fit, pixels)),
+                         probe_batch=probe_sizes['batch']
+                         if kind != 'translation' else
+                         probe_sizes['translation_batch'])
     return out
 
 

@@ -69,7 +69,42 @@ def config_input_sizes(cfg, source: str) -> dict:
                              ('mmagic.Crop', 'Crop')) or (CROP, CROP))
 
 
-def estimate_kind_flops(cfg, source: str) -> Dict[str, dict]:
+def _batch_size(cfg) -> int:
+    """Samples per segmentation step (``train_dataloader.batch_size``)."""
+    return int((cfg.get('train_dataloader') or {}).get('batch_size', 1))
+
+
+def online_step_flops(passes: dict, seg_src: int, seg_tgt: int,
+                      disc_src: int, disc_tgt: int) -> int:
+    """FLOPs per sample of a step counted from its terms' passes.
+
+    Each student pass is 3 forward passes' FLOPs (forward + backward ~ 2
+    forwards) of M on its image (the source crop, or the target's size for
+    the target, mixed and masked images; token masking keeps every token,
+    so it costs a whole pass); each teacher pass is one forward of M's
+    architecture on the target; the adversarial term adds D as
+    :func:`estimate_kind_flops` counts it for the paper kinds.
+
+    Args:
+        passes (dict): :func:`.step_terms.step_passes`.
+        seg_src (int): Forward FLOPs of M on one source image.
+        seg_tgt (int): Forward FLOPs of M on one target image.
+        disc_src (int): Forward FLOPs of D on one source output.
+        disc_tgt (int): Forward FLOPs of D on one target output.
+
+    Returns:
+        int: FLOPs per sample of the batch.
+    """
+    student = sum(3 * (seg_src if image == 'source' else seg_tgt)
+                  for image in passes['student'])
+    teacher = passes['teacher'] * seg_tgt
+    disc = 3 * (2 * disc_src + disc_tgt) if passes['discriminator'] else 0
+    return student + teacher + disc
+
+
+def estimate_kind_flops(cfg, source: str,
+                        kinds: Optional[List[str]] = None
+                        ) -> Dict[str, dict]:
     """FLOPs per step of each phase kind from forward passes on meta tensors.
 
     A training step is costed as 3 forward passes (backward ~ 2 forwards)
@@ -78,14 +113,24 @@ def estimate_kind_flops(cfg, source: str) -> Dict[str, dict]:
     step 6 generator passes (translate, reconstruct, identity per direction),
     M on the 2 real and 4 generated images (+1 recomputation per generated
     image with activation checkpointing) and the PatchGAN discriminators.
+    A kind labelled online by the EMA teacher (:func:`.step_terms.is_online`)
+    is counted from its loss terms (:func:`online_step_flops`). The forward
+    passes run on the crops of the config's pipelines (a backbone that
+    resizes its input, e.g. DINOv2's ``input_resize``, counts the resized
+    size). Segmentation steps are multiplied by the batch size.
 
     Args:
         cfg (Config): The BDL config.
         source (str): 'gta5' or 'synthia'.
+        kinds (list[str], optional): Kinds to count; defaults to the
+            config's plan (:func:`.step_terms.config_kinds`).
 
     Returns:
-        dict: ``{kind: {'flops_per_step': int, 'step_seconds': None}}``.
+        dict: ``{kind: {'flops_per_step': int, 'step_seconds': None}}``
+        (online kinds also ``passes``).
     """
+    from .step_terms import config_kinds, is_online, step_passes
+    kinds = list(kinds if kinds is not None else config_kinds(cfg))
     model = _build(cfg.model.to_dict()).to('meta')
     seg = model.segmentor
     core = getattr(seg, 'segmentor', seg)
@@ -104,27 +149,47 @@ def estimate_kind_flops(cfg, source: str) -> Dict[str, dict]:
 
     sizes = config_input_sizes(cfg, source)
     src, tgt = sizes['source'], sizes['target']
-    batch = cfg.train_cfg.get('phase_dataloaders', {}).get(
-        'translation', {}).get('batch_size', 4)
-    crop_w, crop_h = sizes['translation']
-    x = torch.empty(batch, 3, crop_h, crop_w, device='meta')
-    gen = translator.generators['target']
-    gen_f = _forward_flops(lambda: gen(x))
-    pd = translator.discriminators['target']
-    pd_f = _forward_flops(lambda: pd(x))
-    m_f = 0
-    if translator.perceptual_model is not None:
-        m_f = _forward_flops(
-            lambda: translator.perceptual_model(x, None, mode='tensor'))
+    batch = _batch_size(cfg)
+    flops, extra = {}, {}
+    if 'translation' in kinds:
+        if translator is None:
+            raise ValueError('the plan has a translation phase but the '
+                             'config has no model.translator')
+        t_batch = cfg.train_cfg.get('phase_dataloaders', {}).get(
+            'translation', {}).get('batch_size', 4)
+        crop_w, crop_h = sizes['translation']
+        x = torch.empty(t_batch, 3, crop_h, crop_w, device='meta')
+        gen = translator.generators['target']
+        gen_f = _forward_flops(lambda: gen(x))
+        pd = translator.discriminators['target']
+        pd_f = _forward_flops(lambda: pd(x))
+        m_f = 0
+        if translator.perceptual_model is not None:
+            m_f = _forward_flops(
+                lambda: translator.perceptual_model(x, None, mode='tensor'))
+        flops['translation'] = 3 * 6 * gen_f + (2 + 4 * 4) * m_f + \
+            3 * 6 * pd_f
     seg_src, seg_tgt = seg_fwd(src), seg_fwd(tgt)
-    adv = 3 * (seg_src + seg_tgt) + 3 * (2 * disc_fwd(src) + disc_fwd(tgt))
-    flops = dict(
-        source_only=3 * seg_src,
-        adaptation=adv,
-        self_training=adv,
-        translation=3 * 6 * gen_f + (2 + 4 * 4) * m_f + 3 * 6 * pd_f)
+    d_src, d_tgt = disc_fwd(src), disc_fwd(tgt)
+    for kind in kinds:
+        if kind == 'translation':
+            continue
+        if is_online(cfg, kind):
+            passes = step_passes(cfg, kind)
+            per_sample = online_step_flops(passes, seg_src, seg_tgt, d_src,
+                                           d_tgt)
+            extra[kind] = dict(
+                passes=passes, batch=batch,
+                student_forward=dict(source=seg_src, target=seg_tgt),
+                disc_forward=dict(source=d_src, target=d_tgt))
+        elif kind == 'source_only':
+            per_sample = 3 * seg_src
+        else:  # adaptation / offline self-training: Eq. 1 (+ Eq. 3)
+            per_sample = 3 * (seg_src + seg_tgt) + \
+                3 * (2 * d_src + d_tgt)
+        flops[kind] = per_sample * batch
     del model
-    return {k: dict(flops_per_step=v, step_seconds=None)
+    return {k: dict(flops_per_step=v, step_seconds=None, **extra.get(k, {}))
             for k, v in flops.items()}
 
 
@@ -146,12 +211,28 @@ def plan_only(cfg, args, source: str, full_train_cfg: dict,
     else:
         kinds = estimate_kind_flops(cfg, source)
         jobs = {}
-        flops_source = ('estimated: forward FLOPs on meta tensors x 3; '
-                        'no rehearsal in the work dir yet')
+        flops_source = ('estimated: forward FLOPs on meta tensors x 3 '
+                        'per trained pass, x batch; no rehearsal in the '
+                        'work dir yet')
     projection = project(full_train_cfg, source, kinds, jobs, device_flops,
                          _load_gpu(args.gpu_json))
     return dict(config=osp.basename(args.config), source=source,
-                kinds=kinds, projection=projection, flops_source=flops_source)
+                kinds=kinds, projection=projection, flops_source=flops_source,
+                amp=amp_note(cfg))
+
+
+def amp_note(cfg) -> str:
+    """A line on mixed precision when the config trains with
+    ``AmpOptimWrapper`` (the assumed GPU throughput is fp32/TF32), else
+    ''."""
+    from .memory_probe import cpu_optim_config
+    _, amp = cpu_optim_config(cfg.get('optim_wrapper') or {})
+    if not amp:
+        return ''
+    return ('Mixed precision: the config trains with AmpOptimWrapper (fp16 '
+            'autocast); the assumed GPU throughput above is an fp32/TF32 '
+            'figure, so tensor-core fp16 steps may be faster. Only '
+            'gpu_check.sh (--gpu-json) measures it.')
 
 
 def _param_bytes(cfg) -> int:
@@ -168,14 +249,11 @@ def _param_bytes(cfg) -> int:
 
 
 def plan_kinds(cfg, args) -> List[str]:
-    """Phase kinds the rehearsal runs (its K / N rounds, the config's
-    source-only switch)."""
-    kinds = ['translation', 'adaptation']
-    if (cfg.get('train_cfg') or {}).get('source_only', True):
-        kinds.insert(0, 'source_only')
-    if args.ssl_rounds > 0:
-        kinds.append('self_training')
-    return kinds
+    """Phase kinds the rehearsal runs: the config's ``train_cfg.plan`` when
+    it has one, else the paper's kinds of its K / N rounds and source-only
+    switch."""
+    from .step_terms import config_kinds
+    return config_kinds(cfg, args.ssl_rounds)
 
 
 def probe_device() -> str:
@@ -186,25 +264,54 @@ def probe_device() -> str:
 def estimate_memory(cfg, args, source: str, device: str) -> dict:
     """The memory model of the config's phases at their real sizes.
 
-    Every phase kind is probed at 1/4 and 1/2 of its real side lengths
-    (:func:`.memory_probe.fit_kinds`); the estimate of a phase's peak is
-    this process's size (CPU; 0 on CUDA, whose figure is allocated tensor
-    memory) plus its kind's step at the real input.
+    Every phase kind is probed at ``args.memory_scales`` (default 1/4 and
+    1/2) of its real side lengths at batch 1 (:func:`.memory_probe.
+    fit_kinds`; the model is linear in pixels x batch, so it predicts the
+    config's batch); a kind whose step is an already probed kind's reuses
+    that fit. The estimate of a phase's peak is this process's size (CPU;
+    0 on CUDA, whose figure is allocated tensor memory) plus its kind's
+    step at the real input. On CPU an ``AmpOptimWrapper`` is probed as an
+    ``OptimWrapper`` (fp32; ``amp_replaced`` counts them).
 
     Returns:
-        dict: ``device``, ``base_bytes``, ``kinds`` (fits and estimates) and
-        ``peak_bytes`` (the largest phase).
+        dict: ``device``, ``base_bytes``, ``kinds`` (fits and estimates),
+        ``peak_bytes`` (the largest phase), ``scales``, ``amp_replaced``
+        and ``with_cp`` (the switches of the model's ViT backbones).
     """
     from .memory import rss_bytes
-    from .memory_probe import fit_kinds, real_sizes
+    from .memory_probe import cpu_optim_config, fit_kinds, real_sizes
     inputs = config_input_sizes(cfg, source)  # the config's crops, if any
     sizes = real_sizes(cfg, inputs['source'], inputs['target'], CROP)
     sizes['crop'] = tuple(inputs['translation'])
-    kinds = fit_kinds(cfg, sizes, plan_kinds(cfg, args), device=device)
+    autocast = getattr(args, 'memory_autocast', None)
+    if autocast and not device.startswith('cuda'):
+        sizes['autocast'] = autocast
+    scales = tuple(getattr(args, 'memory_scales', None) or (0.25, 0.5))
+    kinds = fit_kinds(cfg, sizes, plan_kinds(cfg, args), scales=scales,
+                      device=device, probe_batch=1, reuse_same_steps=True)
     base = 0 if device.startswith('cuda') else rss_bytes()
     peak = base + max(k['step_bytes'] for k in kinds.values())
+    amp = 0
+    if not device.startswith('cuda'):
+        _, amp = cpu_optim_config(cfg.get('optim_wrapper') or {})
     return dict(device=device, base_bytes=base, sizes=sizes, kinds=kinds,
-                peak_bytes=peak)
+                peak_bytes=peak, scales=list(scales), amp_replaced=amp,
+                autocast=sizes.get('autocast'),
+                with_cp=backbone_switches(cfg))
+
+
+def backbone_switches(cfg) -> Dict[str, object]:
+    """``with_cp`` of M's backbone (config key and value), or {} when the
+    backbone has no such switch."""
+    seg = (cfg.get('model') or {}).get('segmentor') or {}
+    key = 'model.segmentor'
+    if 'segmentor' in seg:
+        seg, key = seg['segmentor'], key + '.segmentor'
+    backbone = seg.get('backbone') or {}
+    if 'with_cp' not in backbone:
+        return {}
+    return dict(key=f'{key}.backbone.with_cp', value=bool(
+        backbone['with_cp']))
 
 
 def estimate_disk_needs(cfg, args, source: str, data_root: str) -> dict:

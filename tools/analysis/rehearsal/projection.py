@@ -13,7 +13,9 @@ assumption.
 import statistics
 from typing import Dict, List, Optional
 
-from mmbdl.engine.runner.phase_plan import lookup, plan_phases
+from mmbdl.engine.runner.phase_kinds import PSEUDO_LABELS
+from mmbdl.engine.runner.phase_plan import (lookup, normalise_plan, plan_from,
+                                            plan_kinds, plan_phases)
 from .synthetic_data import REAL_COUNTS
 
 # used only when no gpu_check.sh measurement is given; printed as such
@@ -32,9 +34,15 @@ def paper_plan(train_cfg: dict) -> List:
         train_cfg (dict): The config's ``train_cfg`` (BidirectionalTrainLoop).
 
     Returns:
-        list[Phase]: The plan.
+        list[Phase]: The plan (``train_cfg.plan`` when the config has one,
+        else the paper's from K, N and the source-only switch).
     """
     phase_iters = train_cfg.get('phase_iters', {})
+    if train_cfg.get('plan') is not None:
+        plan = normalise_plan(train_cfg['plan'])
+        iters = {kind: lookup(phase_iters, kind)
+                 for kind in plan_kinds(plan)}
+        return plan_from(train_cfg.get('num_rounds', 2), plan, iters)
     num_ssl = train_cfg.get('num_ssl_rounds', 2)
     source_only = train_cfg.get('source_only', True)
     kinds = ['translation', 'adaptation']
@@ -134,18 +142,25 @@ def project(train_cfg: dict, source: str, kinds: Dict[str, dict],
             item=f'train {phase.name}', count=phase.iters, unit='iters',
             cpu_seconds=None if step is None else step * phase.iters,
             gpu_seconds=None if g_step is None else g_step * phase.iters))
-    num_rounds = train_cfg.get('num_rounds', 2)
-    num_ssl = train_cfg.get('num_ssl_rounds', 2)
     num_seg = sum(p.is_segmentation for p in plan)
+    num_translation = sum(p.kind == 'translation' for p in plan)
+    online = train_cfg.get('self_training') == 'ema_teacher'
+    num_labelled = 0 if online else sum(
+        PSEUDO_LABELS in p.spec.consumes for p in plan)
     counts = dict(
-        translation=(num_rounds * REAL_COUNTS[source], f'S\'(k) of '
-                     f'{REAL_COUNTS[source]:,} {source} images x K'),
-        pseudo_label=(num_rounds * num_ssl * REAL_COUNTS['cityscapes_train'],
+        translation=(num_translation * REAL_COUNTS[source], f'S\'(k) of '
+                     f'{REAL_COUNTS[source]:,} {source} images x '
+                     f'{num_translation} translation phases'),
+        pseudo_label=(num_labelled * REAL_COUNTS['cityscapes_train'],
                       f'pseudo-labels of {REAL_COUNTS["cityscapes_train"]:,}'
-                      ' Cityscapes train images x K x N'),
+                      f' Cityscapes train images x {num_labelled} '
+                      'self-training phases'),
         val=(num_seg * REAL_COUNTS['cityscapes_val'],
              f'evaluation of {REAL_COUNTS["cityscapes_val"]} val images x '
              f'{num_seg} segmentation phases'))
+    # nothing to cost: no F in the plan, or online labels (the EMA teacher
+    # runs inside the training step, counted in its FLOPs)
+    counts = {k: v for k, v in counts.items() if v[0]}
     for key, (count, item) in counts.items():
         job = jobs.get(key)
         if job is None:
@@ -174,7 +189,19 @@ def project(train_cfg: dict, source: str, kinds: Dict[str, dict],
     total_cpu = sum(r['cpu_seconds'] or 0 for r in rows)
     total_gpu = sum(r['gpu_seconds'] or 0 for r in rows)
     missing = [r['item'] for r in rows if r['cpu_seconds'] is None]
-    return dict(rows=rows, cpu_seconds=total_cpu, gpu_seconds=total_gpu,
+    per_kind: Dict[str, dict] = {}
+    for phase, row in zip(plan, rows):
+        entry = per_kind.setdefault(phase.kind, dict(
+            phases=0, iters=0, cpu_seconds=0.0, gpu_seconds=0.0))
+        entry['phases'] += 1
+        entry['iters'] += phase.iters
+        for key in ('cpu_seconds', 'gpu_seconds'):
+            if row[key] is None or entry[key] is None:
+                entry[key] = None
+            else:
+                entry[key] += row[key]
+    return dict(rows=rows, per_kind=per_kind, cpu_seconds=total_cpu,
+                gpu_seconds=total_gpu,
                 gpu_note=gpu_note, gpu_tflops=gpu_flops / 1e12,
                 cpu_gflops=cpu_flops / 1e9, unmeasured=missing,
                 phases=[dict(name=p.name, kind=p.kind, iters=p.iters)

@@ -299,6 +299,25 @@ def markdown(result: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+GPU_MEMORY_GB = 80  # an A100 / H100 80 GB
+
+
+def _passes_line(kind: str, fig: dict) -> List[str]:
+    passes = fig.get('passes')
+    if not passes:
+        return []
+    fwd = fig['student_forward']
+    student = ', '.join(passes['student'])
+    teacher = passes['teacher']
+    return [f'    {kind}: terms {", ".join(passes["terms"])}; per sample '
+            f'3 x M fwd on each student image ({student}) + {teacher} '
+            f'teacher fwd' + (' + D' if passes['discriminator'] else '') +
+            f'; M fwd {fwd["source"] / 1e9:,.0f} / '
+            f'{fwd["target"] / 1e9:,.0f} GFLOP (source / target crop, '
+            f'the backbone\'s input resize included) x batch '
+            f'{fig["batch"]}']
+
+
 def plan_text(result: dict) -> str:
     """The ``--plan-only`` output."""
     lines = [f'Plan of {result["config"]} ({result["source"]}):', '']
@@ -311,28 +330,104 @@ def plan_text(result: dict) -> str:
         lines.append(
             f'  {kind:<14} {"n/a" if not flops else f"{flops / 1e9:,.0f}"} '
             f'GFLOP/step, {"n/a" if step is None else f"{step:.2f}"} s/step')
+        lines += _passes_line(kind, fig)
     lines += ['', 'Projection:'] + _projection_lines(result['projection'])
+    lines += _per_kind_lines(result['projection'])
+    if result.get('amp'):
+        lines += ['', result['amp']]
     lines += [''] + plan_memory_lines(result.get('memory'))
     return '\n'.join(lines)
 
 
+def _per_kind_lines(proj: dict) -> List[str]:
+    per_kind = proj.get('per_kind') or {}
+    if not per_kind:
+        return []
+    assumed = proj['gpu_note'].startswith('ASSUMPTION')
+    lines = ['', 'Training time per phase kind (GPU at '
+             f'{proj["gpu_tflops"]:g} TFLOP/s, '
+             + ('ASSUMED' if assumed else 'measured') + '):',
+             '| kind | phases | iters | GPU-hours | this machine |',
+             '| --- | --- | --- | --- | --- |']
+    total = 0.0
+    for kind, entry in per_kind.items():
+        gpu = entry['gpu_seconds']
+        total += gpu or 0
+        lines.append(f'| {kind} | {entry["phases"]} | {entry["iters"]:,} | '
+                     f'{"n/a" if gpu is None else f"{gpu / 3600:,.1f}"} | '
+                     f'{human(entry["cpu_seconds"])} |')
+    lines.append(f'| **training total** | | | **{total / 3600:,.1f}** | |')
+    return lines
+
+
 def plan_memory_lines(memory: Optional[dict]) -> List[str]:
     """The ``--plan-only --memory`` lines: each phase kind's estimated
-    peak (this process + the kind's step at the real input)."""
+    peak (this process + the kind's step at the real input), what the
+    probe could not include (AMP) and, above :data:`GPU_MEMORY_GB`, the
+    switch to try."""
     if not memory:
         return ['Memory: not estimated (add --memory: probe steps at 1/4 '
                 'and 1/2 of the real sizes).']
     cuda = memory['device'].startswith('cuda')
+    precision = 'fp32'
+    scales = ' and '.join(
+        f'{s:g}' for s in memory.get('scales', (0.25, 0.5)))
     lines = [
         f'Memory per phase kind ({memory["device"]}; model of measured '
-        'costs, probe steps at 1/4 and 1/2 of the real sizes; peak = '
+        f'costs, probe steps at {scales} of the real side lengths, '
+        'segmentation probes at batch 1: the model is linear in pixels x '
+        'batch; peak = '
         + ('max allocated' if cuda else
            f'this process {memory["base_bytes"] / GB:.2f} GB') +
         ' + fixed + per-pixel x pixels x batch):',
-        '| kind | peak GB | fixed GB | bytes per pixel | pixels x batch |',
-        '| --- | --- | --- | --- | --- |']
+        '| kind | peak GB | fixed GB | bytes per pixel | pixels x batch '
+        '| probed |',
+        '| --- | --- | --- | --- | --- | --- |']
+    over = []
     for kind, fit in memory['kinds'].items():
         peak = memory['base_bytes'] + fit['step_bytes']
+        if peak / GB > GPU_MEMORY_GB:
+            over.append(kind)
+        probed = f'= {fit["same_as"]} (same step)' if fit.get('same_as') \
+            else f'batch {fit.get("probe_batch", "?")}'
         lines.append(f'| {kind} | {peak / GB:.2f} | {fit["fixed"] / GB:.2f} '
-                     f'| {fit["per_pixel"]:,.0f} | {fit["pixels"]:,} |')
+                     f'| {fit["per_pixel"]:,.0f} | {fit["pixels"]:,} | '
+                     f'{probed} |')
+    precision = 'fp32'
+    if memory.get('autocast'):
+        precision = f'CPU {memory["autocast"]} autocast'
+        lines += ['', f'Segmentation probes under CPU torch.autocast('
+                  f'{memory["autocast"]}) (--memory-autocast): a CUDA-free '
+                  'stand-in for AMP; CPU and CUDA autocast cast different '
+                  'op lists, so this approximates the GPU\'s AMP figure.']
+    if memory.get('amp_replaced'):
+        lines += ['', f'{precision} estimate: {memory["amp_replaced"]} '
+                  'AmpOptimWrapper(s) of the config were probed as '
+                  'OptimWrapper (AMP needs CUDA).']
+        if not memory.get('autocast'):
+            lines += ['On the GPU, fp16/bf16 autocast keeps most saved '
+                      'activations in 16 bits, so the per-pixel part is '
+                      'lower there (not measured here: add '
+                      '--memory-autocast bfloat16; weights, gradients and '
+                      'AdamW states stay fp32, so the fixed part is not).']
+    if not cuda:
+        lines += ['CPU figures: process RSS, including the allocator\'s '
+                  'and the libraries\' working sets; a GPU holds tensors '
+                  '(plus its own CUDA context).']
+    switch = memory.get('with_cp') or {}
+    if over:
+        advice = (f'Above {GPU_MEMORY_GB} GB: {", ".join(over)}.')
+        if switch and not switch['value']:
+            advice += (' Gradient checkpointing of the backbone drops most '
+                       'of its saved activations: rerun with '
+                       f'--cfg-options {switch["key"]}=True to estimate it'
+                       ' (and train with it).')
+        elif switch:
+            advice += (f' {switch["key"]} is already on; lower the batch '
+                       '(train_dataloader.batch_size, with '
+                       'accumulative_counts) or use more GPUs.')
+        lines += [advice]
+    elif memory['kinds']:
+        lines += [f'Every phase kind is under {GPU_MEMORY_GB} GB '
+                  f'({precision} estimate).']
     return lines
