@@ -16,12 +16,12 @@ sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 
 from rehearsal import memory_probe, planning, projection  # noqa: E402
 from rehearsal.step_terms import config_kinds  # noqa: E402
-from rehearsal.step_terms import is_online, step_passes  # noqa: E402
+from rehearsal.step_terms import step_passes  # noqa: E402
+from rehearsal.step_terms import is_online, runs_teacher  # noqa: E402
 
 CFG_DIR = osp.join(REPO, 'configs', 'vfm-uda')
 TAIL = '_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py'
 RECIPE = osp.join(CFG_DIR, 'vfm-uda' + TAIL)
-CYCLEGAN = osp.join(CFG_DIR, 'bdl-vfm-uda-cyclegan' + TAIL)
 ADV = osp.join(CFG_DIR, 'bdl-vfm-uda-adv' + TAIL)
 PAPER = osp.join(REPO, 'configs/bdl/bdl_dinov2-vitb14_1xb1-k2n2_gta5-to-'
                  'cityscapes-504x504.py')
@@ -52,7 +52,7 @@ def _cfg(path, shrink=True):
 def test_plan_kinds_come_from_train_cfg_plan():
     assert config_kinds(_cfg(RECIPE)) == ['uda']
     assert config_kinds(_cfg(ADV)) == ['uda', 'translation',
-                                       'self_training']
+                                       'adaptation', 'self_training']
     # the paper's plan (no train_cfg.plan): K / N logic as before
     paper = _cfg(PAPER, shrink=False)
     assert config_kinds(paper) == ['source_only', 'translation',
@@ -63,7 +63,13 @@ def test_plan_kinds_come_from_train_cfg_plan():
     # offline-rounds variant reads pseudo-label files
     assert is_online(paper, 'self_training')
     assert not is_online(_cfg(OFFLINE, shrink=False), 'self_training')
-    assert is_online(_cfg(ADV), 'self_training')
+    # the variants: the teacher labels the recipe's phases online, BDL's
+    # rounds read files (train_cfg.self_training per kind)
+    assert is_online(_cfg(ADV), 'uda')
+    assert not is_online(_cfg(ADV), 'self_training')
+    assert not is_online(_cfg(ADV), 'adaptation')
+    assert runs_teacher(_cfg(ADV), 'adaptation')  # the recipe's terms
+    assert not runs_teacher(_cfg(ADV), 'self_training')
 
 
 def test_step_passes_read_the_loss_terms():
@@ -71,10 +77,14 @@ def test_step_passes_read_the_loss_terms():
     assert uda['student'] == ['source', 'mixed', 'masked']
     assert uda['teacher'] == 2  # ema_cfg.flip: the image and its flip
     assert not uda['discriminator']
-    adv = step_passes(_cfg(ADV), 'self_training')
+    adv = step_passes(_cfg(ADV), 'adaptation')
     # the adversarial term adds M on the unmasked target and D
     assert adv['student'] == ['source', 'mixed', 'masked', 'target']
     assert adv['teacher'] == 2 and adv['discriminator']
+    # BDL's offline round: source CE, Eq. 3 on the target, adversarial
+    ssl = step_passes(_cfg(ADV), 'self_training')
+    assert ssl['student'] == ['source', 'target']
+    assert ssl['teacher'] == 0 and ssl['discriminator']
     cfg = _cfg(RECIPE)
     cfg.model.segmentor.ema_cfg.flip = False
     assert step_passes(cfg, 'uda')['teacher'] == 1
@@ -110,11 +120,11 @@ def test_uda_flops_are_9_student_and_2_teacher_forwards_x_batch():
         plain, small)  # about the crop without resize: 73 x 73 patches
 
 
-def test_adv_self_training_adds_a_target_pass_and_d():
+def test_adv_adaptation_adds_a_target_pass_and_d():
     cfg = _cfg(ADV)
     kinds = planning.estimate_kind_flops(cfg, 'gta5',
-                                         ['uda', 'self_training'])
-    uda, st = kinds['uda'], kinds['self_training']
+                                         ['uda', 'adaptation'])
+    uda, st = kinds['uda'], kinds['adaptation']
     fwd = uda['student_forward']['target']
     d_fwd = st['disc_forward']
     assert st['flops_per_step'] - uda['flops_per_step'] == 8 * (
@@ -126,22 +136,26 @@ def test_projection_follows_the_plan():
     train_cfg = cfg.train_cfg.to_dict()
     kinds = dict(uda=dict(flops_per_step=2e12),
                  translation=dict(flops_per_step=1e12),
-                 self_training=dict(flops_per_step=3e12))
+                 adaptation=dict(flops_per_step=3e12),
+                 self_training=dict(flops_per_step=1e12))
     proj = projection.project(train_cfg, 'gta5', kinds, {}, 1e9)
     assert [(p['kind'], p['iters']) for p in proj['phases']] == [
-        ('uda', 40000), ('translation', 20 * 6242),
-        ('self_training', 40000)]
+        ('uda', 40000), ('translation', 20 * 6242), ('adaptation', 40000),
+        ('self_training', 40000), ('self_training', 40000)]
     items = [r['item'] for r in proj['rows']]
-    # one S', no pseudo-label files (the teacher labels online)
+    # one S'; pseudo-label files for BDL's two offline rounds only (the
+    # teacher labels the recipe's phases online)
     assert any(i.startswith("S'(k) of 24,966") for i in items)
-    assert not any(i.startswith('pseudo-labels') for i in items)
+    assert any(i.startswith('pseudo-labels of 2,975 Cityscapes train '
+                            'images x 2 ') for i in items)
     gpu = 20e12  # the stated assumption
     assert proj['gpu_note'].startswith('ASSUMPTION')
     assert proj['per_kind']['uda']['gpu_seconds'] == pytest.approx(
         40000 * 2e12 / gpu)
     assert proj['per_kind']['translation']['iters'] == 20 * 6242
     train = sum(v['gpu_seconds'] for v in proj['per_kind'].values())
-    assert train == pytest.approx((40000 * 5e12 + 124840 * 1e12) / gpu)
+    assert train == pytest.approx(
+        (40000 * 5e12 + 124840 * 1e12 + 80000 * 1e12) / gpu)
 
 
 def test_cpu_probe_setup():
@@ -165,8 +179,7 @@ def test_cpu_probe_setup():
     assert tgt[0].ignore_mask.data.dtype == torch.uint8
     assert 'ignore_mask' not in batch['data_samples']['source'][0]
     # the variants' self-training on S' is the recipe's step; adv's is not
-    assert mp.same_step_as(_cfg(CYCLEGAN), 'self_training', ['uda']) == 'uda'
-    assert mp.same_step_as(cfg, 'self_training', ['uda']) is None
+    assert mp.same_step_as(cfg, 'adaptation', ['uda']) is None
 
 
 def test_uda_probe_step_runs_on_cpu_at_a_small_scale():

@@ -24,8 +24,9 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 
+from mmbdl.engine.runner.phase_kinds import PSEUDO_LABELS, phase_kind
 from .memory_model import fit_step_memory, predict
-from .step_terms import is_online
+from .step_terms import is_online, runs_teacher
 
 SEGMENTATION_KINDS = ('source_only', 'adaptation', 'self_training')
 
@@ -208,8 +209,11 @@ def kind_step(cfg, kind: str, sizes: dict, scale: float,
         optim_cfg, _ = cpu_optim_config(optim_cfg)
     autocast = sizes.get('autocast') if kind != 'translation' else None
     online = is_online(cfg, kind)
+    teacher = kind != 'translation' and runs_teacher(cfg, kind)
+    labelled = (kind != 'translation' and not online
+                and PSEUDO_LABELS in phase_kind(kind).consumes)
     seg_cfg = model_cfg.get('segmentor') or {}
-    ignore_mask = online and bool(
+    ignore_mask = teacher and bool(
         (seg_cfg.get('ema_cfg') or {}).get('ignore_mask', False))
 
     def step() -> None:
@@ -248,8 +252,7 @@ def kind_step(cfg, kind: str, sizes: dict, scale: float,
         else:
             data = uda_batch(small['source'], small['target'],
                              small['batch'], int(module.num_classes),
-                             kind == 'self_training' and not online,
-                             ignore_mask)
+                             labelled, ignore_mask)
         MessageHub.get_current_instance().update_info('iter', 0)
         if autocast:  # CPU autocast: a CUDA-free stand-in for AMP
             with torch.autocast('cpu', dtype=getattr(torch, autocast)):

@@ -129,7 +129,7 @@ def estimate_kind_flops(cfg, source: str,
         dict: ``{kind: {'flops_per_step': int, 'step_seconds': None}}``
         (online kinds also ``passes``).
     """
-    from .step_terms import config_kinds, is_online, step_passes
+    from .step_terms import config_kinds, runs_teacher, step_passes
     kinds = list(kinds if kinds is not None else config_kinds(cfg))
     model = _build(cfg.model.to_dict()).to('meta')
     seg = model.segmentor
@@ -174,7 +174,7 @@ def estimate_kind_flops(cfg, source: str,
     for kind in kinds:
         if kind == 'translation':
             continue
-        if is_online(cfg, kind):
+        if runs_teacher(cfg, kind):
             passes = step_passes(cfg, kind)
             per_sample = online_step_flops(passes, seg_src, seg_tgt, d_src,
                                            d_tgt)

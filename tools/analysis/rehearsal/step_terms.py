@@ -67,9 +67,18 @@ def config_kinds(cfg, ssl_rounds: Optional[int] = None) -> List[str]:
 def is_online(cfg, kind: str) -> bool:
     """Whether ``kind`` is labelled online by the EMA teacher (no
     pseudo-label files; the teacher runs inside the step)."""
+    from mmbdl.engine.runner.online_self_training import mode_of
     train_cfg = cfg.get('train_cfg') or {}
-    return (train_cfg.get('self_training') == 'ema_teacher'
+    mode = _plain(train_cfg.get('self_training')) or 'offline'
+    return (mode_of(mode, kind) == 'ema_teacher'
             and PSEUDO_LABELS in phase_kind(kind).consumes)
+
+
+def runs_teacher(cfg, kind: str) -> bool:
+    """Whether a step of ``kind`` runs the EMA teacher (an online kind, or
+    teacher terms listed for it, e.g. the recipe's terms in an adaptation
+    phase)."""
+    return is_online(cfg, kind) or step_passes(cfg, kind)['teacher'] > 0
 
 
 def _term_name(entry) -> str:
