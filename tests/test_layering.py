@@ -8,6 +8,11 @@ import into a higher layer. One exemption, by name: the registration entry
 ``mmbdl/utils/set_env.py`` (``register_all_modules``) imports every package
 to register its modules, as MMSegmentation's own ``register_all_modules``
 does.
+
+A registry is a layer's too: importing ``PHASE_KINDS`` (its modules live in
+``mmbdl.engine.runner``) from a model reaches the loop as surely as an
+import would, so a lower layer may not use a registry whose ``locations``
+lie in a higher one (``test_no_registry_of_a_higher_layer``).
 """
 import ast
 import os
@@ -105,6 +110,71 @@ def test_no_import_from_a_lower_layer_into_a_higher_one():
     assert len(files) > 100  # the walk really saw the package
     violations = layering_violations(files)
     assert not violations, 'upward imports:\n' + '\n'.join(violations)
+
+
+def registry_layers(path: str) -> dict:
+    """``{registry name: layer}`` of ``mmbdl/registry.py``: the layer of
+    the first mmbdl module in each ``Registry(..., locations=...)``."""
+    with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), path)
+    layers = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, 'id', None) == 'Registry'):
+            continue
+        located = [
+            n.value for n in ast.walk(node.value)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            and layer_of(n.value) is not None
+        ]
+        if located:
+            for target in node.targets:
+                layers[target.id] = layer_of(located[0])
+    return layers
+
+
+def registry_violations(files, layers: dict) -> List[str]:
+    """Every use of a registry of a higher layer, as ``path:line: ...``.
+    """
+    found = []
+    for path in files:
+        own = layer_of(module_name(path))
+        if own is None:
+            continue
+        rel = osp.relpath(path, ROOT).replace(os.sep, '/')
+        for line, name in imported_modules(path):
+            if not name.startswith('mmbdl.registry.'):
+                continue
+            registry = name.rsplit('.', 1)[1]
+            other = layers.get(registry)
+            if other is not None and LAYERS[other] > LAYERS[own]:
+                found.append(f'{rel}:{line}: {own} uses {registry} '
+                             f'({other})')
+    return found
+
+
+def test_no_registry_of_a_higher_layer():
+    layers = registry_layers(osp.join(ROOT, 'mmbdl', 'registry.py'))
+    # the parse really found them
+    assert layers['PHASE_KINDS'] == 'engine'
+    assert layers['LOSS_TERMS'] == 'models'
+    violations = registry_violations(python_files(), layers)
+    assert not violations, ('registries of a higher layer:\n'
+                            + '\n'.join(violations))
+
+
+def test_the_registry_check_catches_a_model_reaching_the_loop(
+        tmp_path, monkeypatch):
+    pkg = tmp_path / 'mmbdl' / 'models'
+    pkg.mkdir(parents=True)
+    bad = pkg / 'bad.py'
+    bad.write_text('from mmbdl.registry import MODELS, PHASE_KINDS\n')
+    monkeypatch.setitem(globals(), 'ROOT', str(tmp_path))
+    found = registry_violations(
+        [str(bad)], dict(MODELS='models', PHASE_KINDS='engine'))
+    assert found == [
+        'mmbdl/models/bad.py:1: models uses PHASE_KINDS (engine)']
 
 
 def test_the_check_catches_an_upward_import(tmp_path, monkeypatch):

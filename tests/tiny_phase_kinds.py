@@ -1,7 +1,26 @@
 """A plugin's phase kind (test-only): ``target_finetune``, cross-entropy of
-M on the target pseudo-labels alone (no source term, no discriminator)."""
+M on the target pseudo-labels alone (no source term, no discriminator).
+
+The kind only names its term; the term (registered here too) computes the
+loss, and M's own ``train_step`` runs it.
+"""
 from mmbdl.engine.runner.phase_kinds import PSEUDO_LABELS, PhaseKind
-from mmbdl.registry import PHASE_KINDS
+from mmbdl.models.uda_terms import UDALossTerm
+from mmbdl.registry import LOSS_TERMS, PHASE_KINDS
+
+
+@LOSS_TERMS.register_module(name=['TargetCE', 'target_ce'], force=True)
+class TargetCE(UDALossTerm):
+    """The decode head's losses on the target pseudo-labels (``tgt.*``)."""
+
+    name = 'target_ce'
+    reads = ('target', 'target_labels')
+    loss_keys = ('tgt.decode.loss_ce', )
+
+    def loss(self, step):
+        seg = step.model.segmentor
+        losses = seg.loss(step.target, step.target_samples)
+        return {f'tgt.{k}': v for k, v in losses.items()}
 
 
 @PHASE_KINDS.register_module(name='target_finetune', force=True)
@@ -10,18 +29,7 @@ class TargetFinetunePhase(PhaseKind):
 
     name = 'target_finetune'
     consumes = (PSEUDO_LABELS, )
+    terms = ('target_ce', )
 
     def model_name(self, k: int, i: int) -> str:
         return f'M_ft^({k})'
-
-    def train_step(self, model, data, optim_wrapper):
-        seg = model.inference_segmentor
-        wrapper = optim_wrapper['segmentor']
-        with wrapper.optim_context(seg):
-            batch = model.segmentor.data_preprocessor(data, True)
-            losses = seg.loss(batch['inputs']['target'],
-                              batch['data_samples']['target'])
-            loss, log_vars = seg.parse_losses(
-                {f'tgt.{k}': v for k, v in losses.items()})
-        wrapper.update_params(loss)
-        return log_vars

@@ -262,8 +262,8 @@ def main(argv=None) -> None:
     from mmengine.utils import ProgressBar
 
     from mmbdl.apis import BDLSegInferencer
+    from mmbdl.apis.test_options import check_writable_dir
     from mmbdl.utils import load_config, register_all_modules
-    from mmbdl.utils.test_options import check_writable_dir
 
     if not osp.isfile(args.checkpoint):
         raise MissingFileError(

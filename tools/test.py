@@ -125,10 +125,10 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from mmengine.runner import Runner
 
+    from mmbdl.apis.test_options import (check_writable_dir,
+                                         set_prediction_output, use_tta)
     from mmbdl.utils import load_config, register_all_modules
     from mmbdl.utils.launch import prepare_distributed, set_work_dir
-    from mmbdl.utils.test_options import (check_writable_dir,
-                                          set_prediction_output, use_tta)
 
     if not osp.isfile(args.checkpoint):
         raise MissingFileError(

@@ -5,16 +5,8 @@
 #       configs/vfm-uda/bdl-vfm-uda-offline_dinov2-vitl14_1xb8-40k_gta5-to-cityscapes-1024x1024.py
 _base_ = [
     './bdl-vfm-uda-offline_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-'
-    '1024x1024.py'
+    '1024x1024.py',
+    '../_base_/models/vfm-uda_dinov2-vitl14.py'
 ]
-vit_num_layers = 24
-model = dict(
-    segmentor=dict(
-        segmentor=dict(
-            backbone=dict(
-                arch='vit-l14',
-                init_cfg=dict(checkpoint='bdl://dinov2-vitl14')),
-            decode_head=dict(in_channels=1024))))
-optim_wrapper = dict(
-    segmentation=dict(
-        segmentor=dict(paramwise_cfg=dict(num_layers=vit_num_layers))))
+model = {{_base_.vitl14_model}}
+optim_wrapper = {{_base_.vitl14_optim}}

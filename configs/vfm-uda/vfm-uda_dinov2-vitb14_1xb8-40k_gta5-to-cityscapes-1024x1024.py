@@ -22,10 +22,6 @@ crop = 1024  # img_size
 # the ViT sees the crop resized to int(1.1 * crop) // 14 * 14 = 1120
 # (80 x 80 patches); the logits come back to the crop's size
 vit_input_size = int(crop * 1.1) // 14 * 14
-vit_arch = 'vit-b14'
-vit_embed_dims = 768
-vit_num_layers = 12
-vit_checkpoint = 'bdl://dinov2-vitb14'
 batch_size = 8  # per GPU; the lr below scales with sqrt(total batch)
 num_gpus = 1
 max_iters = 40000
@@ -38,7 +34,7 @@ vfm_segmentor = dict(
     resize_probs=True,
     backbone=dict(
         type='DINOv2VisionTransformer',
-        arch=vit_arch,
+        arch='vit-b14',  # ViT-L/14: ../_base_/models/vfm-uda_dinov2-vitl14.py
         img_size=518,  # the pretraining grid (37 x 37), interpolated
         patch_size=14,
         out_indices=-1,  # patch tokens after the final norm
@@ -48,11 +44,11 @@ vfm_segmentor = dict(
         lora_cfg=None,
         with_mask_token=True,  # DINOv2's, for the token masking
         input_resize=vit_input_size,
-        init_cfg=dict(type='Pretrained', checkpoint=vit_checkpoint,
+        init_cfg=dict(type='Pretrained', checkpoint='bdl://dinov2-vitb14',
                       prefix='backbone.')),
     decode_head=dict(
         type='VFMLightHead',
-        in_channels=vit_embed_dims,
+        in_channels=768,  # the ViT's embedding width
         num_classes=num_classes,
         align_corners=False,
         loss_decode=dict(
@@ -133,7 +129,7 @@ optim_wrapper = dict(
             constructor='ViTLayerDecayOptimWrapperConstructor',
             optimizer=dict(type='AdamW', lr=head_lr, betas=(0.9, 0.999),
                            weight_decay=0.01),
-            paramwise_cfg=dict(num_layers=vit_num_layers, decay_rate=1.0,
+            paramwise_cfg=dict(num_layers=12, decay_rate=1.0,
                                backbone_lr_mult=0.1))))
 # 1,500 warm-up iterations from 1e-3, then linear to 0 at 40,000 (the
 # release's table: the decay counts from iteration 0)

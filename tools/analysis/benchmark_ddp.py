@@ -153,6 +153,7 @@ def worker(rank: int, world: int, args, port: int, out: dict) -> None:
     from mmengine import MessageHub
     from mmengine.config import Config
 
+    from mmbdl.engine.runner.phase_kinds import set_model_phase
     from mmbdl.registry import MODEL_WRAPPERS, MODELS
     from mmbdl.utils import register_all_modules
 
@@ -193,7 +194,7 @@ def worker(rank: int, world: int, args, port: int, out: dict) -> None:
     hub = MessageHub.get_current_instance()
     results = {}
     for kind in args.kinds:
-        model.phase = kind
+        set_model_phase(model, kind)
         optim = _optim(cfg, model, kind, args.dtype)
         batch = _batch(kind, args, 19, seed=rank)
         times = []

@@ -102,6 +102,7 @@ def time_kind(model_cfg: dict, optim_cfg: dict, kind: str, sizes: dict,
     from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
 
+    from mmbdl.engine.runner.phase_kinds import set_model_phase
     from mmbdl.engine.runner.phase_plan import lookup
     from mmbdl.registry import MODELS
     from rehearsal.memory_probe import uda_batch
@@ -109,7 +110,7 @@ def time_kind(model_cfg: dict, optim_cfg: dict, kind: str, sizes: dict,
     logger.setLevel('ERROR')  # the optimizers' per-parameter lines
     torch.manual_seed(0)
     model = MODELS.build(copy.deepcopy(model_cfg)).to(args.device).train()
-    model.phase = kind
+    set_model_phase(model, kind)
     module = model.segmentor
     optim = build_optim_wrapper(module, copy.deepcopy(lookup(optim_cfg,
                                                              kind)))

@@ -17,7 +17,7 @@ from .initial_weights_source import InitialWeightsSource
 from .loop_state import (LoopCheckpointState, LoopStateHook, load_image_pools,
                          set_rng)
 from .online_self_training import (check_self_training, mode_of,
-                                   set_online_labels)
+                                   set_online_labels, warn_unused_ignore_mask)
 from .phase_data import (NoDataLoader, advanced_iterator,
                          build_phase_dataloader, check_source_translation,
                          phase_dataloader_cfg)
@@ -210,6 +210,10 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
                             [type(h).__name__ for h in runner.hooks],
                             self.init)
         self.self_training = self_training
+        warn_unused_ignore_mask(
+            unwrap_model(runner.model),
+            [self._default_dataloader_cfg,
+             *self.phase_dataloaders.values()])
         # the runner's optimizer / scheduler configs are keyed by phase kind
         self._optimizers = PhaseOptimizers(runner.optim_wrapper,
                                            runner.param_schedulers, kinds)
@@ -318,7 +322,7 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
                     f'resume: redoing the end of {previous.name} '
                     '(evaluation, after_phase hooks), which did not finish '
                     'before the stop')
-                self._model().phase = previous.kind
+                previous.spec.apply_to(self._model())
                 self._finish_phase(previous)
         for phase in self.phases[start:]:
             resumed = phase.index == start and local > 0
@@ -368,7 +372,7 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
     def _start_phase(self, phase: Phase) -> None:
         """Everything before a phase's first iteration (not on resume)."""
         model = self._model()
-        model.phase = phase.kind
+        phase.spec.apply_to(model)
         self.runner.logger.info(
             f'==== phase {phase.index + 1}/{len(self.phases)}: {phase.name} '
             f'({phase.model_name}), iterations {phase.begin}..'
@@ -388,7 +392,7 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
     def _enter_phase(self, phase: Phase, local_iter: int,
                      resumed: bool) -> None:
         """Build the phase's dataloader (and optimizers unless resumed)."""
-        self._model().phase = phase.kind
+        phase.spec.apply_to(self._model())
         set_online_labels(self._model(), phase, self.self_training)
         forget_scalars(self.runner.message_hub)
         previous = self.phases[phase.index - 1]

@@ -118,7 +118,7 @@ class LoopCheckpointState:
         index = min(index, len(self.phases) - 1)
         self._state_phase = index
         phase = self.phases[index]
-        self._model().phase = phase.kind
+        phase.spec.apply_to(self._model())
         self._build_phase_optim(phase)
         self._placeholder = NoDataLoader(meta.get('dataset_meta'))
         self._pending_rng = state.get('rng')

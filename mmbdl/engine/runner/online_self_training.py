@@ -14,7 +14,10 @@ can start with VFM-UDA's online phase and continue with BDL's offline
 rounds. The hooks then name the kinds they serve
 (``EMATeacherHook(kinds=['uda'])``, ``PseudoLabelHook(kinds=[...])``).
 """
-from typing import Dict, Sequence, Union
+import logging
+from typing import Dict, Iterable, Sequence, Union
+
+from mmengine.logging import print_log
 
 from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
 from .phase_kinds import PSEUDO_LABELS, phase_kind
@@ -96,6 +99,47 @@ def check_self_training(mode: Modes, model, hook_names: Sequence[str],
                 'as the model the previous phase ended with and trains that '
                 f"model further; set train_cfg.init.{kind}='continue' (got "
                 f'{init.get(kind)!r})')
+
+
+def _names_type(cfg, name: str) -> bool:
+    """Whether a config (nested dicts and lists) holds ``type=name``."""
+    if isinstance(cfg, dict):
+        kind = cfg.get('type')
+        if isinstance(kind, str) and kind.split('.')[-1] == name:
+            return True
+        return any(_names_type(v, name) for v in cfg.values())
+    if isinstance(cfg, (list, tuple)):
+        return any(_names_type(v, name) for v in cfg)
+    return False
+
+
+def warn_unused_ignore_mask(model, dataloader_cfgs: Iterable) -> bool:
+    """Warn when a pipeline writes the border ignore mask that the teacher
+    does not apply (``ema_cfg.ignore_mask`` off): the mask would be loaded
+    and packed every step and then silently left out of the pseudo-label
+    weights.
+
+    Args:
+        model (nn.Module): The unwrapped BDL model.
+        dataloader_cfgs (Iterable): The loop's dataloader configs (built
+            dataloaders are skipped).
+
+    Returns:
+        bool: Whether the warning was given.
+    """
+    ema_cfg = getattr(getattr(model, 'segmentor', None), 'ema_cfg', None)
+    if ema_cfg is None or ema_cfg.get('ignore_mask'):
+        return False
+    if not any(_names_type(cfg, 'BorderIgnoreMask')
+               for cfg in dataloader_cfgs if isinstance(cfg, dict)):
+        return False
+    print_log(
+        'warning: a train pipeline has BorderIgnoreMask but '
+        'model.segmentor.ema_cfg.ignore_mask is False, so the mask is '
+        'not applied to the teacher\'s pseudo-label weights; set '
+        'ema_cfg.ignore_mask=True (VFM-UDA) or remove the transform',
+        logger='current', level=logging.WARNING)
+    return True
 
 
 def set_online_labels(model, phase: Phase, mode: Modes) -> None:

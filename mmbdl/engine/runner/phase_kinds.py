@@ -107,19 +107,17 @@ class PhaseKind:
             return f'F^({k})'
         return f'M_{i}^({k})(F^({k}))'
 
-    def train_step(self, model, data, optim_wrapper) -> Dict:
-        """One training step of the phase (default: the trained part's own
-        ``train_step``).
+    def apply_to(self, model) -> None:
+        """Tell a BDL model what the phase trains (``BDL.set_phase``): the
+        sub-model, M's loss terms and the adversarial switch. The model
+        runs the step; the kind only describes it.
 
         Args:
-            model (BDL): The unwrapped BDL model, its phase set.
-            data: A batch of the phase's dataloader.
-            optim_wrapper (OptimWrapper): The phase's optimizer wrappers.
-
-        Returns:
-            dict: Log variables.
+            model (BDL): The unwrapped BDL model.
         """
-        return model.active_model.train_step(data, optim_wrapper)
+        model.set_phase(self.name, trains=self.trains,
+                        loss_terms=self.loss_terms,
+                        adversarial=self.adversarial)
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}({self.name!r})'
@@ -138,14 +136,6 @@ class SourceOnlyPhase(PhaseKind):
 
     def model_name(self, k: int, i: int) -> str:
         return 'M^(0)'
-
-    def train_step(self, model, data, optim_wrapper) -> Dict:
-        """The segmentor's step with its adversarial switch off; a
-        segmentor without that switch trains its inner segmentor on the
-        source branch (``BDL.source_only_step``)."""
-        if getattr(model.segmentor, 'adversarial', None) is None:
-            return model.source_only_step(data, optim_wrapper)
-        return super().train_step(model, data, optim_wrapper)
 
 
 @PHASE_KINDS.register_module(name='translation')
@@ -244,6 +234,22 @@ def check_spec(spec: PhaseKind, name: str) -> None:
         raise ConfigCheckError(
             f'phase kind {name!r}: default_init must be one of '
             f'{INIT_POLICIES}, got {spec.default_init!r}')
+
+
+def set_model_phase(model, name: str) -> PhaseKind:
+    """Set a BDL model to a registered phase kind (what the loop does
+    before each phase; tools that run one kind's step call it too).
+
+    Args:
+        model (BDL): The unwrapped BDL model.
+        name (str): A registered phase kind.
+
+    Returns:
+        PhaseKind: The kind's spec.
+    """
+    spec = phase_kind(name)
+    spec.apply_to(model)
+    return spec
 
 
 def registered_kinds() -> Tuple[str, ...]:

@@ -1,13 +1,13 @@
 """BDL: the segmentation model M and the translation model F in one model."""
 import copy
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
-from mmbdl.registry import MODELS, PHASE_KINDS
+from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 from ..translators.base_translator import build_translator
@@ -78,22 +78,22 @@ class BDL(BaseModel):
         `- translator  PerceptualCycleGAN (F: Eq. 2)
             `- perceptual_model   frozen copy of M's inference segmentor
 
-    :attr:`phase` is a registered phase kind (``mmbdl.registry.PHASE_KINDS``,
-    :mod:`mmbdl.engine.runner.phase_kinds`); its spec says which sub-model
-    the phase trains (:attr:`active_model`), how the segmentor's
-    ``adversarial`` switch is set, and runs the step (``spec.train_step``).
-    The paper's kinds hand the batch and the optimizer wrappers to the
-    trained model, which runs its own data preprocessor:
+    The loop tells the model what a phase trains (:meth:`set_phase`: the
+    phase kind's name, the sub-model it trains, the loss terms of M and the
+    segmentor's ``adversarial`` switch); the model knows nothing of the
+    loop or its registry of phase kinds. :meth:`train_step` hands the batch
+    and the optimizer wrappers to the trained sub-model, which runs its own
+    data preprocessor:
 
-    - translation: ``translator.train_step`` (unpaired
+    - the translator: ``translator.train_step`` (unpaired
       ``img_source``/``img_target`` batches, ``OptimWrapperDict`` with keys
       ``'generators'``/``'discriminators'``);
-    - adaptation / self-training: ``segmentor.train_step`` (UDA branch
-      batches, keys ``'segmentor'``/``'discriminator'``);
-    - source-only: cross-entropy on the source branch only (M(0)): the
-      segmentor's ``adversarial`` switch is turned off for the phase (a
-      segmentor without that switch is trained by
-      :meth:`source_only_step`); only the ``'segmentor'`` optimizer steps.
+    - the segmentor: ``segmentor.train_step`` on the sum of the phase's
+      loss terms (UDA branch batches, keys ``'segmentor'`` and those the
+      terms own, e.g. ``'discriminator'``). A segmentor without loss terms
+      (no ``adversarial`` switch) trained on source CE alone (M(0)) gets
+      :meth:`source_only_step`: cross-entropy on the source branch, only
+      the ``'segmentor'`` optimizer steps.
 
     ``val_step``/``test_step``/``forward`` always use the segmentor, so
     ``tools/test.py`` evaluates any checkpoint of a BDL run as M.
@@ -111,16 +111,15 @@ class BDL(BaseModel):
         data_preprocessor (dict, optional): Pre-processor of the BDL model
             itself. The sub-models use their own; this one only moves data to
             the device. Defaults to None (``BaseDataPreprocessor``).
-        phase (str): Initial phase kind, a registered one. Defaults to
-            'adaptation'.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
+
+    TRAINED_PARTS = ('segmentor', 'translator')
 
     def __init__(self,
                  segmentor: ConfigType,
                  translator: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
-                 phase: str = 'adaptation',
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -134,45 +133,68 @@ class BDL(BaseModel):
         self.translator = (build_translator(translator)
                            if translator is not None else None)
         # the segmentor's own adversarial switch (AdvSelfTrainingSegmentor),
-        # set by the phase kinds that declare `adversarial` (source-only:
-        # off), its own value otherwise
+        # set by the phases that declare one (source-only: off), its own
+        # value otherwise
         self._adversarial = getattr(self.segmentor, 'adversarial', None)
-        self._phase = None
-        self._spec = None
-        self.phase = phase
+        self._phase: Optional[str] = None
+        self._trains = 'segmentor'
+        self._loss_terms: Tuple[str, ...] = ()
 
     # ------------------------------------------------------------------
     @property
-    def phase(self) -> str:
-        """str: The phase kind that ``train_step`` serves."""
+    def phase(self) -> Optional[str]:
+        """str | None: The phase that ``train_step`` serves (set by the
+        loop through :meth:`set_phase`; None before)."""
         return self._phase
 
-    @phase.setter
-    def phase(self, kind: str) -> None:
-        spec_cls = PHASE_KINDS.get(kind) if isinstance(kind, str) else None
-        if spec_cls is None:
-            PHASE_KINDS.import_from_location()
+    def set_phase(self,
+                  name: str,
+                  trains: str = 'segmentor',
+                  loss_terms: Sequence = (),
+                  adversarial: Optional[bool] = None) -> None:
+        """Say what the following training steps train.
+
+        The loop calls this with what its phase kind declares; nothing
+        here depends on the kinds that exist.
+
+        Args:
+            name (str): The phase's kind, passed on to the segmentor (a
+                segmentor's ``loss_terms`` entry under this name replaces
+                the terms).
+            trains (str): 'segmentor' or 'translator'. Defaults to
+                'segmentor'.
+            loss_terms (sequence): The loss terms (roles) M sums in the
+                phase, e.g. ``('source_ce', 'adversarial')``. Defaults to
+                ().
+            adversarial (bool, optional): The segmentor's ``adversarial``
+                switch during the phase; None restores its own setting.
+
+        Raises:
+            ConfigCheckError: If ``trains`` names no sub-model of BDL or one
+                this model was built without.
+        """
+        if trains not in self.TRAINED_PARTS:
             raise ConfigCheckError(
-                f'BDL.phase must be one of the registered phase kinds '
-                f'{sorted(PHASE_KINDS.module_dict)}, got {kind!r}')
-        spec = spec_cls()
-        if getattr(self, spec.trains) is None:
+                f'BDL.set_phase({name!r}): trains must be one of '
+                f'{self.TRAINED_PARTS}, got {trains!r}')
+        if getattr(self, trains) is None:
             raise ConfigCheckError(
-                f'BDL.phase={kind!r} needs a {spec.trains}; set '
-                f'`{spec.trains}=dict(type=...)` in the BDL model config')
-        self._phase = kind
-        self._spec = spec
+                f'the {name!r} phase trains a {trains}, but the BDL model '
+                f'has none; set `{trains}=dict(type=...)` in the BDL model '
+                'config')
+        self._phase = name
+        self._trains = trains
+        self._loss_terms = tuple(loss_terms)
         if self._adversarial is not None:
             self.segmentor.adversarial = (
-                self._adversarial if spec.adversarial is None
-                else spec.adversarial)
+                self._adversarial if adversarial is None else adversarial)
         if hasattr(self.segmentor, 'set_phase'):
-            self.segmentor.set_phase(kind, spec.loss_terms)
+            self.segmentor.set_phase(name, self._loss_terms)
 
     @property
     def active_model(self) -> BaseModel:
         """BaseModel: The sub-model trained in the current phase."""
-        return getattr(self, self._spec.trains)
+        return getattr(self, self._trains)
 
     @property
     def inference_segmentor(self) -> BaseModel:
@@ -223,7 +245,15 @@ class BDL(BaseModel):
         Returns:
             dict[str, Tensor]: Log variables of the sub-model.
         """
-        return self._spec.train_step(self, data, optim_wrapper)
+        if self._phase is None:
+            raise RuntimeError(
+                'BDL.train_step: no phase is set; the BDL model is trained '
+                "by train_cfg=dict(type='BidirectionalTrainLoop', ...), "
+                'which sets each phase (BDL.set_phase)')
+        if (self._trains == 'segmentor' and self._adversarial is None
+                and self._loss_terms == ('source_ce', )):
+            return self.source_only_step(data, optim_wrapper)
+        return self.active_model.train_step(data, optim_wrapper)
 
     def source_only_step(self, data: dict,
                          optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
@@ -241,11 +271,10 @@ class BDL(BaseModel):
         seg_wrapper = optim_wrapper
         if isinstance(optim_wrapper, OptimWrapperDict):
             if 'segmentor' not in optim_wrapper.optim_wrappers:
-                keys = ' or '.join(f'[{k!r}]' for k in self._spec.keys)
                 raise KeyError(
                     f'the {self._phase} phase needs an optimizer keyed '
                     f"'segmentor', got {list(optim_wrapper.keys())}; fix "
-                    f'optim_wrapper{keys}')
+                    f'the optim_wrapper entry of that phase')
             seg_wrapper = optim_wrapper['segmentor']
         uda = self.segmentor
         seg = self.inference_segmentor

@@ -1,4 +1,5 @@
-"""BDL dispatches training by phase and always infers with the segmentor."""
+"""BDL trains what the loop's phase says and always infers with the
+segmentor."""
 import copy
 
 import pytest
@@ -9,9 +10,19 @@ from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from tiny_translator import make_batch
 
+from mmbdl.engine.runner import set_model_phase
 from mmbdl.models import BDL
 from mmbdl.models.algorithms.bdl import follow_segmentor
 from mmbdl.registry import MODELS
+from mmbdl.utils import ConfigCheckError
+
+# what the loop's kinds tell the model (BDL.set_phase); the model itself
+# knows no kind
+ADAPTATION = dict(trains='segmentor', loss_terms=('source_ce',
+                                                  'adversarial'))
+SOURCE_ONLY = dict(trains='segmentor', loss_terms=('source_ce', ),
+                   adversarial=False)
+TRANSLATION = dict(trains='translator')
 
 
 def _bdl(translator=True):
@@ -49,20 +60,25 @@ def uda_batch(tmp_path_factory):
     return pseudo_collate([dataset[0], dataset[1]])
 
 
-def test_phase_is_validated():
+def test_phase_is_validated(uda_batch):
     model = _bdl()
-    assert model.phase == 'adaptation'
-    with pytest.raises(ValueError, match='must be one of'):
-        model.phase = 'segmentation'
-    with pytest.raises(ValueError, match='needs a translator'):
-        _bdl(translator=False).phase = 'translation'
+    assert model.phase is None
+    with pytest.raises(RuntimeError, match='no phase is set'):
+        model.train_step(copy.deepcopy(uda_batch), _seg_optim(model))
+    with pytest.raises(ConfigCheckError, match='trains must be one of'):
+        model.set_phase('x', trains='segmentation')
+    with pytest.raises(ConfigCheckError, match='has none; set `translator'):
+        _bdl(translator=False).set_phase('translation', **TRANSLATION)
+    # the engine's registry of kinds refuses unknown names
+    with pytest.raises(ConfigCheckError, match='unknown phase kind'):
+        set_model_phase(model, 'segmentation')
     with pytest.raises(ValueError, match='needs a `segmentor`'):
         BDL(segmentor=None)
 
 
 def test_translation_phase_trains_only_the_translator():
     model = _bdl()
-    model.phase = 'translation'
+    model.set_phase('translation', **TRANSLATION)
     model.load_perceptual_weights()
     seg_before = _snapshot(model.segmentor)
     gen_before = _snapshot(model.translator.generators)
@@ -81,6 +97,7 @@ def test_translation_phase_trains_only_the_translator():
 
 def test_segmentation_phases(uda_batch):
     model = _bdl()
+    model.set_phase('adaptation', **ADAPTATION)
     # adaptation: the AdvSelfTrainingSegmentor's own step (segmentor and D)
     seg_before = _snapshot(model.segmentor.segmentor)
     d_before = _snapshot(model.segmentor.discriminator)
@@ -89,7 +106,7 @@ def test_segmentation_phases(uda_batch):
     assert _changed(seg_before, model.segmentor.segmentor)
     assert _changed(d_before, model.segmentor.discriminator)
     # source_only: cross-entropy on the source branch, D untouched
-    model.phase = 'source_only'
+    model.set_phase('source_only', **SOURCE_ONLY)
     seg_before = _snapshot(model.segmentor.segmentor)
     d_before = _snapshot(model.segmentor.discriminator)
     log_vars = model.train_step(copy.deepcopy(uda_batch), _seg_optim(model))
@@ -101,7 +118,7 @@ def test_segmentation_phases(uda_batch):
 
 def test_source_only_needs_a_segmentor_optimizer(uda_batch):
     model = _bdl()
-    model.phase = 'source_only'
+    model.set_phase('source_only', **SOURCE_ONLY)
     optim = OptimWrapperDict(disc=OptimWrapper(torch.optim.SGD(
         model.segmentor.discriminator.parameters(), lr=0.1)))
     with pytest.raises(KeyError, match="keyed 'segmentor'"):
@@ -117,8 +134,9 @@ def test_inference_uses_the_segmentor_in_every_phase(tmp_path):
     sample.set_metainfo(dict(img_shape=(32, 32), ori_shape=(32, 32)))
     data = dict(inputs=[img], data_samples=[sample])
     outs = []
-    for phase in ('translation', 'adaptation'):
-        model.phase = phase
+    for phase, declared in (('translation', TRANSLATION),
+                            ('adaptation', ADAPTATION)):
+        model.set_phase(phase, **declared)
         out = model.val_step(copy.deepcopy(data))
         assert isinstance(out[0], SegDataSample)
         assert out[0].pred_sem_seg.data.shape == (1, 32, 32)
@@ -205,12 +223,13 @@ def test_phase_kinds_name_the_terms_the_segmentor_sums():
         adaptation=('source_ce', 'adversarial'),
         self_training=('source_ce', 'adversarial', 'pseudo_labels'))
     for kind, roles in expected.items():
-        model.phase = kind
+        set_model_phase(model, kind)
+        assert model.phase == kind
         assert (seg.phase_kind, seg.phase_roles) == (kind, roles)
     names = dict(source_only=['source_ce'],
                  adaptation=['source_ce', 'adversarial'],
                  self_training=['source_ce', 'adversarial',
                                 'pseudo_label_ce'])
     for kind, terms in names.items():
-        model.phase = kind
+        set_model_phase(model, kind)
         assert [t.name for t in seg.active_terms()] == terms

@@ -3,6 +3,7 @@ the release's rules: the in-step augmentations, the batch-wide class-mix
 rule, the teacher's flip averaging, train mode and border mask, the mean
 over every pixel, the EMA ramp and the online-UDA phase kind."""
 import copy
+import logging
 import math
 from types import SimpleNamespace
 
@@ -14,6 +15,7 @@ from mmengine.structures import PixelData
 from tiny_uda import tiny_uda_cfg, uda_batch
 
 from mmbdl.engine.hooks.ema_teacher_hook import EMATeacherHook, ramped_alpha
+from mmbdl.engine.runner.online_self_training import warn_unused_ignore_mask
 from mmbdl.engine.runner.phase_kinds import phase_kind
 from mmbdl.models.uda_terms import (ClassMix, SourceCE, UDAStep, class_mix,
                                     weighted_pixel_ce)
@@ -219,6 +221,37 @@ def test_border_ignore_mask_zeroes_the_teacher_weights():
         del sample.ignore_mask
     with pytest.raises(ConfigCheckError, match='BorderIgnoreMask'):
         step_of(model, batch).teacher_labels()
+
+
+def test_a_border_mask_the_teacher_ignores_is_warned_about(monkeypatch):
+    """The pipeline writes the mask, ema_cfg.ignore_mask is off: loud."""
+    from mmbdl.engine.runner import online_self_training
+    logged = []
+    monkeypatch.setattr(online_self_training, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw['level'])))
+
+    def loader(*extra):
+        target = dict(type='UDADataset', target=dict(pipeline=[
+            dict(type='LoadImageFromFile'), *extra,
+            dict(type='PackSegInputsWithIgnoreMask')]))
+        return dict(batch_size=2, dataset=target)
+
+    border = dict(type='mmbdl.BorderIgnoreMask')
+    off = SimpleNamespace(segmentor=SimpleNamespace(ema_cfg=dict(
+        ignore_mask=False)))
+    on = SimpleNamespace(segmentor=SimpleNamespace(ema_cfg=dict(
+        ignore_mask=True)))
+    assert warn_unused_ignore_mask(off, [loader(border)])
+    (message, level), = logged
+    assert 'ema_cfg.ignore_mask is False' in message
+    assert level == logging.WARNING
+    # a phase's own dataloader counts too; built dataloaders are skipped
+    assert warn_unused_ignore_mask(off, [object(), loader(), loader(border)])
+    assert not warn_unused_ignore_mask(on, [loader(border)])
+    assert not warn_unused_ignore_mask(off, [loader()])
+    no_teacher = SimpleNamespace(segmentor=SimpleNamespace())
+    assert not warn_unused_ignore_mask(no_teacher, [loader(border)])
+    assert len(logged) == 2
 
 
 def test_class_mix_term_with_the_release_settings():

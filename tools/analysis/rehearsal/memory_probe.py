@@ -230,11 +230,12 @@ def kind_step(cfg, kind: str, sizes: dict, scale: float,
         from mmengine import MessageHub
         from mmengine.optim import build_optim_wrapper
 
+        from mmbdl.engine.runner.phase_kinds import set_model_phase
         from mmbdl.engine.runner.phase_plan import lookup
         from mmbdl.registry import MODELS
         torch.manual_seed(0)
         model = MODELS.build(copy.deepcopy(model_cfg)).to(device).train()
-        model.phase = kind
+        set_model_phase(model, kind)
         if online:  # as the loop does for the phase (set_online_labels)
             model.segmentor.online_self_training = True
         module = model.translator if kind == 'translation' else \

@@ -8,7 +8,7 @@ from typing import List
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
-from .errors import ConfigCheckError
+from mmbdl.utils.errors import ConfigCheckError
 
 # TTA models that would apply a softmax to BDLEncoderDecoder's probabilities
 MMSEG_TTA_TYPES = ('SegTTAModel', 'mmseg.SegTTAModel')
