@@ -6,17 +6,16 @@ from typing import Dict, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from mmagic.models.editors.cyclegan import CycleGAN
-from mmengine.dist import get_world_size
 from mmengine.logging import print_log
 from mmengine.optim import OptimWrapperDict
 from torch import Tensor
 
+from mmbdl.models.utils.grad_sync import synchronised_steps
 from mmbdl.registry import MODELS
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.typing_utils import OptConfigType
 from .base_translator import BaseTranslator
 from .generator_first import GeneratorFirstStepMixin
-from .grad_sync import step_with_grad_sync
 from .perceptual_memory import (InjectGradient, checkpoint_modules,
                                 enable_activation_checkpointing,
                                 input_gradient, loss_scale_of)
@@ -85,8 +84,10 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, PerceptualWeightsMixin,
     discriminators through ``.module``, bypassing DDP's forward, so DDP never
     reduces their gradients and the ranks drift apart. In a distributed run
     :meth:`train_step` therefore averages every optimizer's gradients over
-    the ranks right before its step (idempotent if something else already
-    synchronised them). Wrap the model with
+    the ranks right before its step
+    (:func:`~mmbdl.models.utils.grad_sync.synchronised_steps`; inside
+    ``BDLDistributedDataParallel``, whose own synchronisation encloses it,
+    that one reduces them, once). Wrap the model with
     ``MMSeparateDistributedDataParallel`` (which broadcasts rank 0's initial
     weights) or use it unwrapped inside a parent model.
 
@@ -376,31 +377,16 @@ class PerceptualCycleGAN(GeneratorFirstStepMixin, PerceptualWeightsMixin,
         else:
             step = super().train_step
         self._gen_wrapper = optim_wrapper['generators']
+        # the reduction MMagic's `.module` calls skip (no-op with one
+        # process; left to an enclosing synchronisation, e.g.
+        # BDLDistributedDataParallel's, which then reduces once)
         try:
-            return self._synced_step(step, data, optim_wrapper)
+            with synchronised_steps(
+                    [optim_wrapper[k]
+                     for k in ('generators', 'discriminators')]):
+                return step(data, optim_wrapper)
         finally:
             self._gen_wrapper = None
-
-    @staticmethod
-    def _synced_step(step, data: dict,
-                     optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
-        """Run ``step``, averaging every optimizer's grads over the ranks."""
-        if get_world_size() == 1:
-            return step(data, optim_wrapper)
-        wrappers = [optim_wrapper[k] for k in ('generators', 'discriminators')]
-        # an instance-level `step` installed by someone else (e.g. a
-        # distributed wrapper's own hook) is bypassed here, then restored
-        saved = [wrapper.__dict__.get('step') for wrapper in wrappers]
-        for wrapper in wrappers:
-            wrapper.step = step_with_grad_sync(wrapper)
-        try:
-            return step(data, optim_wrapper)
-        finally:
-            for wrapper, saved_step in zip(wrappers, saved):
-                if saved_step is None:
-                    del wrapper.step  # back to the class's method
-                else:
-                    wrapper.step = saved_step
 
     # ------------------------------------------------------------------
     # perceptual loss

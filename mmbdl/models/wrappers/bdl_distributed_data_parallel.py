@@ -5,10 +5,11 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 from mmengine.dist import get_world_size
-from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.optim import OptimWrapper
 from mmengine.registry import MODEL_WRAPPERS as ROOT_MODEL_WRAPPERS
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
+from mmbdl.models.utils.grad_sync import synchronised_steps
 from mmbdl.registry import MODEL_WRAPPERS
 from mmbdl.utils.errors import ConfigCheckError, RunStateError
 
@@ -27,20 +28,24 @@ class BDLDistributedDataParallel(nn.Module):
     (``get_module(...)``, ``segmentor.loss``), which bypasses a DDP forward
     and silently skips the all-reduce.
 
-    This wrapper does not depend on how the model calls its modules: every
-    ``OptimWrapper`` that ``train_step`` receives is hooked so that, right
-    before it steps (and before gradient clipping), the gradients of exactly
-    its parameters are averaged over all ranks (bucketed all-reduce of
-    flattened tensors). A parameter with a gradient on some ranks only gets
-    zeros on the others, as DDP does; one without a gradient anywhere is left
-    alone (with ``find_unused_parameters=True``; by default, as in DDP, a
-    trainable parameter of a stepping optimizer without a gradient on any
-    rank is an error that names it). Parameters and buffers are broadcast
-    from rank 0 when the wrapper
-    is built and whenever :meth:`broadcast_parameters` is called (the BDL loop
-    calls it before the first iteration, after weights are initialised and
-    loaded). Communication is not overlapped with the backward pass; that is
-    the price of correctness for arbitrary optimizer layouts.
+    This wrapper does not depend on how the model calls its modules: for the
+    duration of ``train_step``, every ``OptimWrapper`` it receives averages
+    the gradients of exactly its parameters over all ranks right before it
+    steps, before gradient clipping and an ``AmpOptimWrapper``'s unscaling
+    (:meth:`all_reduce_grads`, a bucketed all-reduce of flattened tensors,
+    run through :func:`~mmbdl.models.utils.grad_sync.synchronised_steps`).
+    Outside ``train_step`` the wrappers are untouched; a synchronisation
+    nested inside it (the translator's own) leaves them to this one, so each
+    gradient is reduced once. A parameter with a gradient on some ranks
+    only gets zeros on the others, as DDP does; one without a gradient
+    anywhere is left alone (with ``find_unused_parameters=True``; by
+    default, as in DDP, a trainable parameter of a stepping optimizer
+    without a gradient on some rank is an error that names it). Parameters
+    and buffers are broadcast from rank 0 when the wrapper is built and
+    whenever :meth:`broadcast_parameters` is called (the BDL loop calls it
+    before the first iteration, after weights are initialised and loaded).
+    Communication is not overlapped with the backward pass; that is the
+    price of correctness for arbitrary optimizer layouts.
 
     With one process every method passes through unchanged.
 
@@ -183,36 +188,6 @@ class BDLDistributedDataParallel(nn.Module):
             'expected, set model_wrapper_cfg.find_unused_parameters=True '
             '(they are then averaged with zeros, as DDP does)')
 
-    def _hook_wrapper(self, wrapper: OptimWrapper) -> None:
-        if getattr(wrapper, '_bdl_grad_sync', False):
-            return
-        original_step = wrapper.step
-        sync = self.all_reduce_grads
-
-        def step(**kwargs):
-            params = [p for group in wrapper.optimizer.param_groups
-                      for p in group['params']]
-            sync(params)
-            return original_step(**kwargs)
-
-        wrapper.step = step
-        wrapper._bdl_grad_sync = True
-
-    def install(self, optim_wrapper: Union[OptimWrapper,
-                                           OptimWrapperDict]) -> None:
-        """Hook gradient averaging into every wrapper of ``optim_wrapper``.
-
-        Args:
-            optim_wrapper (OptimWrapper | OptimWrapperDict): Wrappers.
-        """
-        if self.world_size == 1:
-            return
-        if isinstance(optim_wrapper, OptimWrapperDict):
-            for wrapper in optim_wrapper.values():
-                self._hook_wrapper(wrapper)
-        else:
-            self._hook_wrapper(optim_wrapper)
-
     # ------------------------------------------------------------------
     def train_step(self, data, optim_wrapper: OptimWrapper
                    ) -> Dict[str, torch.Tensor]:
@@ -225,10 +200,10 @@ class BDLDistributedDataParallel(nn.Module):
         Returns:
             dict[str, Tensor]: The model's log variables.
         """
-        self.install(optim_wrapper)
         if self.broadcast_buffers and self.world_size > 1:
             self._broadcast([b for b in self.module.buffers()])
-        return self.module.train_step(data, optim_wrapper)
+        with synchronised_steps(optim_wrapper, self.all_reduce_grads):
+            return self.module.train_step(data, optim_wrapper)
 
     def val_step(self, data) -> list:
         """The model's ``val_step``."""

@@ -327,25 +327,31 @@ def test_init_weights_alone_and_inside_a_parent_model():
 def test_distributed_step_averages_grads_and_restores_hooks(monkeypatch):
     """With several ranks every optimizer step is preceded by a mean
     all-reduce of exactly that optimizer's gradients; a `step` installed on
-    a wrapper by someone else is put back afterwards."""
-    from mmbdl.models.translators import perceptual_cyclegan as pc
+    a wrapper by someone else still runs, after the reduce, and is put back
+    afterwards."""
+    from mmbdl.models.utils import grad_sync
     model = build_translator(tiny_translator_cfg())
     optim = make_optim(model)
-    reduced = []
+    events = []
 
     def fake_all_reduce(tensors, coalesce=True, op='sum'):
         assert op == 'mean'
-        reduced.append(sum(t.numel() for t in tensors))
+        events.append(sum(t.numel() for t in tensors))
 
-    from mmbdl.models.translators import grad_sync
-    monkeypatch.setattr(pc, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(grad_sync, 'get_world_size', lambda: 2)
     monkeypatch.setattr(grad_sync, 'all_reduce_params', fake_all_reduce)
-    foreign = optim['discriminators'].step  # bound method
+    plain = optim['discriminators'].step  # bound method
+
+    def foreign(**kwargs):
+        events.append('foreign')
+        return plain(**kwargs)
+
     optim['discriminators'].step = foreign
     _set_iter(0)
     model.train_step(make_batch(seed=1), optim)
     n_disc = sum(p.numel() for p in model.discriminators.parameters())
     n_gen = sum(p.numel() for p in model.generators.parameters())
-    assert reduced == [n_gen, n_disc]  # generators step first (release)
+    # generators step first (release), then the discriminators
+    assert events == [n_gen, n_disc, 'foreign']
     assert optim['discriminators'].__dict__['step'] is foreign
     assert 'step' not in optim['generators'].__dict__

@@ -118,6 +118,7 @@ UNUSED_SCRIPT = textwrap.dedent('''
     import torch, torch.nn as nn, torch.distributed as dist
     sys.path.insert(0, {repo!r})
     from mmengine.optim import OptimWrapper
+    from mmbdl.models.utils import synchronised_steps
     from mmbdl.models.wrappers import BDLDistributedDataParallel
     dist.init_process_group('gloo')
     rank = dist.get_rank()
@@ -125,15 +126,16 @@ UNUSED_SCRIPT = textwrap.dedent('''
     model = nn.ModuleDict(dict(used=nn.Linear(2, 1), unused=nn.Linear(2, 1)))
     ddp = BDLDistributedDataParallel(model, find_unused_parameters={flag})
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1.0))
-    ddp.install(wrapper)
     x = torch.full((1, 2), float(rank + 1))
     loss = model['used'](x).sum()
     if rank == 1:  # 'unused' gets a gradient on rank 1 only
         loss = loss + model['unused'](x).sum()
     # one file per rank: two ranks printing to one stdout interleave
     try:
-        wrapper.backward(loss)
-        wrapper.step()  # averages the gradients first (not zeroed here)
+        # the synchronisation BDLDistributedDataParallel.train_step runs
+        with synchronised_steps(wrapper, ddp.all_reduce_grads):
+            wrapper.backward(loss)
+            wrapper.step()  # averages the gradients first (not zeroed)
         line = ' '.join(map(str, ('RESULT', rank,
                                   model['unused'].weight.grad.tolist(),
                                   model['used'].weight.grad.tolist())))
