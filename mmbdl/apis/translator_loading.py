@@ -1,5 +1,7 @@
 """Build the translator of a config and load a checkpoint into it (shared
-by ``tools/translate.py`` and ``tools/analysis/demo_grid.py``)."""
+by ``tools/translate.py``, ``tools/analysis/demo_grid.py`` and
+``tools/analysis/fcn_score.py``), and read how a run translates its source
+images."""
 import os.path as osp
 
 import torch.nn as nn
@@ -73,3 +75,43 @@ def load_translator(cfg, checkpoint: str, device: str = 'cpu',
     translator.to(device)
     translator.eval()
     return translator
+
+
+def source_translation_settings(cfg) -> dict:
+    """How a run translates its source images into S'.
+
+    Read from the config's ``SourceTranslationHook`` (``custom_hooks``),
+    else from ``translate_cfg``: the settings the BDL loop (or
+    ``tools/translate.py``) translates the source set with.
+
+    Args:
+        cfg (Config): A BDL or translator config.
+
+    Returns:
+        dict: ``img_dir``, ``img_suffix`` (default '.png'), ``scale``
+        (``(w, h)`` the images are resized to before translation, or None),
+        ``interpolation`` (default 'bicubic') and ``target_domain``
+        (default 'target').
+
+    Raises:
+        ConfigCheckError: If the config names no source image folder.
+    """
+    from mmbdl.utils.errors import ConfigCheckError
+    for hook in cfg.get('custom_hooks', None) or []:
+        if str(hook.get('type', '')).split('.')[-1] == \
+                'SourceTranslationHook':
+            found = dict(hook)
+            break
+    else:
+        found = dict(cfg.get('translate_cfg', None) or {})
+    if not found.get('img_dir'):
+        raise ConfigCheckError(
+            f'{cfg.filename} has no SourceTranslationHook (custom_hooks) and '
+            'no translate_cfg.img_dir: the source images are unknown; add '
+            "translate_cfg = dict(img_dir='<source images>')")
+    scale = found.get('scale')
+    return dict(img_dir=found['img_dir'],
+                img_suffix=found.get('img_suffix', '.png'),
+                scale=tuple(scale) if scale is not None else None,
+                interpolation=found.get('interpolation', 'bicubic'),
+                target_domain=found.get('target_domain', 'target'))
