@@ -92,8 +92,9 @@ def test_grid_of_a_finished_run(demo):
     print(f'demo_grid.py took {proc.seconds:.1f} s')
     out = work / 'demo_grid.png'
     assert proc.stdout.rstrip().splitlines()[-1] == f'demo grid: {out}'
-    captions = ['source', 'F(1)(source)', 'F(2)(source)', 'target', 'label',
-                'M(0)', 'final M\nk2_self_training_i1']
+    captions = ['source scene', 'F(1)(source)', 'F(2)(source)',
+                'target scene', 'target label', 'M(0)',
+                'final M\nk2_self_training_i1']
     assert 'rows: ' + ', '.join(c.replace('\n', ' ') for c in captions) \
         in proc.stdout
     assert 'note:' not in proc.stdout  # the last phase's checkpoint exists
@@ -147,15 +148,21 @@ def test_grid_of_a_finished_run(demo):
 
 
 def test_unfinished_run_and_options(demo, tmp_path):
-    cwd, work, _ = demo
+    from mmbdl.engine.translation import ImageTranslator, load_image
+    cwd, work, models = demo
     part = tmp_path / 'part'
     part.mkdir()
     for name in ('k0_source_only', 'k1_translation', 'k1_adaptation'):
         os.symlink(work / f'{name}.pth', part / f'{name}.pth')
     out = tmp_path / 'pictures' / 'g.png'
+    # another run's F beside this run's: here the k2 translator stands in
+    # for an F trained without the perceptual loss
     proc = run_tool(str(part), '--out', str(out), '--num-scenes', '2',
-                    '--scale', '1', cwd=cwd)
-    captions = ['source', 'F(1)(source)', 'target', 'label', 'M(0)',
+                    '--scale', '1', '--compare-translator',
+                    str(work / 'k2_translation.pth'), '--compare-caption',
+                    'F(1) no perceptual', cwd=cwd)
+    captions = ['source scene', 'F(1)(source)', 'F(1) no perceptual',
+                'target scene', 'target label', 'M(0)',
                 'final M\nk1_adaptation']
     assert 'rows: ' + ', '.join(c.replace('\n', ' ') for c in captions) \
         in proc.stdout
@@ -164,9 +171,25 @@ def test_unfinished_run_and_options(demo, tmp_path):
     assert proc.stdout.rstrip().endswith(f'demo grid: {out}')
     grid = mmcv.imread(str(out))
     layout = GridLayout((128, 64), caption_width(captions))
-    assert (grid.shape[1], grid.shape[0]) == layout.size(6, 2)
+    assert (grid.shape[1], grid.shape[0]) == layout.size(7, 2)
+    sources = sorted(glob.glob(str(cwd / 'data/demo/gta5/images/*.png')))
+    src = [load_image(sources[i], (128, 64)) for i in (0, 3)]
+    for row, name in ((1, 'k1_translation'), (2, 'k2_translation')):
+        translate = ImageTranslator(models[name].translator)
+        for got, img in zip(tiles(grid, layout, row, 2), src):
+            np.testing.assert_array_equal(got, translate([img])[0])
     assert not (part / 'demo_grid.png').exists()
     assert not [p for p in os.listdir(out.parent) if p != 'g.png']  # no tmp
+    # the default caption names the file; a missing checkpoint is refused
+    proc = run_tool(str(part), '--out', str(out), '--num-scenes', '1',
+                    '--scale', '1', '--compare-translator',
+                    str(work / 'k2_translation.pth'), cwd=cwd)
+    assert 'F(compared) k2_translation.pth' in proc.stdout
+    proc = run_tool(str(part), '--compare-translator',
+                    str(tmp_path / 'none.pth'), cwd=cwd, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert f'error: --compare-translator {tmp_path}/none.pth does not ' \
+        'exist' in proc.stderr
 
 
 def test_missing_work_dir_and_m0_checkpoint(demo, tmp_path):

@@ -4,13 +4,18 @@ One column per target val scene (``--num-scenes``, evenly spaced over the
 sorted val set, so the choice is fixed), one row per picture, each row
 captioned on its left:
 
-- ``source``: a source image as the run translates it into S' (the
+- ``source scene``: a source image as the run translates it into S' (the
   ``SourceTranslationHook``'s ``img_dir`` / ``scale``, else
   ``translate_cfg``), also evenly spaced over the sorted source images;
 - ``F(k)(source)``: its translation by the translator of every translation
   phase whose checkpoint (``k<k>_translation.pth``) is in the work dir;
-- ``target`` and ``label``: the val image and its ground truth (class
-  colours of the val set, Cityscapes for the BDL settings; ignore = black);
+- with ``--compare-translator CHECKPOINT``: the same source images
+  translated by another run's F (e.g. the ablation's F trained without the
+  perceptual loss), captioned ``--compare-caption``, so the two
+  translators' drift is seen side by side;
+- ``target scene`` and ``target label``: the val image and its ground
+  truth (class colours of the val set, Cityscapes for the BDL settings;
+  ignore = black);
 - ``M(0)``: the prediction of the source-only phase (``k0_source_only.pth``);
 - ``final M``: that of the last segmentation phase of the plan whose
   checkpoint exists (its name under the caption).
@@ -22,6 +27,7 @@ neighbours when enlarging). The PNG is written atomically.
 Usage:
     python tools/analysis/demo_grid.py CONFIG WORK_DIR [--out PATH]
         [--num-scenes 4] [--scale 2] [--device cpu]
+        [--compare-translator CHECKPOINT [--compare-caption TEXT]]
 Example (the end of ``make demo``):
     python tools/analysis/demo_grid.py configs/bdl/bdl_demo.py \\
         work_dirs/bdl_demo
@@ -51,6 +57,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--scale', type=float, default=2.0,
                         help='tile size = val image size x SCALE (default 2)')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument('--compare-translator', metavar='CHECKPOINT',
+                        help='a phase checkpoint of another run (same '
+                        'config) whose F translates the same source images '
+                        'in a row of its own, e.g. the ablation\'s '
+                        'no_perceptual/seed_0/k1_translation.pth')
+    parser.add_argument('--compare-caption', default=None,
+                        help='caption of that row (default: F(compared) and '
+                        'the checkpoint\'s file name)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (as the '
                         'run was trained with)')
@@ -72,29 +86,6 @@ def planned_phases(cfg) -> list:
 def pick(count: int, total: int) -> List[int]:
     """``count`` indices evenly spread over ``range(total)`` (both ends)."""
     return [round(i * (total - 1) / max(count - 1, 1)) for i in range(count)]
-
-
-def source_settings(cfg) -> dict:
-    """``img_dir``, ``img_suffix``, ``scale``, ``interpolation`` and
-    ``target_domain`` of the source images F translates in the run."""
-    from mmbdl.utils.errors import ConfigCheckError
-    for hook in cfg.get('custom_hooks') or []:
-        if str(hook.get('type', '')).split('.')[-1] == \
-                'SourceTranslationHook':
-            found = dict(hook)
-            break
-    else:
-        found = dict(cfg.get('translate_cfg') or {})
-    if not found.get('img_dir'):
-        raise ConfigCheckError(
-            f'{cfg.filename} has no SourceTranslationHook (custom_hooks) and '
-            'no translate_cfg.img_dir: the source images are unknown; add '
-            "translate_cfg = dict(img_dir='<source images>')")
-    return dict(img_dir=found['img_dir'],
-                img_suffix=found.get('img_suffix', '.png'),
-                scale=found.get('scale'),
-                interpolation=found.get('interpolation', 'bicubic'),
-                target_domain=found.get('target_domain', 'target'))
 
 
 def checkpoints(cfg, config: str, work_dir: str):
@@ -171,15 +162,22 @@ def build_rows(args) -> Tuple[list, list, List[str]]:
     import mmcv
 
     from mmbdl.apis.bdl_seg_inferencer import dataset_meta_for
+    from mmbdl.apis.translator_loading import source_translation_settings
     from mmbdl.engine.translation import list_images, load_image
     from mmbdl.registry import DATASETS
     from mmbdl.utils import load_config, register_all_modules
-    from mmbdl.utils.errors import ConfigCheckError
+    from mmbdl.utils.errors import ConfigCheckError, MissingFileError
     from mmbdl.visualization import colourise, fit_tile
 
     if args.num_scenes < 1 or args.scale <= 0:
         raise ConfigCheckError('--num-scenes must be >= 1 and --scale > 0, '
                                f'got {args.num_scenes} and {args.scale}')
+    compare = args.compare_translator
+    if compare and not osp.isfile(compare):
+        raise MissingFileError(
+            f'--compare-translator {compare} does not exist; pass a phase '
+            'checkpoint of a run of the same config (e.g. '
+            '<ablation work dir>/no_perceptual/seed_0/k1_translation.pth)')
     register_all_modules(init_default_scope=True)
     cfg = load_config(args.config, args.cfg_options)
     translations, m0, final = checkpoints(cfg, args.config, args.work_dir)
@@ -193,7 +191,7 @@ def build_rows(args) -> Tuple[list, list, List[str]]:
     count = min(args.num_scenes, len(val_set))
     samples = [val_set[i] for i in pick(count, len(val_set))]
     targets = [mmcv.imread(s['data_samples'].img_path) for s in samples]
-    src = source_settings(cfg)
+    src = source_translation_settings(cfg)
     rels = list_images(src['img_dir'], src['img_suffix'])
     sources = [load_image(osp.join(src['img_dir'], rels[i]), src['scale'],
                           src['interpolation'])
@@ -201,14 +199,19 @@ def build_rows(args) -> Tuple[list, list, List[str]]:
 
     h, w = targets[0].shape[:2]
     tile = (max(1, round(w * args.scale)), max(1, round(h * args.scale)))
-    rows, captions = [[fit_tile(x, tile) for x in sources]], ['source']
-    for phase, path in translations:
+    rows = [[fit_tile(x, tile) for x in sources]]
+    captions = ['source scene']
+    compared = [(args.compare_caption
+                 or f'F(compared)\n{osp.basename(compare)}', compare)] \
+        if compare else []
+    for text, path in [(f'F({phase.k})(source)', path)
+                       for phase, path in translations] + compared:
         out = translate(cfg, path, sources, src['target_domain'],
                         args.device)
         rows.append([fit_tile(x, tile) for x in out])
-        captions.append(f'F({phase.k})(source)')
+        captions.append(text)
     rows.append([fit_tile(x, tile) for x in targets])
-    captions.append('target')
+    captions.append('target scene')
 
     models = ([('M(0)', m0[1])] if m0 else []) + \
         ([(f'final M\n{final[0].name}', final[1])] if final else [])
@@ -224,7 +227,7 @@ def build_rows(args) -> Tuple[list, list, List[str]]:
     if all('gt_sem_seg' in s['data_samples'] for s in samples):
         rows.append([paint(s['data_samples'].gt_sem_seg.data[0].numpy())
                      for s in samples])
-        captions.append('label')
+        captions.append('target label')
     for text, labels, _ in preds:
         rows.append([paint(x) for x in labels])
         captions.append(text)
