@@ -18,7 +18,7 @@ from .version_check import check_dependencies  # noqa: E402
 
 check_dependencies()
 
-from .utils.checkpoint import register_checkpoint_safe_globals  # noqa: E402
+from .utils.weights import register_checkpoint_safe_globals  # noqa: E402
 from .version import __version__  # noqa: E402
 
 register_checkpoint_safe_globals()

@@ -91,7 +91,7 @@ def load_inference_segmentor(cfg, checkpoint: str,
         FileNotFoundError: If the checkpoint is missing.
         ValueError: If the checkpoint does not fit the segmentor (e.g.
             another number of classes), or lacks some of its weights
-            (:func:`mmbdl.utils.partial_load.require_complete_load`).
+            (:func:`mmbdl.utils.weights.partial_load.require_complete_load`).
     """
     from mmengine.runner.checkpoint import _load_checkpoint
 
@@ -133,9 +133,8 @@ def load_inference_segmentor(cfg, checkpoint: str,
             f'{checkpoint} does not fit the config\'s segmentor: {key} has '
             f'shape {theirs} there but {ours} in the model (and '
             f'{len(mismatched) - 1} more); use the config of that run')
-    from mmbdl.utils.checkpoint import match_keys
-    from mmbdl.utils.partial_load import (allow_partial_in,
-                                          require_complete_load)
+    from mmbdl.utils.weights import (allow_partial_in, match_keys,
+                                     require_complete_load)
     require_complete_load(
         match_keys(sub, own, checkpoint), list(sub), checkpoint,
         allow_partial or allow_partial_in(cfg), converter_prefix=prefix)

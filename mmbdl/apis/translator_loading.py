@@ -40,10 +40,9 @@ def load_translator(cfg, checkpoint: str, device: str = 'cpu',
     from mmbdl.engine.hooks.weights_check_hook import module_prefix
     from mmbdl.registry import MODELS
     from mmbdl.utils import get_translator
-    from mmbdl.utils.checkpoint import match_keys
     from mmbdl.utils.errors import ConfigCheckError, MissingFileError
-    from mmbdl.utils.partial_load import (allow_partial_in,
-                                          require_complete_load)
+    from mmbdl.utils.weights import (allow_partial_in, match_keys,
+                                     require_complete_load)
 
     if not osp.isfile(checkpoint):
         raise MissingFileError(f'checkpoint {checkpoint} does not exist')

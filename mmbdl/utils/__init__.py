@@ -1,4 +1,3 @@
-from .checkpoint import register_checkpoint_safe_globals
 from .config_utils import load_config, run_cli
 from .errors import (ConfigCheckError, ConfigTypeError, MissingFileError,
                      MMBDLUserError, RunStateError)
@@ -6,6 +5,7 @@ from .head_align_corners import head_align_corners
 from .model_utils import get_inference_segmentor, get_translator, unwrap_model
 from .set_env import register_all_modules
 from .typing_utils import ConfigType, OptConfigType, OptMultiConfig
+from .weights import register_checkpoint_safe_globals
 
 __all__ = [
     'register_all_modules', 'register_checkpoint_safe_globals',

@@ -13,9 +13,8 @@ from dinov2_tiny import official_state, reference_features
 from mmbdl.models.backbones.dinov2_vit import vfm_input_size
 from mmbdl.models.utils import PRETRAINED_ATTR
 from mmbdl.registry import MODELS
-from mmbdl.utils.checkpoint import match_keys
-from mmbdl.utils.dinov2_state_dict import convert_dinov2
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.weights import convert_dinov2, match_keys
 
 TINY = dict(type='DINOv2VisionTransformer', embed_dims=32, num_layers=2,
             num_heads=2, img_size=56, out_indices=-1)

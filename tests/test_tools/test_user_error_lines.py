@@ -93,8 +93,8 @@ def test_every_project_error_class_derives_from_the_one_base():
     from mmbdl.datasets.data_checks import DataCheckError
     from mmbdl.engine.pseudo_labeling.label_files import PseudoLabelDirError
     from mmbdl.utils.atomic_write import DiskFullError
-    from mmbdl.utils.checkpoint import CheckpointRefusedError
-    from mmbdl.utils.checkpoint_files import UnreadableCheckpointError
+    from mmbdl.utils.weights import (CheckpointRefusedError,
+                                     UnreadableCheckpointError)
     from mmbdl.utils.work_dir_lock import (WorkDirLockedError,
                                            WorkDirNotWritableError)
     for cls in (ConversionError, DataCheckError, PseudoLabelDirError,

@@ -15,7 +15,7 @@ OWN_RENAMES = {
     # the rehearsal's synthetic sets: a whole folder
     'tools/analysis/rehearsal/synthetic_data.py': 'folder',
     # a download: a URL error and a disk error are told apart
-    'mmbdl/utils/pretrained_weights.py': 'download',
+    'mmbdl/utils/weights/pretrained_weights.py': 'download',
     # a video: the writer picks its codec from the temporary name's suffix
     'tools/infer.py': 'video',
 }

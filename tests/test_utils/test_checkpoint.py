@@ -10,7 +10,7 @@ from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from tiny_seg import tiny_seg_config, write_tiny_seg_dataset
 
 from mmbdl.utils import register_checkpoint_safe_globals
-from mmbdl.utils.checkpoint import CheckpointRefusedError
+from mmbdl.utils.weights import CheckpointRefusedError
 
 
 class NotAllowed:

@@ -2,7 +2,7 @@
 
 Handles the PyTorch state dicts of the BDL release (and of AdaptSegNet,
 which it builds on), and torchvision's VGG-16. The key mapping is
-:mod:`mmbdl.utils.release_state_dict`, which configs also use to
+:mod:`mmbdl.utils.weights.release_state_dict`, which configs also use to
 convert these files on load (``init_cfg`` with ``checkpoint='bdl://...'``):
 
 - ``deeplabv2``: a trained DeepLab-v2 ResNet-101 (``conv1``, ``bn1``,
@@ -58,14 +58,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
 from mmbdl.utils.atomic_write import atomic_path  # noqa: E402
 
 # isort: off
-from mmbdl.utils.release_state_dict import (  # noqa: E402,F401
+from mmbdl.utils.weights import (  # noqa: E402,F401
     ARCHS, convert_release_state_dict, detect_arch, unwrap_state_dict)
 # isort: on
 
 
 def convert(state, arch: str = 'auto', num_classes=19, prefix: str = ''):
     """Convert a release state dict (see
-    :func:`mmbdl.utils.release_state_dict.convert_release_state_dict`).
+    :func:`mmbdl.utils.weights.release_state_dict.convert_release_state_dict`).
     """
     return convert_release_state_dict(state, arch, num_classes, prefix)
 

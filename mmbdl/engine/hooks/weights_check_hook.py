@@ -7,11 +7,11 @@ from mmengine.hooks import Hook
 
 from mmbdl.models.utils.checked_pretrained_init import PRETRAINED_ATTR
 from mmbdl.registry import HOOKS
-from mmbdl.utils.checkpoint import KeyMatch, check_key_match
 from mmbdl.utils.errors import ConfigCheckError
 from mmbdl.utils.model_utils import get_inference_segmentor, unwrap_model
-from mmbdl.utils.partial_load import require_complete_load
 from mmbdl.utils.runner_internals import load_from, resume_requested
+from mmbdl.utils.weights import (KeyMatch, check_key_match,
+                                 require_complete_load)
 
 
 def module_prefix(model: nn.Module, module: nn.Module) -> str:

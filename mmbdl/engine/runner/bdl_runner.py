@@ -10,9 +10,9 @@ from mmengine.runner import Runner
 
 from mmbdl.registry import LOOPS, RUNNERS
 from mmbdl.utils.atomic_write import atomic_path
-from mmbdl.utils.checkpoint_files import resume_checkpoint
 from mmbdl.utils.config_names import check_loop_keys
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.weights import resume_checkpoint
 from .console import make_console_brief, make_console_full, warnings_note
 
 # MMEngine's load_state_dict prints every missing / unexpected key to stdout
@@ -121,8 +121,8 @@ class BDLRunner(Runner):
     def load_or_resume(self) -> None:
         """MMEngine's, but ``resume=True`` without ``load_from`` continues
         from the work dir's own latest checkpoint
-        (:func:`~mmbdl.utils.checkpoint_files.resume_checkpoint`: resolved
-        against the work dir, the newest readable one where it is
+        (:func:`~mmbdl.utils.weights.checkpoint_files.resume_checkpoint`:
+        resolved against the work dir, the newest readable one where it is
         truncated)."""
         if self._has_loaded:
             return None

@@ -12,12 +12,11 @@ unless ``train_cfg.allow_random_init``; a resumed run is not checked.
 """
 from typing import Optional, Sequence
 
-from mmengine.runner.checkpoint import CheckpointLoader
-
 from mmbdl.engine.hooks.weights_check_hook import (backbone_init_source,
                                                    check_segmentor_checkpoint,
                                                    random_backbone_message)
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.weights import load_fitting_weights, read_state_dict
 from .phase_plan import Phase
 
 
@@ -59,18 +58,10 @@ class InitialWeightsSource:
         self.initial_source = backbone_init_source(model)
         if self.initial_weights is None:
             return
-        checkpoint = CheckpointLoader.load_checkpoint(
-            self.initial_weights, map_location='cpu')
-        state = checkpoint.get('state_dict', checkpoint)
+        state = read_state_dict(self.initial_weights)
         match, backbone = check_segmentor_checkpoint(
             model, state, f'train_cfg.initial_weights {self.initial_weights}')
-        state = {k[len('module.'):] if k.startswith('module.') else k: v
-                 for k, v in state.items()}
-        own = model.state_dict()
-        model.load_state_dict(
-            {k: v for k, v in state.items()
-             if k in own and tuple(v.shape) == tuple(own[k].shape)},
-            strict=False)
+        load_fitting_weights(model, state)
         if backbone:
             self.initial_source = self.initial_weights
         logger.info(f'initial weights: {match.summary()}')

@@ -7,7 +7,7 @@ positional embedding of the 518x518 pretraining grid (37x37 patches)
 interpolated to the input as DINOv2 does it, optional register tokens
 (Darcet et al., 2024) and one fused ``qkv`` projection per attention. The
 official checkpoints are converted on load
-(:mod:`mmbdl.utils.dinov2_state_dict`).
+(:mod:`mmbdl.utils.weights.dinov2_state_dict`).
 
 Inputs must be multiples of the patch size (DINOv2's patch embedding does
 not pad); anything else is refused with the nearest valid sizes. Test-time
@@ -44,8 +44,8 @@ from mmseg.models.backbones.vit import (TransformerEncoderLayer,
 from torch import Tensor
 
 from mmbdl.registry import MODELS
-from mmbdl.utils.dinov2_state_dict import check_dinov2_fit, fit_mask_token
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.weights import check_dinov2_fit, fit_mask_token
 from ..utils.lora import add_lora, freeze_all_but_lora, reset_lora
 
 # name -> (embed_dims, num_layers, num_heads) of the official models

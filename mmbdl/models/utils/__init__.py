@@ -1,9 +1,9 @@
 """Model utilities of mmbdl: weight key mapping, checked init, LoRA, the
 pseudo-label rules, the in-step colour augmentation and the gradient
 averaging before optimizer steps."""
-from mmbdl.utils.dinov2_state_dict import convert_dinov2
-from mmbdl.utils.release_state_dict import (ARCHS, convert_release_state_dict,
-                                            detect_arch, unwrap_state_dict)
+from mmbdl.utils.weights import (ARCHS, convert_dinov2,
+                                 convert_release_state_dict, detect_arch,
+                                 unwrap_state_dict)
 from .checked_pretrained_init import PRETRAINED_ATTR, CheckedPretrainedInit
 from .color_augment import (ColorAugment, augment_normalised, blur_kernel_size,
                             build_color_augment, from_unit_rgb, to_unit_rgb)

@@ -1,13 +1,19 @@
-"""MMEngine's ``Pretrained`` init, with the load counted and checked."""
+"""MMEngine's ``Pretrained`` init, with the load counted and checked.
+
+It lives outside :mod:`mmbdl.utils.weights` (the package of checkpoint and
+weight-format code) because it is registered in ``WEIGHT_INITIALIZERS``,
+whose lazy-import locations are ``mmbdl.models``: a utils module may not
+use a registry of a higher layer. The key matching it relies on is
+:mod:`mmbdl.utils.weights.key_match`.
+"""
 from typing import Optional
 
 from mmengine.logging import MMLogger
 from mmengine.model.weight_init import PretrainedInit, update_init_info
 
 from mmbdl.registry import WEIGHT_INITIALIZERS
-from mmbdl.utils.checkpoint import (check_key_match, match_keys,
-                                    suggest_prefix_fix)
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.weights import check_key_match, match_keys, suggest_prefix_fix
 
 # attribute set on a module that a checked Pretrained init loaded
 PRETRAINED_ATTR = '_mmbdl_pretrained_from'
@@ -25,7 +31,7 @@ class CheckedPretrainedInit(PretrainedInit):
     missing / unexpected counts and stops with the first keys on each side
     and the likely prefix fix when fewer than ``min_ratio`` of the module's
     keys match. Checkpoints with the ``bdl://`` scheme are release files
-    converted on load (:mod:`mmbdl.utils.pretrained_weights`).
+    converted on load (:mod:`mmbdl.utils.weights.pretrained_weights`).
 
     A module with a ``check_pretrained(state, checkpoint)`` method (the
     DINOv2 backbone) checks the selected weights first and may refuse them

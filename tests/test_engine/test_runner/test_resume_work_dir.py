@@ -11,10 +11,10 @@ import torch
 from bdl_tiny import real_bdl_cfg, write_bdl_data
 
 from mmbdl.engine.runner.bdl_runner import BDLRunner
-from mmbdl.utils.checkpoint_files import (UnreadableCheckpointError,
-                                          resolve_in_work_dir,
-                                          resume_checkpoint, unreadable_reason)
 from mmbdl.utils.errors import RunStateError
+from mmbdl.utils.weights import (UnreadableCheckpointError,
+                                 resolve_in_work_dir, resume_checkpoint,
+                                 unreadable_reason)
 
 
 @pytest.fixture(scope='module')

@@ -15,8 +15,8 @@ from mmbdl.engine.hooks.weights_check_hook import backbone_init_source
 from mmbdl.models.translators.perceptual_memory import checkpoint_units
 from mmbdl.models.utils import PRETRAINED_ATTR
 from mmbdl.registry import MODELS
-from mmbdl.utils.dinov2_state_dict import check_dinov2_fit, convert_dinov2
 from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.weights import check_dinov2_fit, convert_dinov2
 
 TINY = dict(type='DINOv2VisionTransformer', embed_dims=32, num_layers=2,
             num_heads=2, img_size=56, out_indices=(0, 1))

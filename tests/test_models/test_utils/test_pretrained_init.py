@@ -14,9 +14,8 @@ from mmengine.config import Config
 
 from mmbdl.models.utils import PRETRAINED_ATTR
 from mmbdl.registry import MODELS
-from mmbdl.utils import pretrained_weights
-from mmbdl.utils.checkpoint import match_keys, suggest_prefix_fix
-from mmbdl.utils.release_state_dict import torchvision_vgg16_names
+from mmbdl.utils.weights import (match_keys, pretrained_weights,
+                                 suggest_prefix_fix, torchvision_vgg16_names)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))

@@ -18,7 +18,7 @@ from typing import Optional
 
 from mmengine.logging import print_log
 
-from .errors import RunStateError
+from ..errors import RunStateError
 
 __all__ = ['UnreadableCheckpointError', 'unreadable_reason',
            'resume_checkpoint', 'unreadable_message']

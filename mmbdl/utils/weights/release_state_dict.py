@@ -2,7 +2,7 @@
 
 One definition shared by ``tools/model_converters/bdl_to_mmbdl.py`` (which
 writes converted files) and the ``bdl://`` checkpoint scheme
-(:mod:`mmbdl.utils.pretrained_weights`, which converts in memory when a
+(:mod:`mmbdl.utils.weights.pretrained_weights`, which converts in memory when a
 config's ``init_cfg`` loads a release file). Layouts handled:
 
 - ``deeplabv2``: a trained DeepLab-v2 ResNet-101 of the release (``conv1``,
@@ -20,7 +20,7 @@ config's ``init_cfg`` loads a release file). Layouts handled:
   1000-class fc8 is dropped;
 - ``discriminator``: the output-space D (``conv1..4``, ``classifier``);
 - ``dinov2``: the official DINOv2 ViT checkpoints (not a BDL file; the key
-  map is :mod:`mmbdl.utils.dinov2_state_dict`).
+  map is :mod:`mmbdl.utils.weights.dinov2_state_dict`).
 
 Keys map to :class:`BDLEncoderDecoder` (``backbone.*``, ``decode_head.*``)
 or :class:`FCDiscriminator` (``layers.{0,2,4,6,8}.*``). BatchNorm
@@ -34,8 +34,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..errors import ConfigCheckError
 from .dinov2_state_dict import convert_dinov2, is_dinov2
-from .errors import ConfigCheckError
 
 ARCHS = ('deeplabv2', 'deeplabv2-init', 'fcn8s-vgg16', 'torchvision-vgg16',
          'discriminator', 'dinov2')

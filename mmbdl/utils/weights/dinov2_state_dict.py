@@ -22,7 +22,7 @@ from typing import Dict, List, Tuple
 
 from torch import Tensor
 
-from .errors import ConfigCheckError
+from ..errors import ConfigCheckError
 
 _BLOCK = re.compile(r'^blocks\.(?:\d+\.)?(\d+)\.(.+)$')
 _BLOCK_PARTS = {

@@ -3,7 +3,7 @@
 ``init_cfg=dict(type='Pretrained', checkpoint='bdl://<source>',
 prefix='backbone.')`` loads the weights the BDL release trains from, with
 the release's key layout converted in memory
-(:mod:`mmbdl.utils.release_state_dict`), so no manual conversion step
+(:mod:`mmbdl.utils.weights.release_state_dict`), so no manual conversion step
 is needed. ``<source>`` is one of :data:`KNOWN_WEIGHTS` or the path (or URL)
 of a file in one of the release layouts (e.g. the release's per-data-set
 VGG-16 "initial weights").
@@ -31,7 +31,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from .errors import ConfigCheckError, MissingFileError
+from ..errors import ConfigCheckError, MissingFileError
 
 SCHEME = 'bdl://'
 
@@ -152,7 +152,7 @@ def resolve_weights(source: str) -> Dict[str, str]:
 
     Returns:
         dict: ``path`` (an existing file) and ``arch`` (a layout of
-        :data:`~mmbdl.utils.release_state_dict.ARCHS` or 'auto').
+        :data:`~mmbdl.utils.weights.release_state_dict.ARCHS` or 'auto').
 
     Raises:
         MissingFileError: If the file is neither found nor downloadable.

@@ -1,7 +1,7 @@
 """Refuse a checkpoint that fills only part of the model it evaluates.
 
 Training may start from a checkpoint that holds part of M (another head,
-an ImageNet backbone): :func:`~mmbdl.utils.checkpoint.check_key_match`
+an ImageNet backbone): :func:`~mmbdl.utils.weights.key_match.check_key_match`
 stops only when fewer than half of the keys match. An evaluation may not:
 ``tools/test.py``, ``tools/infer.py``, ``tools/pseudo_label.py``,
 ``tools/translate.py`` and MMSegmentation's ``test.py`` (through the
@@ -14,8 +14,8 @@ anyway, with a warning.
 """
 from typing import List, Optional, Sequence
 
-from .checkpoint import KeyMatch, suggest_prefix_fix
-from .errors import ConfigCheckError
+from ..errors import ConfigCheckError
+from .key_match import KeyMatch, suggest_prefix_fix
 
 CONVERTER = 'tools/model_converters/bdl_to_mmbdl.py'
 ALLOW_PARTIAL_KEY = 'default_hooks.weights_check.allow_partial'
