@@ -87,21 +87,27 @@ def python_files() -> Iterator[str]:
                     yield osp.join(root, name)
 
 
-def layering_violations(files) -> List[str]:
-    """Every upward import in ``files``, as ``path:line: a -> b``."""
-    found = []
+def layered_imports(files) -> Iterator[Tuple[str, str, int, str]]:
+    """``(path, layer, line, imported name)`` of every import in the files
+    that belong to a layer (paths relative to ``ROOT``)."""
     for path in files:
         own = layer_of(module_name(path))
         if own is None:
             continue
         rel = osp.relpath(path, ROOT).replace(os.sep, '/')
         for line, name in imported_modules(path):
-            if rel == REGISTRATION_ENTRY and name in REGISTRATION_IMPORTS:
-                continue
-            other = layer_of(name)
-            if other is not None and LAYERS[other] > LAYERS[own]:
-                found.append(f'{rel}:{line}: '
-                             f'{own} imports {name} ({other})')
+            yield rel, own, line, name
+
+
+def layering_violations(files) -> List[str]:
+    """Every upward import in ``files``, as ``path:line: a -> b``."""
+    found = []
+    for rel, own, line, name in layered_imports(files):
+        if rel == REGISTRATION_ENTRY and name in REGISTRATION_IMPORTS:
+            continue
+        other = layer_of(name)
+        if other is not None and LAYERS[other] > LAYERS[own]:
+            found.append(f'{rel}:{line}: {own} imports {name} ({other})')
     return found
 
 
@@ -138,19 +144,13 @@ def registry_violations(files, layers: dict) -> List[str]:
     """Every use of a registry of a higher layer, as ``path:line: ...``.
     """
     found = []
-    for path in files:
-        own = layer_of(module_name(path))
-        if own is None:
+    for rel, own, line, name in layered_imports(files):
+        if not name.startswith('mmbdl.registry.'):
             continue
-        rel = osp.relpath(path, ROOT).replace(os.sep, '/')
-        for line, name in imported_modules(path):
-            if not name.startswith('mmbdl.registry.'):
-                continue
-            registry = name.rsplit('.', 1)[1]
-            other = layers.get(registry)
-            if other is not None and LAYERS[other] > LAYERS[own]:
-                found.append(f'{rel}:{line}: {own} uses {registry} '
-                             f'({other})')
+        registry = name.rsplit('.', 1)[1]
+        other = layers.get(registry)
+        if other is not None and LAYERS[other] > LAYERS[own]:
+            found.append(f'{rel}:{line}: {own} uses {registry} ({other})')
     return found
 
 
