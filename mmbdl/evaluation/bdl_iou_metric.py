@@ -232,14 +232,8 @@ class BDLIoUMetric(IoUMetric):
         conf = np.zeros((n, n), dtype=np.int64)
         for mat in results:
             conf += mat
-        conf_t = torch.from_numpy(conf).double()
-        intersect = torch.diagonal(conf_t)
-        area_label, area_pred = conf_t.sum(1), conf_t.sum(0)
-        union = area_label + area_pred - intersect
-        with np.errstate(divide='ignore', invalid='ignore'):
-            scores = self.total_area_to_metrics(
-                intersect, union, area_pred, area_label, self.metrics,
-                self.nan_to_num, self.beta)
+        scores = confusion_scores(conf, self.metrics, self.nan_to_num,
+                                  self.beta)
         iou = np.asarray(scores['IoU'], dtype=np.float64)
 
         metrics = OrderedDict()
@@ -269,6 +263,35 @@ class BDLIoUMetric(IoUMetric):
             print_log(f'predictions written to {self.output_dir} '
                       f'({self.output_format})', logger)
         return metrics
+
+
+def confusion_scores(conf: np.ndarray,
+                     metrics: Sequence[str] = ('mIoU', ),
+                     nan_to_num: Optional[int] = None,
+                     beta: int = 1) -> dict:
+    """MMSegmentation's per-class scores of a summed confusion matrix.
+
+    Args:
+        conf (np.ndarray): ``(C, C)`` counts, rows the label, columns the
+            prediction.
+        metrics (Sequence[str]): ``IoUMetric`` metric names. Defaults to
+            ``('mIoU', )``.
+        nan_to_num (int, optional): As in ``IoUMetric``. Defaults to None.
+        beta (int): As in ``IoUMetric``. Defaults to 1.
+
+    Returns:
+        dict: ``IoUMetric.total_area_to_metrics``'s ``aAcc`` and per-class
+        arrays (``IoU``, ``Acc``, ...); a class absent from both labels and
+        predictions is NaN.
+    """
+    conf_t = torch.from_numpy(conf).double()
+    intersect = torch.diagonal(conf_t)
+    area_label, area_pred = conf_t.sum(1), conf_t.sum(0)
+    union = area_label + area_pred - intersect
+    with np.errstate(divide='ignore', invalid='ignore'):
+        return IoUMetric.total_area_to_metrics(
+            intersect, union, area_pred, area_label, list(metrics),
+            nan_to_num, beta)
 
 
 def _nanmean(values) -> float:

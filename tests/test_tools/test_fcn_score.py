@@ -216,3 +216,15 @@ def test_refusals(demo, tmp_path):
     proc = run_tool(TOOL, [ORACLE, demo['f'], demo['oracle']],
                     cwd=str(demo['root']))
     assert 'oracle_demo.py' in error_line(proc)
+    # a source pipeline without LoadAnnotations: no labels, no guess
+    from mmengine.config import Config
+    cfg = Config.fromfile(DEMO)
+    source = cfg.train_dataloader.dataset.source
+    source.pipeline = [s for s in source.pipeline
+                       if s['type'] != 'LoadAnnotations']
+    cfg.train_dataloader.dataset.source = source
+    unlabelled = str(tmp_path / 'unlabelled.py')
+    cfg.dump(unlabelled)
+    proc = run_tool(TOOL, [unlabelled, demo['f'], demo['oracle']],
+                    cwd=str(demo['root']))
+    assert 'has no LoadAnnotations' in error_line(proc)

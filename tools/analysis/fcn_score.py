@@ -108,13 +108,18 @@ def source_dataset_cfg(cfg, config: str) -> dict:
 
 def label_loader(source_cfg: dict):
     """The ``LoadAnnotations`` of the source pipeline (its arguments), which
-    applies the data set's label mapping."""
+    applies the data set's label mapping; a pipeline without one is
+    refused."""
     from mmbdl.registry import TRANSFORMS
+    from mmbdl.utils.errors import ConfigCheckError
     for step in source_cfg.get('pipeline') or []:
         if isinstance(step, dict) and \
                 str(step.get('type', '')).split('.')[-1] == 'LoadAnnotations':
             return TRANSFORMS.build(copy.deepcopy(dict(step)))
-    return TRANSFORMS.build(dict(type='LoadAnnotations'))
+    raise ConfigCheckError(
+        'the source pipeline of the UDADataset has no LoadAnnotations, so '
+        "the source labels (and the data set's label mapping) are unknown; "
+        'pass the BDL config the translator was trained with')
 
 
 def read_checkpoint(path: str) -> dict:
@@ -169,15 +174,8 @@ def scores(conf: np.ndarray, classes: Sequence[str]) -> dict:
     """aAcc, mIoU, mAcc (percent) and per-class IoU of a confusion matrix
     (rows: label, columns: prediction), as ``BDLIoUMetric`` computes them.
     """
-    import torch
-    from mmseg.evaluation import IoUMetric
-    conf_t = torch.from_numpy(conf).double()
-    intersect = torch.diagonal(conf_t)
-    area_label, area_pred = conf_t.sum(1), conf_t.sum(0)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        out = IoUMetric.total_area_to_metrics(
-            intersect, area_label + area_pred - intersect, area_pred,
-            area_label, ['mIoU'])
+    from mmbdl.evaluation.bdl_iou_metric import confusion_scores
+    out = confusion_scores(conf)
     iou = np.asarray(out['IoU'], np.float64)
 
     def pct(value) -> Optional[float]:

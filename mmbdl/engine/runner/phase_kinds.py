@@ -16,6 +16,7 @@ online UDA on the original source ('uda', VFM-UDA's recipe).
 """
 from typing import Dict, Optional, Tuple
 
+from mmbdl.models.algorithms.bdl import TRAINED_PARTS
 from mmbdl.registry import PHASE_KINDS
 from mmbdl.utils.errors import ConfigCheckError
 
@@ -23,7 +24,6 @@ from mmbdl.utils.errors import ConfigCheckError
 TRANSLATED_SOURCE = 'translated_source'
 PSEUDO_LABELS = 'pseudo_labels'
 ARTIFACTS = (TRANSLATED_SOURCE, PSEUDO_LABELS)
-TRAINED_PARTS = ('segmentor', 'translator')
 INIT_POLICIES = ('continue', 'initial')
 
 

@@ -13,6 +13,8 @@ from mmbdl.utils.typing_utils import ConfigType, OptConfigType, OptMultiConfig
 from ..translators.base_translator import build_translator
 
 FOLLOW_KEY = 'follow_segmentor'
+# the sub-models a phase can train (BDL.set_phase's ``trains``)
+TRAINED_PARTS = ('segmentor', 'translator')
 
 
 def _merge(base: dict, overrides: dict) -> dict:
@@ -114,8 +116,6 @@ class BDL(BaseModel):
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
-    TRAINED_PARTS = ('segmentor', 'translator')
-
     def __init__(self,
                  segmentor: ConfigType,
                  translator: OptConfigType = None,
@@ -173,10 +173,10 @@ class BDL(BaseModel):
             ConfigCheckError: If ``trains`` names no sub-model of BDL or one
                 this model was built without.
         """
-        if trains not in self.TRAINED_PARTS:
+        if trains not in TRAINED_PARTS:
             raise ConfigCheckError(
                 f'BDL.set_phase({name!r}): trains must be one of '
-                f'{self.TRAINED_PARTS}, got {trains!r}')
+                f'{TRAINED_PARTS}, got {trains!r}')
         if getattr(self, trains) is None:
             raise ConfigCheckError(
                 f'the {name!r} phase trains a {trains}, but the BDL model '
