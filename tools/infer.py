@@ -21,6 +21,7 @@ import argparse
 import os
 import os.path as osp
 import sys
+from contextlib import ExitStack
 from typing import Callable, Iterator, List, Optional, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -227,19 +228,22 @@ def segment_video(path: str, name: str, outputs: Outputs, frames: Iterator,
     import numpy as np
 
     from mmbdl.utils import ConfigCheckError
+    from mmbdl.utils.atomic_write import atomic_path
     stem = osp.splitext(name)[0]
-    writer = tmp = None
-    if outputs.overlay:
-        final = osp.join(outputs.vis_dir, f'{stem}.mp4')
-        os.makedirs(osp.dirname(final), exist_ok=True)
-        tmp = osp.join(osp.dirname(final), f'.{osp.basename(stem)}.tmp.mp4')
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'),
-                                 info['fps'], info['size'])
-        if not writer.isOpened():
-            raise ConfigCheckError(
-                f'cannot write the overlay video {final} (OpenCV without an '
-                'mp4v encoder?); use --no-overlay')
-    try:
+    writer = None
+    with ExitStack() as stack:
+        if outputs.overlay:
+            final = osp.join(outputs.vis_dir, f'{stem}.mp4')
+            # the writer picks the container by the name's ending
+            tmp = stack.enter_context(
+                atomic_path(final, what='overlay video', suffix='.mp4'))
+            writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'),
+                                     info['fps'], info['size'])
+            stack.callback(writer.release)  # before the file is moved
+            if not writer.isOpened():
+                raise ConfigCheckError(
+                    f'cannot write the overlay video {final} (OpenCV '
+                    'without an mp4v encoder?); use --no-overlay')
         for index, frame in enumerate(frames):
             pred = outputs.inferencer.predict([frame])[0]
             outputs.label_map(pred, f'{path}#{index}',
@@ -248,11 +252,7 @@ def segment_video(path: str, name: str, outputs: Outputs, frames: Iterator,
                 writer.write(np.ascontiguousarray(
                     outputs.painted(frame, pred)))
             tick()
-    finally:
-        if writer is not None:
-            writer.release()
     if writer is not None:
-        os.replace(tmp, final)
         outputs.num_overlays += 1
 
 

@@ -22,18 +22,20 @@ class DiskFullError(MMBDLUserError, OSError):
     """A file could not be written for lack of space."""
 
 
-def temp_name(path: str) -> str:
+def temp_name(path: str, suffix: str = '') -> str:
     """The temporary name :func:`atomic_path` writes ``path`` under: a
     hidden file of the same folder, unique per process.
 
     Args:
         path (str): The final path.
+        suffix (str): Appended, for writers that choose the format by the
+            file's ending (e.g. ``'.mp4'``). Defaults to ''.
 
     Returns:
-        str: ``<folder>/.<name>.<pid>.tmp``.
+        str: ``<folder>/.<name>.<pid>.tmp<suffix>``.
     """
     folder, name = osp.split(osp.abspath(path))
-    return osp.join(folder, f'.{name}.{os.getpid()}.tmp')
+    return osp.join(folder, f'.{name}.{os.getpid()}.tmp{suffix}')
 
 
 def _fsync(path: str) -> None:
@@ -45,8 +47,8 @@ def _fsync(path: str) -> None:
 
 
 @contextmanager
-def atomic_path(path: str, fsync: bool = False,
-                what: str = 'file') -> Iterator[str]:
+def atomic_path(path: str, fsync: bool = False, what: str = 'file',
+                suffix: str = '') -> Iterator[str]:
     """Yield a temporary path to write; it replaces ``path`` on success.
 
     Args:
@@ -55,6 +57,8 @@ def atomic_path(path: str, fsync: bool = False,
             Defaults to False.
         what (str): What the file is, for the full-disk error.
             Defaults to 'file'.
+        suffix (str): Ending of the temporary name (:func:`temp_name`).
+            Defaults to ''.
 
     Yields:
         str: The temporary path (the caller creates the file).
@@ -64,7 +68,7 @@ def atomic_path(path: str, fsync: bool = False,
             its previous content.
     """
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = temp_name(path)
+    tmp = temp_name(path, suffix)
     try:
         yield tmp
         if fsync:

@@ -14,10 +14,6 @@ OWN_RENAMES = {
     'mmbdl/datasets/demo.py': 'folder',
     # the rehearsal's synthetic sets: a whole folder
     'tools/analysis/rehearsal/synthetic_data.py': 'folder',
-    # a download: a URL error and a disk error are told apart
-    'mmbdl/utils/weights/pretrained_weights.py': 'download',
-    # a video: the writer picks its codec from the temporary name's suffix
-    'tools/infer.py': 'video',
 }
 
 
@@ -60,3 +56,27 @@ def test_the_check_finds_a_rename(tmp_path):
     planted = tmp_path / 'planted.py'
     planted.write_text('import os\n\n\ndef f(a, b):\n    os.replace(a, b)\n')
     assert renames(str(planted)) == [5]
+
+
+def test_download_is_atomic(tmp_path, monkeypatch):
+    """A download lands whole under its name or not at all."""
+    import pytest
+    import torch
+
+    from mmbdl.utils.errors import MissingFileError
+    from mmbdl.utils.weights.pretrained_weights import download
+    monkeypatch.delenv('MMBDL_OFFLINE', raising=False)
+    old_hub = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / 'hub'))
+    try:
+        src = tmp_path / 'weights.pth'
+        src.write_bytes(b'w' * 3000000)  # three 1 MiB chunks
+        path = download(src.as_uri(), 'weights.pth')
+        assert open(path, 'rb').read() == src.read_bytes()
+        folder = osp.dirname(path)
+        with pytest.raises(MissingFileError, match='gone.pth'):
+            download((tmp_path / 'gone.pth').as_uri(), 'gone.pth')
+        # nothing half-written is left behind
+        assert sorted(os.listdir(folder)) == ['weights.pth']
+    finally:
+        torch.hub.set_dir(old_hub)

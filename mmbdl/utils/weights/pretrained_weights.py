@@ -25,12 +25,12 @@ hash-like suffixes of the file names were not verified against the files.
 """
 import os
 import os.path as osp
-import tempfile
 import urllib.request
 from typing import Dict, List, Optional
 
 import torch
 
+from ..atomic_write import DiskFullError, atomic_open
 from ..errors import ConfigCheckError, MissingFileError
 
 SCHEME = 'bdl://'
@@ -122,24 +122,20 @@ def download(url: str, filename: str, timeout: float = 30.0) -> str:
         raise MissingFileError(
             f'{filename} not found and MMBDL_OFFLINE is set, so {url} is not '
             f'downloaded; {place}')
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix='.part')
     try:
-        with os.fdopen(fd, 'wb') as out, urllib.request.urlopen(
-                url, timeout=timeout) as response:
+        with atomic_open(dst, 'wb', what='download') as out, \
+                urllib.request.urlopen(url, timeout=timeout) as response:
             while True:
                 chunk = response.read(1 << 20)
                 if not chunk:
                     break
                 out.write(chunk)
-        os.replace(tmp, dst)
-    except OSError as err:  # URLError, timeouts and disk errors
+    except DiskFullError:
+        raise
+    except OSError as err:  # URLError, timeouts
         raise MissingFileError(
             f'{filename} not found locally and {url} is unreachable '
             f'({getattr(err, "reason", err)}); {place}') from None
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
     return dst
 
 
