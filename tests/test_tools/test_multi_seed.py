@@ -198,6 +198,67 @@ def test_ablation_table_and_contributions(config, tmp_path):
     assert '| perceptual loss | +10.0 ± 0.0 | 2/2 seeds |' in proc.stdout
 
 
+def test_ablation_oracle_and_fcn_score_rows(config, tmp_path):
+    """--oracle: the oracle's row and the FCN-score of F(1) per variant
+    and seed, with the perceptual loss's contribution to it."""
+    work = tmp_path / 'abl'
+    translator = ("model['translator'] = dict(perceptual_loss_cfg=dict("
+                  "lambda_per=0.1, lambda_per_recon=10.0))\n")
+    for seed, off in ((0, 0.0), (1, 2.0)):
+        full = str(work / 'full' / f'seed_{seed}')
+        fake_run(full, config,
+                 [10 + off, 40 + off, 45 + off, 47 + off, 50 + off])
+        with open(osp.join(full, 'cfg.py'), 'a') as f:
+            f.write(translator)
+        no_per = str(work / 'no_perceptual' / f'seed_{seed}')
+        fake_run(no_per, config, [10 + off, 30 + off, 33 + off], k=1)
+        with open(osp.join(no_per, 'cfg.py'), 'a') as f:
+            f.write("train_cfg.update(num_rounds=1, source_only=False)\n"
+                    "model['translator'] = dict(perceptual_loss_cfg=dict("
+                    "lambda_per=0.0, lambda_per_recon=0.0))\n")
+    with open(config, 'a') as f:
+        f.write(translator)
+    oracle_cfg = tmp_path / 'oracle.py'
+    oracle_cfg.write_text('model = dict()\n')
+    refused = run_tool('tools/analysis/ablation.py', config, '--seeds', '0',
+                       '1', '--work-dir', str(work), '--merge-only',
+                       '--oracle', str(oracle_cfg), check=False)
+    assert refused.returncode == 2
+    assert 'no finished oracle' in refused.stderr
+    # a finished oracle and the FCN-scores already computed for it
+    ckpt = work / 'oracle' / 'iter_600.pth'
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b'')
+    (work / 'oracle' / 'oracle.json').write_text(json.dumps(dict(
+        config=str(oracle_cfg), seed=0, checkpoint=str(ckpt),
+        metrics=dict(mIoU=52.2))))
+    fcn = {('full', 0): (35.0, 7.0), ('full', 1): (30.0, 8.0),
+           ('no_perceptual', 0): (31.0, 7.0),
+           ('no_perceptual', 1): (32.0, 8.0)}
+    for (variant, seed), (translated, identity) in fcn.items():
+        out = work / variant / f'seed_{seed}' / \
+            'k1_translation_fcn_score.json'
+        out.write_text(json.dumps(dict(
+            oracle_checkpoint=str(ckpt), translated=dict(mIoU=translated),
+            identity=dict(mIoU=identity))))
+    proc = run_tool('tools/analysis/ablation.py', config, '--seeds', '0',
+                    '1', '--work-dir', str(work), '--merge-only',
+                    '--oracle', str(oracle_cfg))
+    table = json.loads((work / 'ablation.json').read_text())
+    assert table['oracle']['value'] == 52.2
+    rows = {r['label']: r for r in table['fcn_score']['rows']}
+    assert rows['F(1) with perceptual loss']['values'] == [35.0, 30.0]
+    assert rows['F(1) without perceptual loss']['mean'] == 31.5
+    assert rows['source, untranslated (identity F)']['mean'] == 7.5
+    contribution = table['fcn_score']['contribution']
+    assert contribution['values'] == [4.0, -2.0]
+    assert contribution['positive'] == 1
+    assert '| oracle: M on the target labels (seed 0) | 52.2 |' in \
+        proc.stdout
+    assert '| perceptual loss (FCN-score of F(1)) | +1.0 ± 4.2 | 1/2 ' \
+        'seeds | +4.0 | -2.0 |' in proc.stdout
+
+
 @pytest.fixture(scope='module')
 def tiny_config(tmp_path_factory):
     """A tiny real K=2, N=1 BDL config file (tests/bdl_tiny.py)."""
@@ -284,3 +345,17 @@ def test_seed_sets_read_the_configs_own_plan():
     assert configs.segmentation_phases(offline) == [
         'k0_uda', 'k1_adaptation', 'k1_self_training_i1',
         'k1_self_training_i2']
+
+
+def test_oracle_metrics_are_the_last_validation(tmp_path):
+    import ablation
+    from mmbdl.utils.errors import RunStateError
+    with pytest.raises(RunStateError, match='no validation metrics'):
+        ablation.final_val_metrics(str(tmp_path))
+    log = tmp_path / '20261207_000000' / 'vis_data' / 'scalars.json'
+    log.parent.mkdir(parents=True)
+    log.write_text('{"loss": 1.0, "step": 1}\n'
+                   '{"mIoU": 40.0, "aAcc": NaN, "step": 300}\n'
+                   '{"loss": 0.5, "step": 400}\n'
+                   '{"mIoU": 52.2, "step": 600}\n')
+    assert ablation.final_val_metrics(str(tmp_path))['mIoU'] == 52.2

@@ -29,6 +29,15 @@ M(0)). Written to ``WORK_DIR/ablation.md`` / ``ablation.json``; the variants'
 seed sets are ``WORK_DIR/<variant>/seed_<S>`` with their own
 ``bdl_rounds_seeds.md``.
 
+With ``--oracle ORACLE_CONFIG`` (the demo's: ``configs/bdl/oracle_demo.py``)
+it also trains an oracle once (M trained on the target's own labels, the
+upper bound of UDA tables; seed: the first of ``--seeds``;
+``WORK_DIR/oracle``, kept when finished) and reports its target val score
+next to M(0), and the FCN-score (``fcn_score.py``: the oracle segments
+F(S), scored against S's labels) of F(1) with and without the perceptual
+loss in every seed, with the oracle's score on the untranslated source as
+the reference row and the perceptual loss's contribution to it.
+
 With ``--then CONFIG ...`` it measures a chain instead: configs that each
 add one part to the one before (e.g. the VFM-UDA recipe, then BDL's parts
 on top of it, ``configs/vfm-uda/``). Every config runs over the seeds as it
@@ -38,7 +47,8 @@ over the one before, plus the total over the first.
 
 Examples:
     python tools/analysis/ablation.py configs/bdl/bdl_demo.py \
-        --seeds 0 1 2 --work-dir work_dirs/bdl_demo_ablation
+        --seeds 0 1 2 --work-dir work_dirs/bdl_demo_ablation \
+        --oracle configs/bdl/oracle_demo.py
     T=_dinov2-vitb14_1xb8-40k_gta5-to-cityscapes-1024x1024.py
     python tools/analysis/ablation.py configs/vfm-uda/vfm-uda$T \
         --then configs/vfm-uda/bdl-vfm-uda-cyclegan$T \
@@ -46,8 +56,11 @@ Examples:
         configs/vfm-uda/bdl-vfm-uda-adv$T --seeds 0 1 2
 """
 import argparse
+import glob
 import json
+import os
 import os.path as osp
+import subprocess
 import sys
 import time
 from typing import Dict, List, Optional
@@ -72,6 +85,158 @@ NO_PERCEPTUAL = [
     'model.translator.perceptual_loss_cfg.lambda_per_recon=0.0'
 ]
 VARIANTS = dict(full=[], no_perceptual=NO_PERCEPTUAL)
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+ORACLE_FILE = 'oracle.json'
+# FCN-score rows: (label, variant, key of fcn_score.py's result)
+FCN_ROWS = [
+    ('F(1) with perceptual loss', 'full', 'translated'),
+    ('F(1) without perceptual loss', 'no_perceptual', 'translated'),
+    ('source, untranslated (identity F)', 'full', 'identity'),
+]
+
+
+def final_val_metrics(directory: str) -> dict:
+    """The last validation metrics an MMEngine run logged (its newest
+    ``<timestamp>/vis_data/scalars.json`` line holding ``mIoU``)."""
+    logs = sorted(glob.glob(osp.join(directory, '*', 'vis_data',
+                                     'scalars.json')))
+    for path in reversed(logs):
+        with open(path) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        rows = [r for r in rows if 'mIoU' in r]
+        if rows:
+            return rows[-1]
+    raise RunStateError(f'{directory}: no validation metrics logged (no '
+                        '*/vis_data/scalars.json with mIoU); the oracle run '
+                        'did not finish: delete the folder and run again')
+
+
+def train_oracle(config: str, work_dir: str, seed: int,
+                 cfg_options: List[str], merge_only: bool = False) -> dict:
+    """Train the oracle once (kept when finished); its checkpoint and
+    final target val metrics.
+
+    Args:
+        config (str): The oracle's config (a plain segmentor trained on the
+            target labels, e.g. ``configs/bdl/oracle_demo.py``).
+        work_dir (str): The ablation's folder (the oracle trains in
+            ``<work_dir>/oracle``).
+        seed (int): ``randomness.seed`` of the run.
+        cfg_options (list[str]): ``key=value`` overrides of the run.
+        merge_only (bool): Refuse to train (``--merge-only``).
+            Defaults to False.
+
+    Returns:
+        dict: ``config``, ``seed``, ``checkpoint`` and ``metrics``, also
+        written to ``<work_dir>/oracle/oracle.json``.
+    """
+    directory = osp.join(work_dir, 'oracle')
+    marker = osp.join(directory, ORACLE_FILE)
+    if osp.isfile(marker):
+        with open(marker) as f:
+            done = json.load(f)
+        if done.get('config') == osp.abspath(config) and \
+                osp.isfile(done.get('checkpoint', '')):
+            print(f'[ablation] oracle: finished, kept ({directory})')
+            return done
+    if merge_only:
+        raise RunStateError(f'no finished oracle of {config} in {directory}'
+                            '; run without --merge-only to train it')
+    os.makedirs(directory, exist_ok=True)
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
+           '--work-dir', directory, '--cfg-options',
+           f'randomness.seed={seed}'] + list(cfg_options)
+    log_file = osp.join(directory, 'train.log')
+    print(f'[ablation] oracle: training -> {log_file}')
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', '1')
+    with open(log_file, 'a') as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
+                              env=env)
+    if proc.returncode != 0:
+        raise RunStateError(f'the oracle run failed (exit '
+                            f'{proc.returncode}); see {log_file}')
+    with open(osp.join(directory, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    done = dict(config=osp.abspath(config), seed=seed,
+                checkpoint=checkpoint,
+                metrics=final_val_metrics(directory))
+    write_atomic(marker, json.dumps(done, indent=2))
+    return done
+
+
+def fcn_scores(config: str, work_dir: str, seeds: List[int],
+               oracle: dict, cfg_options: List[str]) -> Dict[str, dict]:
+    """``fcn_score.py``'s result for F(1) of each variant and seed (kept
+    in ``<variant>/seed_<S>/k1_translation_fcn_score.json``; computed when
+    missing)."""
+    import fcn_score
+    results: Dict[str, dict] = {}
+    for variant in sorted({v for _, v, _ in FCN_ROWS}):
+        for seed in seeds:
+            ckpt = osp.join(seed_dir(osp.join(work_dir, variant), seed),
+                            'k1_translation.pth')
+            out = osp.splitext(ckpt)[0] + '_fcn_score.json'
+            if osp.isfile(out):
+                with open(out) as f:
+                    result = json.load(f)
+                if result.get('oracle_checkpoint') == osp.abspath(
+                        oracle['checkpoint']):
+                    results[f'{variant}/{seed}'] = result
+                    continue
+            argv = [config, ckpt, oracle['checkpoint'], '--oracle-config',
+                    oracle['config'], '--out', out]
+            if cfg_options:
+                argv += ['--cfg-options'] + list(cfg_options)
+            print(f'[ablation] FCN-score of {ckpt}')
+            results[f'{variant}/{seed}'] = fcn_score.main(argv)
+    return results
+
+
+def add_oracle(table: dict, oracle: dict, scores: Dict[str, dict]) -> dict:
+    """The oracle row and the FCN-score rows (and the perceptual loss's
+    contribution to the FCN-score) of the table."""
+    metric = table['report_metric']
+    table['oracle'] = dict(
+        label=f'oracle: M on the target labels (seed {oracle["seed"]})',
+        value=oracle['metrics'].get(metric), checkpoint=oracle['checkpoint'])
+    rows = []
+    for label, variant, key in FCN_ROWS:
+        seq = [scores[f'{variant}/{s}'][key]['mIoU'] for s in table['seeds']]
+        stat = mean_std(seq)
+        stat['values'] = [round(v, 4) for v in seq]
+        rows.append(dict(label=label, variant=variant, key=key, **stat))
+    diffs = [a - b for a, b in zip(rows[0]['values'], rows[1]['values'])]
+    contribution = mean_std(diffs)
+    contribution.update(values=[round(v, 4) for v in diffs],
+                        positive=sum(d > 0 for d in diffs),
+                        name='perceptual loss (FCN-score of F(1))')
+    table['fcn_score'] = dict(rows=rows, contribution=contribution)
+    return table
+
+
+def format_oracle(table: dict) -> str:
+    """Markdown of the oracle row and the FCN-score table."""
+    seeds = table['seeds']
+    oracle = table['oracle']
+    value = '-' if oracle['value'] is None else f'{oracle["value"]:.1f}'
+    lines = ['', f'| upper bound | {table["report_metric"]} |',
+             '| --- | --- |', f'| {oracle["label"]} | {value} |', '',
+             'FCN-score (the oracle segments F(S); mIoU against the source '
+             'labels):', '',
+             '| F | mIoU | ' + ' | '.join(f'seed {s}' for s in seeds) + ' |',
+             '|' + '|'.join([' --- '] * (len(seeds) + 2)) + '|']
+    fcn = table['fcn_score']
+    for row in fcn['rows']:
+        lines.append(f'| {row["label"]} | {pm(row)} | ' +
+                     ' | '.join(f'{v:.1f}' for v in row['values']) + ' |')
+    c = fcn['contribution']
+    lines += ['', f'| {c["name"]} | {pm(c, signed=True)} | '
+              f'{c["positive"]}/{c["n"]} seeds | ' +
+              ' | '.join(f'{v:+.1f}' for v in c['values']) + ' |']
+    return '\n'.join(lines) + '\n'
 
 
 def first_round_budgets(train_cfg: dict) -> List[str]:
@@ -263,6 +428,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='do not train; report the finished runs')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='overrides for every run (key=value)')
+    parser.add_argument('--oracle', metavar='ORACLE_CONFIG',
+                        help='also train this oracle (target labels) once '
+                        'and report it and the FCN-score of F(1) with and '
+                        'without the perceptual loss (the demo: '
+                        'configs/bdl/oracle_demo.py)')
+    parser.add_argument('--oracle-cfg-options', nargs='+', default=[],
+                        help="overrides of the oracle's run (key=value)")
     parser.add_argument('--then', nargs='+', default=[], metavar='CONFIG',
                         help='measure a chain instead of the two BDL '
                         'variants: configs that each add one part to the '
@@ -275,6 +447,9 @@ def main(argv=None) -> Optional[dict]:
     if not osp.isfile(args.config):
         raise MissingFileError(f'config file {args.config} does not exist')
     work_dir = args.work_dir or default_work_dir(args.config, '_ablation')
+    if args.then and args.oracle:
+        raise ConfigCheckError('--oracle reports the two BDL variants; it '
+                               'does not apply to a --then chain')
     if args.then:
         return chain_main(args, work_dir, argv)
     cfg = load_run_config(args.config, args.seeds[0],
@@ -310,6 +485,15 @@ def main(argv=None) -> Optional[dict]:
         write_atomic(osp.join(sub, 'bdl_rounds_seeds.json'),
                      json.dumps(merged[name], indent=2))
     table = build_table(merged, num_ssl)
+    if args.oracle:
+        if not osp.isfile(args.oracle):
+            raise MissingFileError(f'oracle config {args.oracle} does not '
+                                   'exist')
+        oracle = train_oracle(args.oracle, work_dir, args.seeds[0],
+                              args.oracle_cfg_options, args.merge_only)
+        add_oracle(table, oracle, fcn_scores(
+            args.config, work_dir, table['seeds'], oracle,
+            args.cfg_options))
     return write_table(table, times, start, work_dir, argv)
 
 
@@ -322,6 +506,8 @@ def write_table(table: dict, times: dict, start: float, work_dir: str,
         sys.argv[1:] if argv is None else argv)
     table['command'] = command
     text = format_table(table, f'`{command}`')
+    if 'oracle' in table:
+        text += format_oracle(table)
     write_atomic(osp.join(work_dir, 'ablation.json'),
                  json.dumps(table, indent=2))
     write_atomic(osp.join(work_dir, 'ablation.md'), text)
