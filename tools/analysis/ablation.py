@@ -233,7 +233,10 @@ def format_oracle(table: dict) -> str:
         lines.append(f'| {row["label"]} | {pm(row)} | ' +
                      ' | '.join(f'{v:.1f}' for v in row['values']) + ' |')
     c = fcn['contribution']
-    lines += ['', f'| {c["name"]} | {pm(c, signed=True)} | '
+    lines += ['', '| contribution | mean ± std | positive in | ' +
+              ' | '.join(f'seed {s}' for s in seeds) + ' |',
+              '|' + '|'.join([' --- '] * (len(seeds) + 3)) + '|',
+              f'| {c["name"]} | {pm(c, signed=True)} | '
               f'{c["positive"]}/{c["n"]} seeds | ' +
               ' | '.join(f'{v:+.1f}' for v in c['values']) + ' |']
     return '\n'.join(lines) + '\n'

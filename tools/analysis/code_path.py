@@ -210,8 +210,11 @@ def run_traced(config: str, work_dir: str,
     """Train ``config`` briefly under the profiler."""
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     import train
-    argv = [config, '--work-dir', work_dir, '--skip-data-scan',
-            '--cfg-options'] + SHORT_RUN + options
+    argv = [config, '--work-dir', work_dir]
+    with open(train.__file__) as f:
+        if '--skip-data-scan' in f.read():  # older checkouts lack it
+            argv.append('--skip-data-scan')
+    argv += ['--cfg-options'] + SHORT_RUN + options
     # the run's own output (progress bars write to the original stdout)
     # goes to a file, shown when the run fails
     with tempfile.TemporaryFile('w+') as log:
