@@ -5,10 +5,13 @@
 # (-b005 / -b009: the release's other two beta). FDA does not train, so the
 # loop plans no translation phase: M(0) source-only, then for k = 1, 2 the
 # adaptation phase M_0(k) and two self-training phases, the budgets of the
-# CycleGAN config. S' is written once, after M(0), at the segmentation
-# training size (1280x720), each source image with the amplitude of one
-# randomly drawn Cityscapes training image resized to that size; the FDA
-# release draws a new target crop every iteration (docs/translators.md).
+# CycleGAN config. As the FDA release trains, FDA runs online: in every
+# iteration of the adaptation and self-training phases each source image
+# (1280x720) takes the amplitude of the same batch's random Cityscapes
+# training image (1024x512, resized to 1280x720); M(0) trains on the
+# original source images. No S' is written (translate_source=False, no
+# SourceTranslationHook). The offline mode (S' written once after M(0), one
+# random target image per source image) is in docs/translators.md.
 _base_ = [
     './bdl_deeplabv2-r101_1xb1-k2n2_gta5-to-cityscapes-1024x512.py',
     '../_base_/models/fda.py',
@@ -23,16 +26,16 @@ train_cfg = dict(
         source_only='initial',
         adaptation='initial',
         self_training='initial'),
-    phase_dataloaders=dict(_delete_=True))
+    phase_dataloaders=dict(_delete_=True),
+    # FDA translates every batch itself (translator online=True)
+    translate_source=False)
 optim_wrapper = dict(_delete_=True, segmentation=_base_.optim_wrapper[
     'segmentation'])
 param_scheduler = dict(
     _delete_=True,
     segmentation=_base_.param_scheduler['segmentation'],
     self_training=_base_.param_scheduler['self_training'])
-# S' after the source-only phase (there is no translation phase)
+# no S' to write: the online translator translates every batch
 custom_hooks = [
-    dict(h, kinds=['source_only'])
-    if h['type'] == 'SourceTranslationHook' else h
-    for h in _base_.custom_hooks
+    h for h in _base_.custom_hooks if h['type'] != 'SourceTranslationHook'
 ]

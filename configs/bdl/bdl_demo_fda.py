@@ -9,11 +9,12 @@
 #       --work-dir work_dirs/demo_fda
 # A translator that does not train gets no translation phase: the plan is
 # M(0), then K=2 rounds of adaptation and N=1 self-training phase, with the
-# demo's budgets. Difference from the FDA release: the release draws a new
-# target image for every source image at every iteration; here S' is
-# written once, after M(0) (the SourceTranslationHook runs after the
-# source_only phase), with one random target image per source image, and
-# both rounds train on it (docs/translators.md).
+# demo's budgets. As the FDA release trains, FDA runs online: in every
+# iteration of the adaptation and self-training phases each source image
+# takes the amplitude of the same batch's random target image (M(0) trains
+# on the original source images); no S' is written. The offline mode (S'
+# written once after M(0)): online=False, translate_source=True and the
+# SourceTranslationHook with kinds=['source_only'] (docs/translators.md).
 _base_ = ['./bdl_demo.py']
 fda_beta = 0.05
 model = dict(
@@ -23,7 +24,8 @@ model = dict(
         target_img_dir='data/demo/cityscapes/leftImg8bit/train',
         img_suffix='_leftImg8bit.png',
         beta=fda_beta,
-        seed=0))
+        seed=0,
+        online=True))
 train_cfg = dict(
     phase_iters=dict(
         _delete_=True, source_only=300, adaptation=200, self_training=200),
@@ -32,13 +34,14 @@ train_cfg = dict(
         source_only='initial',
         adaptation='continue',
         self_training='continue'),
-    phase_dataloaders=dict(_delete_=True))
+    phase_dataloaders=dict(_delete_=True),
+    # FDA translates every batch itself (translator online=True)
+    translate_source=False)
 optim_wrapper = dict(_delete_=True, segmentation=_base_.optim_wrapper[
     'segmentation'])
 param_scheduler = dict(_delete_=True, segmentation=_base_.param_scheduler[
     'segmentation'])
+# no S' to write: the online translator translates every batch
 custom_hooks = [
-    dict(h, kinds=['source_only'])
-    if h['type'] == 'SourceTranslationHook' else h
-    for h in _base_.custom_hooks
+    h for h in _base_.custom_hooks if h['type'] != 'SourceTranslationHook'
 ]

@@ -96,11 +96,21 @@ class SourceTranslationHook(BDLHook):
         self.kinds = None if kinds is None else tuple(kinds)
 
     def before_run(self, runner: Runner) -> None:
-        """Fail early when the source image folder is missing or empty.
+        """Fail early when the source image folder is missing or empty, or
+        the translator translates every batch itself (``online``).
 
         Args:
             runner (Runner): The runner.
         """
+        translator = get_translator(runner.model)
+        if getattr(translator, 'online', False):
+            raise ConfigCheckError(
+                f'{type(translator).__name__} has online=True: it '
+                'translates the source images of every training batch, so '
+                "S' written by SourceTranslationHook would be translated "
+                'twice; remove the hook and set '
+                'train_cfg.translate_source=False, or set the '
+                "translator's online=False")
         images = list_images(self.img_dir, self.img_suffix)
         runner.logger.info(f'SourceTranslationHook: {len(images)} source '
                            f'images in {self.img_dir}')

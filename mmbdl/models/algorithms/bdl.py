@@ -97,6 +97,10 @@ class BDL(BaseModel):
       :meth:`source_only_step`: cross-entropy on the source branch, only
       the ``'segmentor'`` optimizer steps.
 
+    An online translator (``translator.online``: FDA as its release
+    trains) translates the source images of every segmentor batch first
+    (:meth:`translate_online`); the engine is not involved.
+
     ``val_step``/``test_step``/``forward`` always use the segmentor, so
     ``tools/test.py`` evaluates any checkpoint of a BDL run as M.
 
@@ -250,10 +254,38 @@ class BDL(BaseModel):
                 'BDL.train_step: no phase is set; the BDL model is trained '
                 "by train_cfg=dict(type='BidirectionalTrainLoop', ...), "
                 'which sets each phase (BDL.set_phase)')
+        if self._trains == 'segmentor':
+            data = self.translate_online(data)
         if (self._trains == 'segmentor' and self._adversarial is None
                 and self._loss_terms == ('source_ce', )):
             return self.source_only_step(data, optim_wrapper)
         return self.active_model.train_step(data, optim_wrapper)
+
+    def translate_online(self, data: Union[dict, tuple, list]
+                         ) -> Union[dict, tuple, list]:
+        """The batch with its source images translated by an online
+        translator (``translator.online``, e.g. FDA), else unchanged.
+
+        The translation applies in segmentor phases that train on target
+        data, i.e. whose loss terms are more than ``('source_ce', )``: a
+        source-only phase (M(0)) sees no target image, as in the offline
+        mode, where S' is written after it. Everything after this point
+        (the data preprocessor, the loss terms, the EMA teacher, class
+        mixing, masked consistency) sees the translated source images as
+        the batch's source images.
+
+        Args:
+            data (dict | tuple | list): A raw batch of the phase.
+
+        Returns:
+            dict | tuple | list: ``translator.translate_batch(data)``, or
+            ``data`` itself.
+        """
+        if self.translator is None or not getattr(
+                self.translator, 'online', False) or \
+                self._loss_terms == ('source_ce', ):
+            return data
+        return self.translator.translate_batch(data)
 
     def source_only_step(self, data: dict,
                          optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:

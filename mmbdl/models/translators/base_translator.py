@@ -49,13 +49,21 @@ class BaseTranslator:
       run must restore (CycleGAN's image pools), as CPU tensors in plain
       containers;
     - :attr:`size_divisor` (1): inputs are padded to a multiple of it
-      before :meth:`translate` and the output cropped back.
+      before :meth:`translate` and the output cropped back;
+    - :attr:`online` (False) / :meth:`translate_batch`: a translator that
+      translates the source images of every training batch itself (FDA, as
+      its release trains) sets ``online`` and defines
+      :meth:`translate_batch`; ``BDL.train_step`` then calls it in the
+      segmentor phases that train on target data, and no
+      ``SourceTranslationHook`` writes S'.
     """
 
     #: Whether the translator has a training phase.
     trains: bool = True
     #: Inputs of :meth:`translate` are padded to a multiple of this.
     size_divisor: int = 1
+    #: Whether :meth:`translate_batch` translates every training batch.
+    online: bool = False
 
     @property
     def domains(self) -> Tuple[str, ...]:
@@ -130,6 +138,23 @@ class BaseTranslator:
         """Forget that state (a translator restarted from its initial
         weights)."""
 
+    def translate_batch(self, data: dict) -> dict:
+        """Translate the source branch of a raw UDA batch (online mode).
+
+        Args:
+            data (dict): A batch of ``UDADataset`` before the data
+                preprocessor: ``{'inputs': {'source': [Tensor],
+                'target': [Tensor]}, 'data_samples': {...}}`` with uint8
+                ``(C, H, W)`` images.
+
+        Returns:
+            dict: The batch with the source images replaced by their
+            translations (same layout, float tensors of 0..255 pixels).
+        """
+        raise NotImplementedError(
+            f'{type(self).__name__} has online=True but no '
+            'translate_batch; define it or set online=False')
+
     def check_inputs(self) -> None:
         """Refuse missing or empty inputs of the translator's own (files
         it reads besides the loop's data sets) before the first phase; the
@@ -142,7 +167,7 @@ REQUIRED = ('domains', 'translate', 'train_step', 'input_normalization',
 OPTIONAL = ('trains', 'size_divisor', 'opposite_domain',
             'has_perceptual_model', 'load_perceptual_weights',
             'resume_state', 'load_resume_state', 'reset_resume_state',
-            'check_inputs')
+            'check_inputs', 'online', 'translate_batch')
 
 
 def missing_contract_members(translator) -> List[str]:

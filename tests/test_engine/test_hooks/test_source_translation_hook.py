@@ -15,7 +15,9 @@ from tiny_translator import build_translator, tiny_translator_cfg, write_images
 from mmbdl.engine.hooks import SourceTranslationHook
 from mmbdl.engine.runner.phase_plan import Phase
 from mmbdl.engine.translation import image_translation as it
+from mmbdl.models.translators import FDATranslator
 from mmbdl.registry import HOOKS
+from mmbdl.utils.errors import ConfigCheckError
 
 SIZES = [(30, 22), (30, 22), (17, 9), (30, 22), (8, 5)]  # (w, h), odd ones
 
@@ -77,6 +79,17 @@ def test_registered_and_checks_folder_before_run(tmp_path, translator):
             _runner(tmp_path, translator))
     with pytest.raises(ValueError, match='width, height'):
         SourceTranslationHook(str(empty), scale=(1, 2, 3))
+
+
+def test_an_online_translator_is_refused_before_run(tmp_path, src):
+    model = SimpleNamespace(translator=FDATranslator(beta=0.1))
+    with pytest.raises(ConfigCheckError,
+                       match='FDATranslator has online=True.*translated '
+                       'twice; remove the hook'):
+        SourceTranslationHook(src[0]).before_run(_runner(tmp_path, model))
+    model.translator = FDATranslator(beta=0.1, online=False,
+                                     target_img_dir=src[0])
+    SourceTranslationHook(src[0]).before_run(_runner(tmp_path, model))
 
 
 def test_translates_every_image_with_its_size_and_name(

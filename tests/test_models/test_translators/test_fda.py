@@ -1,5 +1,6 @@
 """FDA's amplitude swap against an independent computation of the
-release's rule, and the FDA translator (no training, random targets)."""
+release's rule, and the FDA translator's offline mode (no training,
+random targets drawn from a folder; the online mode: test_fda_online.py)."""
 import math
 import os.path as osp
 
@@ -118,9 +119,11 @@ def test_empty_target_folder_is_refused_naming_it(tmp_path):
     # a config builds without its data; the loop's start asks
     # check_inputs, which lists the images
     with pytest.raises(ConfigCheckError, match=str(tmp_path)):
-        FDATranslator(target_img_dir=str(tmp_path)).check_inputs()
+        FDATranslator(target_img_dir=str(tmp_path),
+                      online=False).check_inputs()
     with pytest.raises(MissingFileError, match='does not exist'):
-        FDATranslator(target_img_dir=str(tmp_path / 'nope')).check_inputs()
+        FDATranslator(target_img_dir=str(tmp_path / 'nope'),
+                      online=False).check_inputs()
     _write_targets(str(tmp_path), 1)
     with pytest.raises(ConfigCheckError, match=r'must be in \(0, 0.5\]'):
         FDATranslator(target_img_dir=str(tmp_path), beta=0.6)

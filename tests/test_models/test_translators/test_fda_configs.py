@@ -1,5 +1,5 @@
-"""The FDA configs: the release's three beta, no translation phase, S'
-written after M(0)."""
+"""The FDA configs: the release's three beta, no translation phase, FDA
+online (every batch translated, no S' written)."""
 import os.path as osp
 
 import pytest
@@ -31,10 +31,19 @@ def test_release_beta_and_plan(band):
     ]
     assert iters == dict(source_only=80000, adaptation=80000,
                          self_training=120000)
-    hook = [h for h in cfg.custom_hooks
-            if h['type'] == 'SourceTranslationHook'][0]
-    assert hook['kinds'] == ['source_only'] and hook['scale'] == (1280, 720)
+    # online, as the release trains: no S' to write or train on
+    assert fda.online is True and loop.translate_source is False
+    assert [h['type'] for h in cfg.custom_hooks] == ['PseudoLabelHook']
     assert set(cfg.optim_wrapper) == {'segmentation'}
+
+
+def test_the_demo_translates_online():
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'bdl',
+                                   'bdl_demo_fda.py'))
+    assert cfg.model.translator.online is True
+    assert cfg.train_cfg.translate_source is False
+    assert 'SourceTranslationHook' not in [h['type']
+                                           for h in cfg.custom_hooks]
 
 
 def test_the_cyclegan_plan_keeps_its_translation_phases():

@@ -45,21 +45,43 @@ def _phases(work):
                   and not name.endswith('_best.pth'))
 
 
-def test_bdl_demo_with_fda(demo_cwd):
+TINY = ['train_cfg.phase_iters.source_only=2',
+        'train_cfg.phase_iters.adaptation=2',
+        'train_cfg.phase_iters.self_training=2']
+FDA_PHASES = ['k0_source_only', 'k1_adaptation', 'k1_self_training_i1',
+              'k2_adaptation', 'k2_self_training_i1']
+
+
+def test_bdl_demo_with_online_fda(demo_cwd):
     work = demo_cwd / 'work'
     train_main([
         osp.join(REPO, 'configs', 'bdl', 'bdl_demo_fda.py'), '--work-dir',
-        str(work), '--cfg-options', 'train_cfg.phase_iters.source_only=2',
-        'train_cfg.phase_iters.adaptation=2',
-        'train_cfg.phase_iters.self_training=2'
+        str(work), '--cfg-options', *TINY
     ])
     # no translation phase for a translator that does not train
-    assert _phases(work) == [
-        'k0_source_only', 'k1_adaptation', 'k1_self_training_i1',
-        'k2_adaptation', 'k2_self_training_i1'
-    ]
+    assert _phases(work) == FDA_PHASES
     rows = (work / 'bdl_rounds.md').read_text().splitlines()
     assert sum(row.startswith('| M') for row in rows) == 5
+    # FDA translates every batch (tests/test_models/test_algorithms/
+    # test_bdl_online_translation.py): no S' is written
+    assert not (work / 'translated').exists()
+
+
+def test_bdl_demo_with_offline_fda(demo_cwd):
+    cfg = demo_cwd / 'offline_cfg.py'
+    cfg.write_text(f"""
+_base_ = [{osp.join(REPO, 'configs', 'bdl', 'bdl_demo_fda.py')!r}]
+model = dict(translator=dict(online=False))
+train_cfg = dict(translate_source=True)
+custom_hooks = [
+    dict(type='SourceTranslationHook', kinds=['source_only'],
+         img_dir=_base_.translate_cfg.img_dir,
+         scale=_base_.translate_cfg.scale, batch_size=8, num_workers=2)
+] + _base_.custom_hooks
+""")
+    work = demo_cwd / 'work'
+    train_main([str(cfg), '--work-dir', str(work), '--cfg-options', *TINY])
+    assert _phases(work) == FDA_PHASES
     # S' written once after M(0): FDA of each source image (sorted, in one
     # batch) with the targets the seeded draws pick, clipped to uint8
     twin = FDATranslator(target_img_dir=TARGET_DIR,
