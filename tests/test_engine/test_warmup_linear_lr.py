@@ -5,7 +5,7 @@ import torch
 from mmengine.optim import OptimWrapper
 
 from mmbdl.engine.optimizers import WarmupLinearLR, warmup_linear_factor
-from mmbdl.engine.runner.phase_optim import PhaseOptimizers
+from mmbdl.engine.runner.phase_context import PhaseOptimizers
 from mmbdl.engine.runner.phase_plan import Phase
 from mmbdl.registry import PARAM_SCHEDULERS
 from mmbdl.utils.errors import ConfigCheckError

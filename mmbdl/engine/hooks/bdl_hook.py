@@ -13,6 +13,8 @@ from typing import Optional
 
 from mmengine.hooks import Hook
 
+from mmbdl.utils.errors import ConfigTypeError
+
 PHASE_EVENTS = ('before_phase', 'after_phase')
 
 
@@ -102,3 +104,17 @@ class BDLHook(Hook):
             PhaseArtifacts | None: What the hook produced.
         """
         return None
+
+
+def check_phase_hooks(hooks) -> None:
+    """Refuse a hook with phase events that is no BDLHook (the loop would
+    not call them)."""
+    for hook in hooks:
+        if isinstance(hook, BDLHook):
+            continue
+        events = [e for e in PHASE_EVENTS if callable(getattr(hook, e, None))]
+        if events:
+            raise ConfigTypeError(
+                f'{type(hook).__name__} defines {events} but is no BDLHook, '
+                'so the loop would never call them; derive it from '
+                'mmbdl.engine.hooks.BDLHook')

@@ -1,35 +1,36 @@
-"""Algorithm 1 of BDL as one MMEngine training loop."""
-import copy
-import os.path as osp
+"""Algorithm 1 of BDL as one MMEngine training loop: the schedule.
+
+The loop runs the plan's phases in order (:mod:`.phase_plan`), calls the
+hooks' phase events around each phase and runs its iterations. What a phase
+runs with is built by :mod:`.phase_context`; its resume and restart state
+is :mod:`.loop_state`'s; the side effects are the hooks' (the translated
+source set, the pseudo-labels, the evaluation and the round table).
+"""
+import ctypes
+import gc
 from typing import List, Optional, Tuple, Union
 
-from mmengine.dist import barrier, is_main_process
+import torch
+from mmengine.dist import barrier
 from mmengine.runner.base_loop import BaseLoop
 from torch.utils.data import DataLoader
 
-from mmbdl.engine.hooks.bdl_hook import PHASE_EVENTS, BDLHook, PhaseArtifacts
+from mmbdl.engine.hooks.bdl_hook import (BDLHook, PhaseArtifacts,
+                                         check_phase_hooks)
+from mmbdl.engine.hooks.round_table_hook import RoundTableHook
 from mmbdl.registry import LOOPS
-from mmbdl.utils.atomic_write import atomic_open
-from mmbdl.utils.errors import ConfigTypeError
 from mmbdl.utils.model_utils import unwrap_model
-from mmbdl.utils.runner_internals import forget_scalars
-from .initial_weights_source import InitialWeightsSource
-from .loop_state import (LoopCheckpointState, LoopStateHook, load_image_pools,
-                         set_rng)
-from .online_self_training import (check_self_training, mode_of,
-                                   set_online_labels, warn_unused_ignore_mask)
-from .phase_data import (NoDataLoader, advanced_iterator,
-                         build_phase_dataloader, check_source_translation,
-                         phase_dataloader_cfg)
-from .phase_memory import release_phase_memory
-from .phase_optim import PhaseOptimizers
-from .phase_plan import (Phase, check_kind_keys, locate, plan_phases,
-                         resolve_plan)
-from .phase_selection import PhaseSelection, PhaseSelectionStateHook
-from .phase_validation import add_phase_row, class_names
-from .phase_weights import (InitialWeights, check_bdl_model, phase_module,
-                            transfer_perceptual_weights)
-from .round_table import write_round_files
+from mmbdl.utils.runner_internals import forget_scalars, shutdown_workers
+from .loop_state import (InitialWeights, InitialWeightsSource,
+                         LoopCheckpointState, LoopStateHook)
+from .phase_context import (NoDataLoader, PhaseOptimizers, advanced_iterator,
+                            build_phase_dataloader, check_bdl_model,
+                            check_source_translation, phase_dataloader_cfg,
+                            phase_module, set_online_labels,
+                            transfer_perceptual_weights,
+                            warn_unused_ignore_mask)
+from .phase_plan import (Phase, check_kind_keys, check_self_training, locate,
+                         mode_of, plan_phases, resolve_plan)
 
 __all__ = ['BidirectionalTrainLoop', 'Phase', 'plan_phases']
 
@@ -56,11 +57,11 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
     (``phase_dataloaders``, default: the runner's ``train_dataloader``;
     rebuilt from config at the start of the phase with the phase artifacts
     its kind consumes as the ``translated_source_dir`` / ``pseudo_label_dir``
-    arguments of its ``UDADataset``; :mod:`.phase_data`), optimizer wrappers
-    and lr schedule (the runner's ``optim_wrapper`` / ``param_scheduler``
-    configs, keyed by phase kind or a kind's fallback key such as
-    segmentation; :mod:`.phase_optim`), and weight policy (``init``;
-    :mod:`.phase_weights`): ``'continue'`` from the current weights or
+    arguments of its ``UDADataset``), optimizer wrappers and lr schedule
+    (the runner's ``optim_wrapper`` / ``param_scheduler`` configs, keyed by
+    phase kind or a kind's fallback key such as segmentation; both
+    :mod:`.phase_context`), and weight policy (``init``;
+    :mod:`.loop_state`): ``'continue'`` from the current weights or
     ``'initial'`` (the weights the run started with; the release retrains M
     from the ImageNet initialisation for every segmentation run). Before each
     phase that trains the translator, its perceptual model receives the
@@ -73,8 +74,9 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
     checkpoints). The standard iteration hooks run as in
     ``IterBasedTrainLoop`` with the global iteration. After each
     segmentation phase the val loop runs on the target val set and a row is
-    added to ``work_dir/bdl_rounds.json`` / ``bdl_rounds.md``
-    (:mod:`.phase_validation`); a checkpoint ``<phase name>.pth`` is saved.
+    added to ``work_dir/bdl_rounds.json`` / ``bdl_rounds.md`` (the
+    :class:`~mmbdl.engine.hooks.round_table_hook.RoundTableHook` the loop
+    adds); a checkpoint ``<phase name>.pth`` is saved.
 
     Resume (:mod:`.loop_state`): the global iteration is the state; the
     phase and its local iteration follow from it and the plan. The runner's
@@ -115,13 +117,13 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
             before each self-training phase by ``PseudoLabelHook``) or
             'ema_teacher' (an ``EMATeacherSegmentor`` labels each target
             batch online), or a dict of them per phase kind; see
-            :mod:`.online_self_training`. Defaults to 'offline'.
+            :mod:`.phase_plan`. Defaults to 'offline'.
         val_interval (int, optional): Also evaluate every ``val_interval``
             iterations within each segmentation phase; the best value of
             ``report_metric`` (the config's top-level key, default 'mIoU')
             goes to the round table with its iteration and is kept as
-            ``<phase>_best.pth`` (:mod:`.phase_selection`). Defaults to None
-            (the phase-end evaluation only).
+            ``<phase>_best.pth`` (:mod:`~mmbdl.engine.hooks.round_table_hook`).
+            Defaults to None (the phase-end evaluation only).
         headline (str): The round table's headline column and gains use the
             'last' iteration of each phase or its 'best' evaluation on val.
             Defaults to 'last' (choosing needs no target labels).
@@ -130,7 +132,7 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         initial_weights (str, optional): A checkpoint loaded over the
             ``init_cfg`` weights to form the initial weights, the restart
             point of ``init='initial'`` phases (``load_from`` never is one;
-            :mod:`.initial_weights_source`). Defaults to None.
+            :mod:`.loop_state`). Defaults to None.
         allow_random_init (bool): Let segmentation phases start from a
             random backbone (demo, tests; a warning at every phase start).
             Defaults to False: refused, naming the key to set.
@@ -194,7 +196,6 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         self._iterator = None
         self._placeholder = NoDataLoader()
         self._finalised = -1  # index of the last phase whose end ran
-        self._rows: List[dict] = []
         self._state_phase: Optional[int] = None  # phase restored by resume
         self._pending_rng = None
         self._pending_pools = None
@@ -221,10 +222,10 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         # the runner builds and scales what it finds: give it phase 0's
         self._build_phase_optim(self.phases[0], scale=False)
         self._runner.register_hook(LoopStateHook(self))
-        self._selection = PhaseSelection(
-            val_interval, headline, continue_from,
+        self._table = RoundTableHook(
+            val_after_phases, val_interval, headline, continue_from,
             runner.cfg.get('report_metric', 'mIoU'))
-        self._runner.register_hook(PhaseSelectionStateHook(self._selection))
+        self._runner.register_hook(self._table)
 
     # ------------------------------------------------------------------
     # properties the runner and hooks use
@@ -261,7 +262,7 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
     @property
     def rows(self) -> List[dict]:
         """list[dict]: Rows of the round table so far."""
-        return list(self._rows)
+        return list(self._table.rows)
 
     def locate(self, global_iter: int) -> Tuple[int, int]:
         """Phase index and local iteration of a global iteration.
@@ -299,16 +300,9 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
             translator.check_inputs()
         if hasattr(model, 'broadcast_parameters') and self._iter == 0:
             model.broadcast_parameters()
-        stored = runner.message_hub.get_info('bdl_rounds')
-        if self._iter > 0 and stored:
-            self._rows = [dict(r) for r in stored]
-        self._init_source.resumed = self._iter > 0
-        if self._iter == 0:
-            self._init_source.prepare(self._model(), runner.logger)
-        self._initial.snapshot(self._model(), runner.work_dir, self._iter > 0)
-        if self._pending_pools is not None:
-            load_image_pools(self._model().translator, self._pending_pools)
-            self._pending_pools = None
+        if self._iter > 0:
+            self._table.restore_rows(runner.message_hub)
+        self._restore_run_start()
         self._publish_artifacts()
         runner.call_hook('before_train')
         start, local = self.locate(self._iter)
@@ -330,8 +324,8 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
                 self._start_phase(phase)
             self._enter_phase(phase, local if resumed else 0, resumed)
             while self._iter < phase.end and not self.stop_training:
-                self._selection.maybe_evaluate(runner, self._model(), phase,
-                                               self._iter)
+                self._table.maybe_evaluate(runner, self._model(), phase,
+                                           self._iter)
                 runner.model.train()
                 data_batch = next(self._iterator)
                 self.run_iter(data_batch)
@@ -340,12 +334,7 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
                 break
             self._finish_phase(phase)
             local = 0
-        if self._rows and is_main_process():
-            table = write_round_files(runner.work_dir, self._rows,
-                                      class_names(runner, self._dataloader),
-                                      **self._selection.table_info())
-            runner.logger.info(
-                'BDL rounds (work_dir/bdl_rounds.md):\n' + table)
+        self._table.write_table(runner, self._dataloader)
         runner.call_hook('after_train')
         return runner.model
 
@@ -430,29 +419,13 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         # the after_phase hooks first: the statistics of labels made during
         # the phase (EMA teacher) are among what they return
         self._call_phase_hook('after_phase', phase)
-        if phase.is_segmentation:
-            self._rows = add_phase_row(
-                runner, self._model(), phase, self._rows, self._dataloader,
-                self.val_after_phases, self._selection,
-                self.artifacts.pseudo_label_stats)
-            self._selection.continue_with_best(runner, self._model(), phase)
+        # the segmentation phase's evaluation and round-table row
+        self._table.finish_phase(runner, self._model(), phase,
+                                 self._dataloader,
+                                 self.artifacts.pseudo_label_stats)
         self._finalised = phase.index
-        runner.message_hub.update_info('bdl_rounds', copy.deepcopy(self._rows))
         self._save_phase_checkpoint(phase)
         release_phase_memory(self._dataloader)
-
-    def _save_phase_checkpoint(self, phase: Phase) -> None:
-        """Write ``<phase>.pth`` and point ``last_checkpoint`` at it."""
-        runner = self.runner
-        filename = f'{phase.name}.pth'
-        runner.save_checkpoint(
-            runner.work_dir, filename, meta=dict(iter=phase.end, epoch=0))
-        if is_main_process():
-            path = osp.join(runner.work_dir, filename)
-            with atomic_open(osp.join(runner.work_dir, 'last_checkpoint'),
-                             'w', what='checkpoint record') as f:
-                f.write(path)
-        barrier()
 
     def _call_phase_hook(self, event: str, phase: Phase) -> None:
         for hook in self.runner.hooks:
@@ -482,21 +455,41 @@ class BidirectionalTrainLoop(LoopCheckpointState, BaseLoop):
         self._optimizers.build(self.runner, self._phase_module(phase), phase,
                                epoch_length, scale=scale)
 
-    def _restore_rng(self) -> None:
-        if self._pending_rng is not None:
-            set_rng(self._pending_rng)
-            self._pending_rng = None
+
+# ----------------------------------------------------------------------
+# a finished phase's memory, handed back before the next phase starts.
+# A phase leaves behind its dataloader's worker processes (persistent
+# workers live as long as the dataloader) and, in the training process,
+# heap pages that glibc keeps after the tensors on them are freed (the F
+# phase frees several GB of activations per step). The next phase forks its
+# own workers from the training process, so whatever the process still
+# holds is copied into every worker's address space.
+def trim_heap() -> bool:
+    """Return free heap pages to the OS (glibc ``malloc_trim``).
+
+    Returns:
+        bool: Whether glibc's ``malloc_trim`` was called.
+    """
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:
+        return False
+    trim = getattr(libc, 'malloc_trim', None)
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
-def check_phase_hooks(hooks) -> None:
-    """Refuse a hook with phase events that is no BDLHook (the loop would
-    not call them)."""
-    for hook in hooks:
-        if isinstance(hook, BDLHook):
-            continue
-        events = [e for e in PHASE_EVENTS if callable(getattr(hook, e, None))]
-        if events:
-            raise ConfigTypeError(
-                f'{type(hook).__name__} defines {events} but is no BDLHook, '
-                'so the loop would never call them; derive it from '
-                'mmbdl.engine.hooks.BDLHook')
+def release_phase_memory(dataloader: Optional[object] = None) -> None:
+    """Workers down, garbage collected, heap trimmed, CUDA cache emptied.
+
+    Args:
+        dataloader (optional): The finished phase's dataloader.
+    """
+    if dataloader is not None:
+        shutdown_workers(dataloader)
+    gc.collect()
+    trim_heap()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,21 +1,43 @@
-"""What a resumed BDL loop needs besides the weights: its plan, which
-phases were finalised, the phase artifacts, the RNG states and the CycleGAN
-image pools."""
-import os.path as osp
-import random
-from typing import List, Optional, Sequence
+"""Resume and restart state of the BDL loop.
 
-import numpy as np
+Resume: what a resumed loop needs besides the weights. Checkpoints get
+``meta['bdl']`` (the plan, the init policies, the index of the last
+finalised phase, the phase artifacts, the RNG states) and
+``bdl_image_pools`` (the CycleGAN image pools); each phase ends with its
+checkpoint ``<phase name>.pth``, named in ``last_checkpoint``.
+
+Restart: the initial weights, the restart point of phases with
+``init='initial'`` (kept in memory and in
+``work_dir/bdl_initial_weights.pth`` for resumed runs), and where they come
+from. They are the model's weights after its ``init_cfg`` (the ImageNet
+backbone of the paper configs), overlaid with ``train_cfg.initial_weights``
+when it is set. ``load_from`` never changes them: MMEngine applies it after
+they are taken, so it only sets what the first phase starts from when that
+phase continues. Every load is counted and checked
+(:func:`~mmbdl.engine.hooks.weights_check_hook.check_segmentor_checkpoint`).
+A segmentation phase whose M would start from a random backbone is refused
+unless ``train_cfg.allow_random_init``; a resumed run is not checked.
+"""
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
 import torch
 import torch.nn as nn
+from mmengine.dist import barrier, is_main_process
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmbdl.engine.hooks.bdl_hook import PhaseArtifacts
-from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.engine.hooks.weights_check_hook import (backbone_init_source,
+                                                   check_segmentor_checkpoint,
+                                                   random_backbone_message)
+from mmbdl.utils.atomic_write import atomic_open, atomic_path
+from mmbdl.utils.errors import ConfigCheckError, MissingFileError
 from mmbdl.utils.model_utils import unwrap_model
+from mmbdl.utils.rng_state import get_rng, set_rng
 from mmbdl.utils.runner_internals import load_from, resume_requested
-from .phase_data import NoDataLoader
+from mmbdl.utils.weights import load_fitting_weights, read_state_dict
+from .phase_context import NoDataLoader
 from .phase_plan import Phase
 
 ARTIFACT_FIELDS = ('translated_source_dir', 'pseudo_label_dir',
@@ -55,11 +77,9 @@ class LoopStateHook(Hook):
 
 
 class LoopCheckpointState:
-    """The checkpoint part of :class:`BidirectionalTrainLoop`.
-
-    Checkpoints get ``meta['bdl']`` (the plan, the init policies, the index
-    of the last finalised phase, the phase artifacts and the RNG states) and
-    ``bdl_image_pools``.
+    """The resume and restart part of :class:`BidirectionalTrainLoop`: its
+    checkpoint state (``meta['bdl']``, ``bdl_image_pools``), its phase
+    checkpoints, and the initial weights when a run (re)starts.
     """
 
     def save_state(self, checkpoint: dict) -> None:
@@ -123,6 +143,38 @@ class LoopCheckpointState:
         self._placeholder = NoDataLoader(meta.get('dataset_meta'))
         self._pending_rng = state.get('rng')
         self._pending_pools = checkpoint.get('bdl_image_pools')
+
+    def _restore_run_start(self) -> None:
+        """At the start of :meth:`run`: the initial weights taken (a fresh
+        run; ``initial_weights`` overlaid first) or reloaded (a resumed
+        one), and a resumed checkpoint's image pools put back."""
+        runner = self.runner
+        self._init_source.resumed = self._iter > 0
+        if self._iter == 0:
+            self._init_source.prepare(self._model(), runner.logger)
+        self._initial.snapshot(self._model(), runner.work_dir, self._iter > 0)
+        if self._pending_pools is not None:
+            load_image_pools(self._model().translator, self._pending_pools)
+            self._pending_pools = None
+
+    def _restore_rng(self) -> None:
+        """Put back the RNG states of the resumed checkpoint (once)."""
+        if self._pending_rng is not None:
+            set_rng(self._pending_rng)
+            self._pending_rng = None
+
+    def _save_phase_checkpoint(self, phase: Phase) -> None:
+        """Write ``<phase>.pth`` and point ``last_checkpoint`` at it."""
+        runner = self.runner
+        filename = f'{phase.name}.pth'
+        runner.save_checkpoint(
+            runner.work_dir, filename, meta=dict(iter=phase.end, epoch=0))
+        if is_main_process():
+            path = osp.join(runner.work_dir, filename)
+            with atomic_open(osp.join(runner.work_dir, 'last_checkpoint'),
+                             'w', what='checkpoint record') as f:
+                f.write(path)
+        barrier()
 
 
 def saved_artifacts(state: dict, checkpoint: dict) -> PhaseArtifacts:
@@ -224,35 +276,6 @@ def check_resume_weights(model: nn.Module, state_dict: dict) -> None:
 
 
 # ----------------------------------------------------------------------
-# random number generators
-def get_rng() -> dict:
-    """The states of torch's, numpy's and Python's global RNGs."""
-    np_state = np.random.get_state()
-    state = dict(
-        torch=torch.get_rng_state(),
-        numpy=[np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
-               int(np_state[2]), int(np_state[3]), float(np_state[4])],
-        python=list(random.getstate()[1]),
-        python_version=random.getstate()[0],
-        python_gauss=random.getstate()[2])
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state()
-    return state
-
-
-def set_rng(state: dict) -> None:
-    """Restore the states saved by :func:`get_rng`."""
-    torch.set_rng_state(state['torch'])
-    name, keys, pos, has_gauss, cached = state['numpy']
-    np.random.set_state(
-        (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    random.setstate((state['python_version'], tuple(state['python']),
-                     state['python_gauss']))
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state['cuda'])
-
-
-# ----------------------------------------------------------------------
 # the translator's resume state (CycleGAN: the image pools of the D updates)
 def get_image_pools(translator) -> Optional[dict]:
     """The translator's resume state (:meth:`BaseTranslator.resume_state`).
@@ -268,3 +291,191 @@ def load_image_pools(translator, state: Optional[dict]) -> None:
 def reset_image_pools(translator) -> None:
     """Forget the translator's resume state (a restarted translator)."""
     unwrap_model(translator).reset_resume_state()
+
+
+# ----------------------------------------------------------------------
+# the restart point of init='initial' phases
+INITIAL_WEIGHTS_FILE = 'bdl_initial_weights.pth'
+
+
+class InitialWeights:
+    """The weights the run started with, for phases with ``init='initial'``.
+
+    The release retrains M from its initialisation for every segmentation
+    run; ``init='initial'`` does the same. The weights are kept in memory
+    and in ``work_dir/bdl_initial_weights.pth`` (for resumed runs).
+
+    Args:
+        init (dict): Policy per phase kind, ``'continue'`` or ``'initial'``.
+    """
+
+    def __init__(self, init: Dict[str, str]) -> None:
+        self.init = init
+        self.state: Optional[Dict[str, Dict]] = None
+
+    def snapshot(self, model, work_dir: str, resumed: bool) -> None:
+        """Keep the weights the run starts with (or, resumed, reload them).
+
+        Args:
+            model (BDL): The unwrapped model.
+            work_dir (str): The run's work dir.
+            resumed (bool): The run continues a checkpoint.
+        """
+        if 'initial' not in self.init.values() or (
+                self.state is not None and not resumed):
+            return  # nothing to keep, or taken before load_from applied
+        path = osp.join(work_dir, INITIAL_WEIGHTS_FILE)
+        if resumed:
+            if not osp.isfile(path):
+                raise MissingFileError(
+                    f'{path} is missing: it holds the initial weights that '
+                    "phases with init='initial' restart from; a resumed run "
+                    'needs the file of its first start (or start afresh)')
+            self.state = torch.load(path, map_location='cpu')
+            return
+        self.state = dict(
+            segmentor=model.state_dict_of('segmentor'),
+            translator={
+                k: v
+                for k, v in model.state_dict_of('translator').items()
+                if not k.startswith('perceptual')
+            } if getattr(model, 'translator', None) is not None else {})
+        if is_main_process():
+            with atomic_path(path, what='initial weights') as tmp:
+                torch.save(self.state, tmp)
+
+    def apply(self, model, phase: Phase, logger) -> None:
+        """Restore the initial weights of what the phase trains, if its
+        policy is ``'initial'``.
+
+        Args:
+            model (BDL): The unwrapped model.
+            phase (Phase): The phase about to start.
+            logger (MMLogger): The runner's logger.
+        """
+        if self.init[phase.kind] != 'initial' or self.state is None:
+            return
+        part = phase.spec.trains
+        if part == 'translator':
+            missing = model.translator.load_state_dict(
+                self.state['translator'], strict=False)
+            bad = [k for k in missing.missing_keys
+                   if not k.startswith('perceptual')]
+            if bad or missing.unexpected_keys:
+                raise RuntimeError(
+                    f'initial translator weights do not fit: missing {bad}, '
+                    f'unexpected {missing.unexpected_keys}')
+            reset_image_pools(model.translator)
+        else:
+            model.segmentor.load_state_dict(
+                self.state['segmentor'], strict=True)
+        logger.info(
+            f'{phase.name}: weights re-initialised to the initial ones '
+            f'({len(self.state[part])} {part} keys matched, 0 missing, '
+            '0 unexpected)')
+
+
+class InitialWeightsSource:
+    """Provenance of M's backbone in a BDL run.
+
+    Args:
+        initial_weights (str, optional): ``train_cfg.initial_weights``: a
+            checkpoint (BDL, segmentor or converted release weights with
+            the model's key names) loaded over the ``init_cfg`` weights to
+            form the restart point. Defaults to None.
+        allow_random_init (bool): ``train_cfg.allow_random_init``: train a
+            random backbone on purpose (demo, tests); a warning is logged
+            at every phase start instead of the refusal. Defaults to False.
+    """
+
+    def __init__(self, initial_weights: Optional[str] = None,
+                 allow_random_init: bool = False) -> None:
+        self.initial_weights = initial_weights
+        self.allow_random_init = allow_random_init
+        self.initial_source: Optional[str] = None  # backbone of the restarts
+        self.load_from_source: Optional[str] = None  # backbone of phase 1
+        self.prepared = False
+        self.resumed = False
+
+    def prepare(self, model, logger) -> None:
+        """Overlay ``initial_weights`` and note the backbone's source.
+
+        Called once, before the initial snapshot (before ``load_from`` is
+        applied when there is one).
+
+        Args:
+            model (BDL): The unwrapped model.
+            logger (MMLogger): The runner's logger.
+        """
+        if self.prepared:
+            return
+        self.prepared = True
+        self.initial_source = backbone_init_source(model)
+        if self.initial_weights is None:
+            return
+        state = read_state_dict(self.initial_weights)
+        match, backbone = check_segmentor_checkpoint(
+            model, state, f'train_cfg.initial_weights {self.initial_weights}')
+        load_fitting_weights(model, state)
+        if backbone:
+            self.initial_source = self.initial_weights
+        logger.info(f'initial weights: {match.summary()}')
+
+    def note_load_from(self, model, checkpoint: dict, filename: str) -> None:
+        """Check a ``load_from`` checkpoint before MMEngine loads it.
+
+        Args:
+            model (BDL): The unwrapped model.
+            checkpoint (dict): The loaded checkpoint.
+            filename (str): Its path, for messages.
+        """
+        state = checkpoint.get('state_dict', checkpoint)
+        _, backbone = check_segmentor_checkpoint(model, state,
+                                                 f'load_from {filename}')
+        if backbone:
+            self.load_from_source = filename
+
+    def check_phase(self, model, phase: Phase, phases: Sequence[Phase],
+                    init: dict, logger) -> None:
+        """Refuse (or warn about) a segmentation phase on a random backbone.
+
+        Args:
+            model (BDL): The unwrapped model.
+            phase (Phase): The phase about to start.
+            phases (Sequence[Phase]): The plan.
+            init (dict): Init policy per phase kind.
+            logger (MMLogger): The runner's logger.
+
+        Raises:
+            ConfigCheckError: Naming the keys to set, for a random backbone
+                without ``allow_random_init``.
+        """
+        if self.resumed:
+            return
+        if not phase.is_segmentation:
+            return
+        if init[phase.kind] == 'initial':
+            source = self.initial_source
+        elif any(p.is_segmentation for p in phases[:phase.index]):
+            return  # continues from weights trained in this run
+        else:
+            source = self.load_from_source or self.initial_source
+        if source is not None:
+            return
+        if self.allow_random_init:
+            # once per run, at the first phase that starts from them
+            if not getattr(self, '_random_init_warned', False):
+                self._random_init_warned = True
+                logger.warning(
+                    f'{phase.name}: train_cfg.allow_random_init=True and '
+                    "M's backbone started from random weights (so do later "
+                    "phases with init='initial'; fine for the demo and "
+                    'tests; paper numbers need the pretrained initial '
+                    'weights, docs/pretrained_weights.md)')
+            return
+        note = ''
+        if self.load_from_source is not None:
+            note = (f' (load_from {self.load_from_source} is not a restart '
+                    f"point: this phase has init='initial')")
+        raise ConfigCheckError(f'{phase.name}: ' + random_backbone_message(
+            model, 'train_cfg.allow_random_init') + note)

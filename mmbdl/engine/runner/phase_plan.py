@@ -1,4 +1,5 @@
-"""The plan of Algorithm 1: its phases in order, and per-kind settings.
+"""The plan of Algorithm 1: its phases in order, per-kind settings, and the
+checks of the loop's plan settings.
 
 The plan is config data: the phase kinds before the first round
 (``first``) and those of each of the K rounds (``round``), each a kind's
@@ -6,11 +7,23 @@ name or ``dict(kind=..., repeat=n)`` (numbered ``i = 1..n``). Without
 ``train_cfg.plan`` it is the paper's (:func:`.phase_kinds.paper_plan`, from
 ``source_only`` and ``num_ssl_rounds``). What each kind does is its spec's
 (:mod:`.phase_kinds`).
+
+``train_cfg.self_training`` says where the pseudo-labels of the kinds that
+consume them come from. ``'offline'`` (the paper, default): before each
+such phase a ``PseudoLabelHook`` writes the target pseudo-labels of the
+latest M to disk and the phase trains on them. ``'ema_teacher'``: the
+segmentor (``EMATeacherSegmentor``) labels every target batch online with
+its EMA teacher, which an ``EMATeacherHook`` keeps up to date; no
+pseudo-label folder is written or read. A dict gives the mode per phase
+kind, e.g. ``dict(uda='ema_teacher', self_training='offline')`` (kinds it
+does not name are 'offline'): a plan can start with VFM-UDA's online phase
+and continue with BDL's offline rounds. The hooks then name the kinds they
+serve (``EMATeacherHook(kinds=['uda'])``, ``PseudoLabelHook(kinds=[...])``).
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.errors import ConfigCheckError, ConfigTypeError
 from .phase_kinds import (INIT_POLICIES, PAPER_KINDS, PSEUDO_LABELS, PhaseKind,
                           kind_keys, paper_plan, phase_kind, registered_kinds)
 
@@ -407,3 +420,83 @@ def resolve_plan(num_rounds, num_ssl_rounds, source_only, phase_iters, init,
     phases = plan_from(num_rounds, entries, iters)
     check_max_iters(phases, max_iters)
     return kinds, iters, policies, phases
+
+
+# ----------------------------------------------------------------------
+# train_cfg.self_training: offline pseudo-label rounds or an EMA teacher
+SELF_TRAINING_MODES = ('offline', 'ema_teacher')
+Modes = Union[str, Dict[str, str]]
+
+
+def mode_of(mode: Modes, kind: str) -> str:
+    """The self-training mode of a phase kind under ``mode``."""
+    if isinstance(mode, dict):
+        return mode.get(kind, 'offline')
+    return mode
+
+
+def _check_modes(mode: Modes, kinds: Sequence[str]) -> Dict[str, str]:
+    """``{kind: mode}`` of the plan's kinds that consume pseudo-labels."""
+    values = list(mode.values()) if isinstance(mode, dict) else [mode]
+    bad = [v for v in values if v not in SELF_TRAINING_MODES]
+    if bad or not (isinstance(mode, (str, dict))):
+        raise ConfigCheckError(
+            f'train_cfg.self_training must be one of {SELF_TRAINING_MODES} '
+            f'or a dict of them per phase kind, got {mode!r}')
+    if isinstance(mode, dict):
+        unknown = sorted(set(mode) - set(kinds))
+        if unknown:
+            raise ConfigCheckError(
+                f'train_cfg.self_training names phase kinds {unknown} that '
+                f'are not in the plan ({sorted(kinds)})')
+    return {k: mode_of(mode, k) for k in kinds
+            if PSEUDO_LABELS in phase_kind(k).consumes}
+
+
+def check_self_training(mode: Modes, model, hook_names: Sequence[str],
+                        init: Dict[str, str]) -> None:
+    """Refuse an online self-training set-up that cannot work as written.
+
+    Args:
+        mode (str | dict): ``train_cfg.self_training``.
+        model (nn.Module): The unwrapped BDL model.
+        hook_names (Sequence[str]): Class names of the runner's hooks.
+        init (dict): The resolved init policy per phase kind of the plan.
+
+    Raises:
+        ConfigCheckError | ConfigTypeError: Naming the config key to fix.
+    """
+    modes = _check_modes(mode, list(init))
+    online = sorted(k for k, m in modes.items() if m == 'ema_teacher')
+    offline = sorted(k for k, m in modes.items() if m == 'offline')
+    requested = (mode.values() if isinstance(mode, dict) else [mode])
+    if 'ema_teacher' not in requested:
+        if 'EMATeacherHook' in hook_names:
+            raise ConfigCheckError(
+                'an EMATeacherHook is configured but train_cfg.self_training'
+                " is 'offline', so no teacher would label anything; set "
+                "train_cfg.self_training='ema_teacher' or remove the hook")
+        return
+    segmentor = getattr(model, 'segmentor', None)
+    if not hasattr(segmentor, 'reset_teacher'):
+        raise ConfigTypeError(
+            "train_cfg.self_training='ema_teacher' needs a segmentor with "
+            f'an EMA teacher, got {type(segmentor).__name__}; set '
+            "model.segmentor.type='EMATeacherSegmentor'")
+    if 'EMATeacherHook' not in hook_names:
+        raise ConfigCheckError(
+            "train_cfg.self_training='ema_teacher' needs the hook that "
+            "updates the teacher: add dict(type='EMATeacherHook') to "
+            'custom_hooks')
+    if 'PseudoLabelHook' in hook_names and not offline:
+        raise ConfigCheckError(
+            "train_cfg.self_training='ema_teacher' labels the target "
+            'batches online; remove the PseudoLabelHook from custom_hooks '
+            '(it would write offline labels nobody reads)')
+    for kind in online:
+        if init.get(kind) != 'continue':
+            raise ConfigCheckError(
+                "train_cfg.self_training='ema_teacher' starts each teacher "
+                'as the model the previous phase ended with and trains that '
+                f"model further; set train_cfg.init.{kind}='continue' (got "
+                f'{init.get(kind)!r})')

@@ -35,16 +35,15 @@ Weight code that lives outside this package, and why:
   locations are ``mmbdl.models``, and a utils module may not use a
   registry of a higher layer (``tests/test_layering.py``); it uses
   :mod:`.key_match` for the check itself.
-- ``mmbdl/engine/runner/phase_weights.py``: the weights a phase of the
-  bidirectional loop starts from: which part of the BDL model a phase
-  trains, the ``'continue'`` / ``'initial'`` policy, the run's
-  ``bdl_initial_weights.pth`` in the work dir, the translator's perceptual
-  model. All of it is loop knowledge; the state dicts themselves are read
-  and written with plain ``torch.load`` / ``torch.save``.
-- ``mmbdl/engine/runner/initial_weights_source.py``: where the loop's
-  restart point comes from (``train_cfg.initial_weights``, ``load_from``)
-  and the refusal of a random backbone; it reads and loads the file with
-  :mod:`.state_dict_load`.
+- ``mmbdl/engine/runner/loop_state.py``: the weights a phase of the
+  bidirectional loop restarts from: the ``'initial'`` policy, the run's
+  ``bdl_initial_weights.pth`` in the work dir, where that restart point
+  comes from (``train_cfg.initial_weights``, ``load_from``) and the
+  refusal of a random backbone. All of it is loop knowledge; the state
+  dicts themselves are written with plain ``torch.save``, the
+  ``initial_weights`` file read and loaded with :mod:`.state_dict_load`.
+- ``mmbdl/engine/runner/phase_context.py``: which part of the BDL model a
+  phase trains, and the translator's perceptual copy of the segmentor.
 - ``mmbdl/engine/hooks/weights_check_hook.py``: the checks of
   ``load_from`` / evaluated checkpoints against the runner's model, built
   on :mod:`.key_match` and :mod:`.partial_load`.

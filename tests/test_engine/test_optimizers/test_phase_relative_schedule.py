@@ -11,7 +11,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmbdl.engine.optimizers.phase_relative_schedule import \
     resolve_phase_relative
-from mmbdl.engine.runner.phase_optim import PhaseOptimizers
+from mmbdl.engine.runner.phase_context import PhaseOptimizers
 from mmbdl.engine.runner.phase_plan import Phase, lookup
 from mmbdl.utils.errors import ConfigCheckError
 

@@ -327,7 +327,7 @@ def test_translate_source_false_trains_on_the_original_images(data_root,
 def test_class_name_lookup_errors_propagate():
     """A val set that fails to give its dataloader is not taken for 'no val
     set' (which is ``val_loop is None``)."""
-    from mmbdl.engine.runner.phase_validation import class_names
+    from mmbdl.engine.hooks.round_table_hook import class_names
 
     class BrokenValLoop:
         @property

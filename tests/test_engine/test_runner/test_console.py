@@ -73,7 +73,7 @@ def test_console_of_a_bdl_run(console, tmp_path, capsys):
 def test_console_filter_rules():
     import logging
 
-    from mmbdl.engine.runner.console import ConsoleFilter
+    from mmbdl.engine.runner.bdl_runner import ConsoleFilter
 
     def passes(level, message):
         record = logging.LogRecord('x', level, __file__, 1, message, None,
@@ -99,7 +99,7 @@ def test_warnings_reach_the_log_after_an_earlier_capture_ended(tmp_path):
     ``showwarning`` back) still sends Python warnings to its log file."""
     import logging
 
-    from mmbdl.engine.runner.console import make_console_brief
+    from mmbdl.engine.runner.bdl_runner import make_console_brief
 
     def logger_with_file(name):
         logger = logging.getLogger(f'test_console_{name}')

@@ -4,8 +4,7 @@ import os.path as osp
 import pytest
 
 from mmbdl.engine.runner import plan_phases
-from mmbdl.engine.runner.round_table import (find_pixel_ratio,
-                                             format_round_table)
+from mmbdl.evaluation.round_table import find_pixel_ratio, format_round_table
 from mmbdl.models.algorithms.bdl import follow_segmentor
 
 

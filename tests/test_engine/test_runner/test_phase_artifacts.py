@@ -8,8 +8,8 @@ from mmengine.runner import Runner
 
 from mmbdl.engine.hooks import PhaseArtifacts
 from mmbdl.engine.runner.loop_state import saved_artifacts
-from mmbdl.engine.runner.phase_data import (phase_dataloader_cfg,
-                                            receives_artifacts)
+from mmbdl.engine.runner.phase_context import (phase_dataloader_cfg,
+                                               receives_artifacts)
 from mmbdl.engine.runner.phase_plan import plan_phases
 from mmbdl.utils import ConfigCheckError, ConfigTypeError, RunStateError
 

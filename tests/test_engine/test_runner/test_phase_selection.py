@@ -11,8 +11,8 @@ import torch.nn as nn
 from bdl_tiny import real_bdl_cfg, write_bdl_data
 from mmengine.runner import Runner
 
+from mmbdl.engine.hooks.round_table_hook import PhaseSelection
 from mmbdl.engine.runner.phase_plan import plan_phases
-from mmbdl.engine.runner.phase_selection import PhaseSelection
 
 ITERS = dict(source_only=3, translation=2, adaptation=3, self_training=3)
 

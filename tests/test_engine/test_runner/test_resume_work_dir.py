@@ -39,7 +39,7 @@ def reference(data_root, tmp_path_factory):
         rows = json.load(f)['rows']
     # val_interval=None selects no best: no *_best.pth copies, the rows'
     # best records name the phase checkpoints
-    assert runner.train_loop._selection.val_interval is None
+    assert runner.train_loop._table.selection.val_interval is None
     assert glob.glob(osp.join(work, '*_best.pth')) == []
     assert [r['best']['checkpoint'] for r in rows] == \
         [r['phase'] + '.pth' for r in rows]

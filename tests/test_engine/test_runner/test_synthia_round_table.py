@@ -8,7 +8,7 @@ from bdl_tiny import real_bdl_cfg, write_bdl_data
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmbdl.engine.runner.round_table import format_round_table
+from mmbdl.evaluation.round_table import format_round_table
 
 
 @pytest.fixture(scope='module')

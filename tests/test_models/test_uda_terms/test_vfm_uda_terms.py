@@ -15,7 +15,7 @@ from mmengine.structures import PixelData
 from tiny_uda import tiny_uda_cfg, uda_batch
 
 from mmbdl.engine.hooks.ema_teacher_hook import EMATeacherHook, ramped_alpha
-from mmbdl.engine.runner.online_self_training import warn_unused_ignore_mask
+from mmbdl.engine.runner.phase_context import warn_unused_ignore_mask
 from mmbdl.engine.runner.phase_kinds import phase_kind
 from mmbdl.models.uda_terms import (ClassMix, SourceCE, UDAStep, class_mix,
                                     weighted_pixel_ce)
@@ -225,9 +225,9 @@ def test_border_ignore_mask_zeroes_the_teacher_weights():
 
 def test_a_border_mask_the_teacher_ignores_is_warned_about(monkeypatch):
     """The pipeline writes the mask, ema_cfg.ignore_mask is off: loud."""
-    from mmbdl.engine.runner import online_self_training
+    from mmbdl.engine.runner import phase_context
     logged = []
-    monkeypatch.setattr(online_self_training, 'print_log',
+    monkeypatch.setattr(phase_context, 'print_log',
                         lambda msg, **kw: logged.append((msg, kw['level'])))
 
     def loader(*extra):
@@ -350,8 +350,7 @@ def test_token_masking_needs_a_vit_with_a_mask_token():
 
 
 def test_self_training_mode_per_phase_kind():
-    from mmbdl.engine.runner.online_self_training import (check_self_training,
-                                                          mode_of)
+    from mmbdl.engine.runner.phase_plan import check_self_training, mode_of
     model = SimpleNamespace(segmentor=build())
     init = dict(uda='continue', translation='initial',
                 adaptation='continue', self_training='initial')

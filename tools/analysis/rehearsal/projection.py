@@ -144,7 +144,7 @@ def project(train_cfg: dict, source: str, kinds: Dict[str, dict],
             gpu_seconds=None if g_step is None else g_step * phase.iters))
     num_seg = sum(p.is_segmentation for p in plan)
     num_translation = sum(p.kind == 'translation' for p in plan)
-    from mmbdl.engine.runner.online_self_training import mode_of
+    from mmbdl.engine.runner.phase_plan import mode_of
     mode = train_cfg.get('self_training') or 'offline'
     mode = mode.to_dict() if hasattr(mode, 'to_dict') else mode
     num_labelled = sum(PSEUDO_LABELS in p.spec.consumes

@@ -67,7 +67,7 @@ def config_kinds(cfg, ssl_rounds: Optional[int] = None) -> List[str]:
 def is_online(cfg, kind: str) -> bool:
     """Whether ``kind`` is labelled online by the EMA teacher (no
     pseudo-label files; the teacher runs inside the step)."""
-    from mmbdl.engine.runner.online_self_training import mode_of
+    from mmbdl.engine.runner.phase_plan import mode_of
     train_cfg = cfg.get('train_cfg') or {}
     mode = _plain(train_cfg.get('self_training')) or 'offline'
     return (mode_of(mode, kind) == 'ema_teacher'

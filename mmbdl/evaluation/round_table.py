@@ -1,4 +1,6 @@
-"""The per-round result table of the BDL loop (the paper's Table 2 shape)."""
+"""The per-round result table of the BDL loop (the paper's Table 2 shape):
+its rows as ``work_dir/bdl_rounds.json`` and as Markdown
+(``bdl_rounds.md``, also logged)."""
 import json
 import math
 import os.path as osp
