@@ -155,19 +155,22 @@ def main() -> None:
 
 
 def _write_styled_source(data_root: str, out: str, summary: dict) -> None:
-    """Source layouts rendered in the target style (GTA5 layout)."""
+    """Source layouts rendered in the target style (GTA5 layout), with the
+    set's demo data version's source layout and target rendering."""
     import numpy as np
     from PIL import Image
 
-    from mmbdl.datasets.demo import draw_layout, render
+    from mmbdl.datasets.demo import LAYOUTS, draw_layout, render
     if osp.exists(out):
         shutil.rmtree(out)
     shutil.copytree(osp.join(data_root, 'gta5'), out)
     width, height = summary['size']
+    version = summary['version']
     for i in range(summary['num_source']):
         rng = np.random.default_rng([summary['seed'], i, 0])
-        ids, inst = draw_layout(rng, width, height)
-        img = render(ids, inst, rng, 'target')
+        ids, inst = draw_layout(rng, width, height,
+                                LAYOUTS[version]['source'])
+        img = render(ids, inst, rng, 'target', portable=version >= 3)
         Image.fromarray(img).save(osp.join(out, 'images', f'{i:05d}.png'))
 
 
