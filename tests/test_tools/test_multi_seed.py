@@ -349,6 +349,7 @@ def test_seed_sets_read_the_configs_own_plan():
 
 def test_oracle_metrics_are_the_last_validation(tmp_path):
     import ablation
+
     from mmbdl.utils.errors import RunStateError
     with pytest.raises(RunStateError, match='no validation metrics'):
         ablation.final_val_metrics(str(tmp_path))
