@@ -165,8 +165,9 @@ def test_ablation_merge_only_refuses_a_variant_of_another_config(config,
     assert not (work / 'ablation.json').exists()
 
 
-def test_ablation_table_and_contributions(config, tmp_path):
-    work = tmp_path / 'abl'
+def fake_ablation(config, work):
+    """Two finished seeds of both ablation variants (and the translator
+    key the no_perceptual variant's options need in ``config``)."""
     translator = ("model['translator'] = dict(perceptual_loss_cfg=dict("
                   "lambda_per=0.1, lambda_per_recon=10.0))\n")
     for seed, off in ((0, 0.0), (1, 2.0)):
@@ -182,9 +183,13 @@ def test_ablation_table_and_contributions(config, tmp_path):
             f.write("train_cfg.update(num_rounds=1, source_only=False)\n"
                     "model['translator'] = dict(perceptual_loss_cfg=dict("
                     "lambda_per=0.0, lambda_per_recon=0.0))\n")
-    # config of the no_perceptual variant needs the translator key
     with open(config, 'a') as f:
         f.write(translator)
+
+
+def test_ablation_table_and_contributions(config, tmp_path):
+    work = tmp_path / 'abl'
+    fake_ablation(config, work)
     proc = run_tool('tools/analysis/ablation.py', config, '--seeds', '0',
                     '1', '--work-dir', str(work), '--merge-only')
     table = json.loads((work / 'ablation.json').read_text())
@@ -202,22 +207,7 @@ def test_ablation_oracle_and_fcn_score_rows(config, tmp_path):
     """--oracle: the oracle's row and the FCN-score of F(1) per variant
     and seed, with the perceptual loss's contribution to it."""
     work = tmp_path / 'abl'
-    translator = ("model['translator'] = dict(perceptual_loss_cfg=dict("
-                  "lambda_per=0.1, lambda_per_recon=10.0))\n")
-    for seed, off in ((0, 0.0), (1, 2.0)):
-        full = str(work / 'full' / f'seed_{seed}')
-        fake_run(full, config,
-                 [10 + off, 40 + off, 45 + off, 47 + off, 50 + off])
-        with open(osp.join(full, 'cfg.py'), 'a') as f:
-            f.write(translator)
-        no_per = str(work / 'no_perceptual' / f'seed_{seed}')
-        fake_run(no_per, config, [10 + off, 30 + off, 33 + off], k=1)
-        with open(osp.join(no_per, 'cfg.py'), 'a') as f:
-            f.write("train_cfg.update(num_rounds=1, source_only=False)\n"
-                    "model['translator'] = dict(perceptual_loss_cfg=dict("
-                    "lambda_per=0.0, lambda_per_recon=0.0))\n")
-    with open(config, 'a') as f:
-        f.write(translator)
+    fake_ablation(config, work)
     oracle_cfg = tmp_path / 'oracle.py'
     oracle_cfg.write_text('model = dict()\n')
     refused = run_tool('tools/analysis/ablation.py', config, '--seeds', '0',
