@@ -170,9 +170,8 @@ def train_oracle(config: str, work_dir: str, seed: int,
 def fcn_scores(config: str, work_dir: str, seeds: List[int],
                oracle: dict, cfg_options: List[str]) -> Dict[str, dict]:
     """``fcn_score.py``'s result for F(1) of each variant and seed (kept
-    in ``<variant>/seed_<S>/k1_translation_fcn_score.json``; computed when
-    missing)."""
-    import fcn_score
+    in ``<variant>/seed_<S>/k1_translation_fcn_score.json``; computed by
+    running the script when missing)."""
     results: Dict[str, dict] = {}
     for variant in sorted({v for _, v, _ in FCN_ROWS}):
         for seed in seeds:
@@ -186,12 +185,24 @@ def fcn_scores(config: str, work_dir: str, seeds: List[int],
                         oracle['checkpoint']):
                     results[f'{variant}/{seed}'] = result
                     continue
-            argv = [config, ckpt, oracle['checkpoint'], '--oracle-config',
-                    oracle['config'], '--out', out]
+            cmd = [sys.executable, osp.join(ROOT, 'tools', 'analysis',
+                                            'fcn_score.py'),
+                   config, ckpt, oracle['checkpoint'], '--oracle-config',
+                   oracle['config'], '--out', out]
             if cfg_options:
-                argv += ['--cfg-options'] + list(cfg_options)
-            print(f'[ablation] FCN-score of {ckpt}')
-            results[f'{variant}/{seed}'] = fcn_score.main(argv)
+                cmd += ['--cfg-options'] + list(cfg_options)
+            log_file = osp.splitext(out)[0] + '.log'
+            print(f'[ablation] FCN-score of {ckpt} -> {log_file}')
+            env = dict(os.environ)
+            env.setdefault('OMP_NUM_THREADS', '1')
+            with open(log_file, 'w') as log:
+                proc = subprocess.run(cmd, stdout=log,
+                                      stderr=subprocess.STDOUT, env=env)
+            if proc.returncode != 0:
+                raise RunStateError(f'fcn_score.py failed on {ckpt} (exit '
+                                    f'{proc.returncode}); see {log_file}')
+            with open(out) as f:
+                results[f'{variant}/{seed}'] = json.load(f)
     return results
 
 
