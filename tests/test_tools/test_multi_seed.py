@@ -219,9 +219,18 @@ def test_ablation_oracle_and_fcn_score_rows(config, tmp_path):
     ckpt = work / 'oracle' / 'iter_600.pth'
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b'')
+    # an oracle of other overrides is not taken for this one
     (work / 'oracle' / 'oracle.json').write_text(json.dumps(dict(
-        config=str(oracle_cfg), seed=0, checkpoint=str(ckpt),
-        metrics=dict(mIoU=52.2))))
+        config=str(oracle_cfg), seed=0, cfg_options=['max_iters=4'],
+        checkpoint=str(ckpt), metrics=dict(mIoU=52.2))))
+    refused = run_tool('tools/analysis/ablation.py', config, '--seeds', '0',
+                       '1', '--work-dir', str(work), '--merge-only',
+                       '--oracle', str(oracle_cfg), check=False)
+    assert refused.returncode == 2
+    assert 'holds an oracle of' in refused.stderr
+    (work / 'oracle' / 'oracle.json').write_text(json.dumps(dict(
+        config=str(oracle_cfg), seed=0, cfg_options=[],
+        checkpoint=str(ckpt), metrics=dict(mIoU=52.2))))
     fcn = {('full', 0): (35.0, 7.0), ('full', 1): (30.0, 8.0),
            ('no_perceptual', 0): (31.0, 7.0),
            ('no_perceptual', 1): (32.0, 8.0)}

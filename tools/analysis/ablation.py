@@ -129,16 +129,27 @@ def train_oracle(config: str, work_dir: str, seed: int,
             Defaults to False.
 
     Returns:
-        dict: ``config``, ``seed``, ``checkpoint`` and ``metrics``, also
-        written to ``<work_dir>/oracle/oracle.json``.
+        dict: ``config``, ``seed``, ``cfg_options``, ``checkpoint`` and
+        ``metrics``, also written to ``<work_dir>/oracle/oracle.json``.
+
+    Raises:
+        RunStateError: If the folder holds an oracle of another config,
+            seed or overrides (it is not reused silently), or the run
+            fails.
     """
     directory = osp.join(work_dir, 'oracle')
     marker = osp.join(directory, ORACLE_FILE)
+    wanted = dict(config=osp.abspath(config), seed=seed,
+                  cfg_options=list(cfg_options))
     if osp.isfile(marker):
         with open(marker) as f:
             done = json.load(f)
-        if done.get('config') == osp.abspath(config) and \
-                osp.isfile(done.get('checkpoint', '')):
+        made = {key: done.get(key) for key in wanted}
+        if made != wanted:
+            raise RunStateError(
+                f'{directory} holds an oracle of {made}, not of {wanted}; '
+                'delete the folder or use another --work-dir')
+        if osp.isfile(done.get('checkpoint', '')):
             print(f'[ablation] oracle: finished, kept ({directory})')
             return done
     if merge_only:
@@ -160,8 +171,7 @@ def train_oracle(config: str, work_dir: str, seed: int,
                             f'{proc.returncode}); see {log_file}')
     with open(osp.join(directory, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
-    done = dict(config=osp.abspath(config), seed=seed,
-                checkpoint=checkpoint,
+    done = dict(wanted, checkpoint=checkpoint,
                 metrics=final_val_metrics(directory))
     write_atomic(marker, json.dumps(done, indent=2))
     return done
