@@ -83,6 +83,17 @@ if ! "$VENV/bin/python" -c "import sys; assert sys.version.startswith('$STACK_PY
   echo "error: $VENV is not a Python $STACK_PY venv (STACK=$STACK); remove it or set VENV" >&2
   exit 2
 fi
+# PyPI's torch for x86_64 is a CUDA build: the venv measured 7.8 GB (pinned)
+# and 5.8 GB (current) here. Refuse early, with the figure, rather than fail
+# with pip's "No space left on device" halfway through the install.
+case $STACK in pinned) NEED_GB=9 ;; current) NEED_GB=7 ;; esac
+if ! "$VENV/bin/python" -c 'import torch' >/dev/null 2>&1; then
+  FREE_GB=$(df -Pk "$VENV" | awk 'NR == 2 {print int($4 / 1048576)}')
+  if ((FREE_GB < NEED_GB)); then
+    echo "error: $FREE_GB GB free on the disk of $VENV; STACK=$STACK needs about $NEED_GB GB (torch's CUDA build from PyPI): free space there or set VENV to a larger disk" >&2
+    exit 2
+  fi
+fi
 PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -c "$CONSTRAINTS")
 
 s=$SECONDS

@@ -135,3 +135,27 @@ def test_device_kit_pins_are_the_current_stacks():
     assert kit['huggingface_hub'] == ('==', '0.25.2')
     # the kit's mmcv is compiled, never downloaded
     assert 'mmcv' not in kit
+
+
+def test_too_little_disk_is_refused_before_torch_is_installed(tmp_path):
+    # a df that reports 2 GB free: the stack's CUDA torch needs about 9 GB
+    fake = tmp_path / 'bin'
+    fake.mkdir()
+    (fake / 'df').write_text(
+        '#!/bin/sh\n'
+        'echo "Filesystem 1024-blocks Used Available Capacity Mounted"\n'
+        'echo "/dev/x 100000000 97902848 2097152 98% /"\n')
+    (fake / 'df').chmod(0o755)
+    venv = tmp_path / 'venv'
+    proc = subprocess.run(
+        ['bash', 'scripts/setup_env.sh'], cwd=REPO, capture_output=True,
+        text=True, timeout=120,
+        env=dict(os.environ, STACK='pinned', VENV=str(venv),
+                 PATH=f'{fake}:{os.environ["PATH"]}'))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        f'error: 2 GB free on the disk of {venv}; STACK=pinned needs about '
+        '9 GB (torch\'s CUDA build from PyPI): free space there or set VENV '
+        'to a larger disk')
+    # nothing was installed: the venv has no torch
+    assert not list(venv.glob('lib/python3.*/site-packages/torch'))
