@@ -257,9 +257,15 @@ class BDL(BaseModel):
         if self._trains == 'segmentor':
             data = self.translate_online(data)
         if (self._trains == 'segmentor' and self._adversarial is None
-                and self._loss_terms == ('source_ce', )):
+                and self.source_only_terms):
             return self.source_only_step(data, optim_wrapper)
         return self.active_model.train_step(data, optim_wrapper)
+
+    @property
+    def source_only_terms(self) -> bool:
+        """bool: Whether the phase's loss terms are the source
+        cross-entropy alone (M(0): no target image is seen)."""
+        return self._loss_terms == ('source_ce', )
 
     def translate_online(self, data: Union[dict, tuple, list]
                          ) -> Union[dict, tuple, list]:
@@ -282,8 +288,7 @@ class BDL(BaseModel):
             ``data`` itself.
         """
         if self.translator is None or not getattr(
-                self.translator, 'online', False) or \
-                self._loss_terms == ('source_ce', ):
+                self.translator, 'online', False) or self.source_only_terms:
             return data
         return self.translator.translate_batch(data)
 
