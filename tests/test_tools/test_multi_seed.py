@@ -13,7 +13,7 @@ sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 
 from cli_runner import run_script  # noqa: E402
 
-from seed_sets import configs, merging  # noqa: E402
+from seed_sets import configs, merging, runs  # noqa: E402
 
 PHASES = ['k0_source_only', 'k1_adaptation', 'k1_self_training_i1',
           'k2_adaptation', 'k2_self_training_i1']
@@ -359,3 +359,22 @@ def test_oracle_metrics_are_the_last_validation(tmp_path):
                    '{"loss": 0.5, "step": 400}\n'
                    '{"mIoU": 52.2, "step": 600}\n')
     assert ablation.final_val_metrics(str(tmp_path))['mIoU'] == 52.2
+
+
+def test_run_logged_writes_the_log_and_names_it_on_failure(tmp_path,
+                                                           monkeypatch):
+    from mmbdl.utils.errors import RunStateError
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    log = tmp_path / 'run.log'
+    script = ('import os, sys; '
+              'print("threads", os.environ["OMP_NUM_THREADS"]); '
+              'sys.exit(int(sys.argv[1]))')
+    runs.run_logged([sys.executable, '-c', script, '0'], str(log), 'the run')
+    assert log.read_text() == 'threads 1\n'
+    # 'a' appends; a failure names the run, its status and its log
+    with pytest.raises(RunStateError) as error:
+        runs.run_logged([sys.executable, '-c', script, '3'], str(log),
+                        'the second run', mode='a')
+    assert str(error.value) == (
+        f'the second run failed (exit 3); see {log}')
+    assert log.read_text() == 'threads 1\nthreads 1\n'

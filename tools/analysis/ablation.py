@@ -60,7 +60,6 @@ import glob
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 from typing import Dict, List, Optional
@@ -76,7 +75,7 @@ from seed_sets.configs import default_work_dir  # noqa: E402
 from seed_sets.configs import load_run_config, parse_options  # noqa: E402
 from seed_sets.merging import (collect, format_merged, mean_std,  # noqa: E402
                                pm, write_atomic)
-from seed_sets.runs import run_seeds, seed_dir  # noqa: E402
+from seed_sets.runs import run_logged, run_seeds, seed_dir  # noqa: E402
 
 NO_PERCEPTUAL = [
     'train_cfg.num_rounds=1', 'train_cfg.num_ssl_rounds=1',
@@ -161,14 +160,7 @@ def train_oracle(config: str, work_dir: str, seed: int,
            f'randomness.seed={seed}'] + list(cfg_options)
     log_file = osp.join(directory, 'train.log')
     print(f'[ablation] oracle: training -> {log_file}')
-    env = dict(os.environ)
-    env.setdefault('OMP_NUM_THREADS', '1')
-    with open(log_file, 'a') as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
-                              env=env)
-    if proc.returncode != 0:
-        raise RunStateError(f'the oracle run failed (exit '
-                            f'{proc.returncode}); see {log_file}')
+    run_logged(cmd, log_file, 'the oracle run', mode='a')
     with open(osp.join(directory, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     done = dict(wanted, checkpoint=checkpoint,
@@ -203,14 +195,7 @@ def fcn_scores(config: str, work_dir: str, seeds: List[int],
                 cmd += ['--cfg-options'] + list(cfg_options)
             log_file = osp.splitext(out)[0] + '.log'
             print(f'[ablation] FCN-score of {ckpt} -> {log_file}')
-            env = dict(os.environ)
-            env.setdefault('OMP_NUM_THREADS', '1')
-            with open(log_file, 'w') as log:
-                proc = subprocess.run(cmd, stdout=log,
-                                      stderr=subprocess.STDOUT, env=env)
-            if proc.returncode != 0:
-                raise RunStateError(f'fcn_score.py failed on {ckpt} (exit '
-                                    f'{proc.returncode}); see {log_file}')
+            run_logged(cmd, log_file, f'fcn_score.py on {ckpt}')
             with open(out) as f:
                 results[f'{variant}/{seed}'] = json.load(f)
     return results

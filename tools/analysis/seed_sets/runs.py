@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from mmbdl.utils.errors import ConfigCheckError
+from mmbdl.utils.errors import ConfigCheckError, RunStateError
 from .configs import (SEED_KEYS, check_same_configs, check_seed_dir,
                       load_run_config, parse_options, segmentation_phases)
 
@@ -16,6 +16,35 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(
     __file__)))))
 ROUNDS_FILE = 'bdl_rounds.json'
 LOG_FILE = 'multi_seed_train.log'
+
+
+def child_env() -> Dict[str, str]:
+    """The environment of a child process: this one's, with one torch
+    thread unless ``OMP_NUM_THREADS`` is set."""
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', '1')
+    return env
+
+
+def run_logged(cmd: Sequence[str], log_file: str, what: str,
+               mode: str = 'w') -> None:
+    """Run a command to its end, its output into ``log_file``.
+
+    Args:
+        cmd (Sequence[str]): The command.
+        log_file (str): Its log (stdout and stderr).
+        what (str): The run's name in the error, e.g. ``'the oracle run'``.
+        mode (str): ``'a'`` appends to an earlier log. Defaults to ``'w'``.
+
+    Raises:
+        RunStateError: If it exits with another status than 0.
+    """
+    with open(log_file, mode) as log:
+        proc = subprocess.run(list(cmd), stdout=log,
+                              stderr=subprocess.STDOUT, env=child_env())
+    if proc.returncode != 0:
+        raise RunStateError(f'{what} failed (exit {proc.returncode}); see '
+                            f'{log_file}')
 
 
 def seed_dir(work_dir: str, seed: int) -> str:
@@ -97,8 +126,7 @@ def run_seeds(config: str, work_dir: str, seeds: Sequence[int],
             log(f'[multi_seed] seed {seed}: finished, kept ({directory})')
             continue
         todo.append((seed, directory, status == 'partial'))
-    env = dict(os.environ)
-    env.setdefault('OMP_NUM_THREADS', '1')
+    env = child_env()
     running: List[tuple] = []
     times: Dict[int, float] = {}
     failed = []
